@@ -1,0 +1,67 @@
+"""MP4 (H.264) reading and writing with PyAV, plus PNG frames, all atomic on write."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+
+def encode_mp4(frames: np.ndarray, fps: int, crf: int = 12) -> bytes:
+    """H.264 (yuv420p, playable everywhere) bytes of uint8 frames ``[F, H, W, 3]`` with even sides."""
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 [F, H, W, 3], got {frames.dtype} {frames.shape}")
+    _, height, width, _ = frames.shape
+    if height % 2 or width % 2:
+        raise ValueError(f"H.264 needs even frame sides, got {height}x{width}")
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "animation"}
+        stream.thread_count = 1
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return buffer.getvalue()
+
+
+def decode_video(source: str | Path | bytes) -> np.ndarray:
+    """All frames of a video file (or its bytes) as uint8 ``[F, H, W, 3]``.
+
+    Raises:
+        ValueError: the file is missing, not a video, or has no frames.
+    """
+    handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    try:
+        with av.open(handle) as container:
+            stream = container.streams.video[0]
+            stream.thread_count = 1
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    except (av.error.FFmpegError, IndexError, OSError) as err:
+        raise ValueError(f"cannot read video {source if not isinstance(source, bytes) else '<bytes>'}: {err}") from err
+    if not frames:
+        raise ValueError(f"video {source if not isinstance(source, bytes) else '<bytes>'} has no frames")
+    return np.stack(frames)
+
+
+def encode_png(frame: np.ndarray) -> bytes:
+    """PNG bytes of one uint8 frame ``[H, W, 3]``."""
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write bytes to ``path`` so that readers see either the old file or the complete new one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
