@@ -167,8 +167,12 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
         """A solution found by the rule-based planner."""
 
     @abstractmethod
-    def states(self, puzzle: PuzzleT, solution: SolutionT) -> np.ndarray:
-        """The board after each solution step: int8 ``[T, R, C]``, ``states[0]`` is the unsolved puzzle."""
+    def states(self, puzzle: PuzzleT, solution: SolutionT, max_states: int | None = None) -> np.ndarray:
+        """The board after each solution step: int8 ``[T, R, C]``, ``states[0]`` is the unsolved puzzle.
+
+        ``max_states`` (the video's frame count) lets a task whose rules need every step visible (Sokoban)
+        coarsen its steps so they fit, or raise a ``ValueError`` if they cannot; others may ignore it.
+        """
 
     @abstractmethod
     def verify(self, parsed: Parsed, puzzle: PuzzleT) -> Verdict:

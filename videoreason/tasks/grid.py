@@ -1,0 +1,66 @@
+"""4-connected grid helpers shared by the tasks: neighbours, BFS distances, components."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+import numpy as np
+
+Cell = tuple[int, int]
+DIRECTIONS: dict[str, Cell] = {"U": (-1, 0), "D": (1, 0), "L": (0, -1), "R": (0, 1)}
+
+
+def neighbors(cell: Cell, shape: tuple[int, int]) -> Iterator[Cell]:
+    """The in-bounds 4-neighbours of ``cell``."""
+    r, c = cell
+    rows, cols = shape
+    for dr, dc in DIRECTIONS.values():
+        nr, nc = r + dr, c + dc
+        if 0 <= nr < rows and 0 <= nc < cols:
+            yield nr, nc
+
+
+def bfs_distances(passable: np.ndarray, start: Cell) -> np.ndarray:
+    """Steps from ``start`` to every cell through ``passable`` cells (``-1`` where unreachable)."""
+    dist = np.full(passable.shape, -1, dtype=np.int64)
+    if not passable[start]:
+        return dist
+    dist[start] = 0
+    queue = deque([start])
+    while queue:
+        cell = queue.popleft()
+        for nb in neighbors(cell, passable.shape):
+            if passable[nb] and dist[nb] < 0:
+                dist[nb] = dist[cell] + 1
+                queue.append(nb)
+    return dist
+
+
+def shortest_path(passable: np.ndarray, start: Cell, goal: Cell) -> list[Cell] | None:
+    """Cells of one shortest 4-connected path from ``start`` to ``goal`` (inclusive), or ``None``."""
+    dist = bfs_distances(passable, goal)
+    if dist[start] < 0:
+        return None
+    path = [start]
+    while path[-1] != goal:
+        cell = path[-1]
+        path.append(next(nb for nb in neighbors(cell, passable.shape) if dist[nb] == dist[cell] - 1))
+    return path
+
+
+def component(mask: np.ndarray, start: Cell) -> np.ndarray:
+    """Boolean mask of the 4-connected component of ``mask`` containing ``start`` (empty if not in mask)."""
+    return bfs_distances(mask, start) >= 0
+
+
+def count_components(mask: np.ndarray) -> int:
+    """Number of 4-connected components of a boolean mask."""
+    seen = np.zeros(mask.shape, dtype=bool)
+    count = 0
+    for cell in zip(*np.nonzero(mask)):
+        cell = (int(cell[0]), int(cell[1]))
+        if not seen[cell]:
+            seen |= component(mask, cell)
+            count += 1
+    return count
