@@ -40,6 +40,7 @@ DEFAULT_PALETTE: dict[str, tuple[int, int, int]] = {
     "teal": (0, 128, 128),
 }
 BACKGROUND = (16, 16, 16)
+MIN_DOT_CELL = 12.0
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ def render_states(
 ) -> np.ndarray:
     """Paint label grids ``[T, R, C]`` into ``spec.num_frames`` frames, uint8 ``[F, H, W, 3]``.
 
-    Cells of a label in ``dot_labels`` are drawn as a disc on a cell of ``under_label``'s colour.
+    Cells of a label in ``dot_labels`` are drawn as a disc on a cell of ``under_label``'s colour when cells are
+    at least ``MIN_DOT_CELL`` pixels wide (smaller discs do not survive H.264 chroma subsampling), else full.
     """
     if states.ndim != 3 or states.shape[0] < 1:
         raise ValueError(f"states must be label grids [T, R, C], got shape {states.shape}")
@@ -140,13 +142,12 @@ def render_states(
     px = np.arange(spec.width) + 0.5
     row_of = np.searchsorted(ys, py, side="right") - 1  # [H]
     col_of = np.searchsorted(xs, px, side="right") - 1  # [W]
-    inside_y = (row_of >= 0) & (row_of < rows)
-    inside_x = (col_of >= 0) & (col_of < cols)
-    # distance of each pixel centre from its cell centre, in cell units
+    # grid lines: a whole number of pixels, split between the two sides of every cell edge
+    line = int(round(spec.grid_line * cell))
+    in_cell = _inside_cells(ys, row_of, rows, line)[:, None] & _inside_cells(xs, col_of, cols, line)[None, :]
+    # distance of each pixel centre from its cell centre, in cell units (for dots)
     dy = (py - ys[np.clip(row_of, 0, rows - 1)]) / cell - 0.5  # [H]
     dx = (px - xs[np.clip(col_of, 0, cols - 1)]) / cell - 0.5  # [W]
-    half = 0.5 - spec.grid_line / 2
-    in_cell = (inside_y & (np.abs(dy) < half))[:, None] & (inside_x & (np.abs(dx) < half))[None, :]  # [H, W]
     in_dot = dy[:, None] ** 2 + dx[None, :] ** 2 < 0.38**2  # [H, W]
     r_idx = np.clip(row_of, 0, rows - 1)[:, None]
     c_idx = np.clip(col_of, 0, cols - 1)[None, :]
@@ -161,12 +162,21 @@ def render_states(
     for f, s in enumerate(frame_state_indices(states.shape[0], spec.num_frames)):
         if s not in cache:
             labels = states[s][r_idx, c_idx].astype(np.int64)  # [H, W]
-            if len(dot_labels):
+            if len(dot_labels) and cell >= MIN_DOT_CELL:
                 dot = is_dot[labels]
                 labels = np.where(dot & ~in_dot, under_label, labels)
             cache[s] = palette[np.where(in_cell, labels, background)]
         frames[f] = cache[s]
     return frames
+
+
+def _inside_cells(edges: np.ndarray, index: np.ndarray, count: int, line: int) -> np.ndarray:
+    """Per pixel along one axis: inside a cell and not on a grid line."""
+    starts = np.rint(edges).astype(np.int64)
+    clipped = np.clip(index, 0, count - 1)
+    offset = np.arange(len(index)) - starts[clipped]
+    size = starts[clipped + 1] - starts[clipped]
+    return (index >= 0) & (index < count) & (offset >= line // 2) & (offset < size - (line - line // 2))
 
 
 def as_video(video: Any) -> np.ndarray | None:
