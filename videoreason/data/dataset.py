@@ -1,0 +1,95 @@
+"""The on-disk dataset layout, read side.
+
+::
+
+    DIR/
+      spec.json            the RenderSpec every video of the dataset was rendered with
+      metadata.csv         one row per sample: id, video, prompt, input_image, task, puzzle, split, seed, ...
+      videos/<id>.mp4      the ground-truth solution video (H.264)
+      images/<id>.png      its first frame, the conditioning image
+      puzzles/<id>.json    {"task", "difficulty", "puzzle", "solution"}
+
+``video``, ``input_image`` and ``puzzle`` are paths relative to ``DIR``, so the folder can be moved and read by
+other Wan trainers (DiffSynth-Studio style ``video,prompt,input_image`` columns).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from videoreason.tasks.base import JsonRecord, Task, resolve_task
+from videoreason.tasks.render import RenderSpec
+
+COLUMNS = ("id", "video", "prompt", "input_image", "task", "puzzle", "split", "seed", "difficulty",
+           "num_frames", "height", "width", "fps")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One dataset row with its puzzle and reference solution loaded."""
+
+    row: dict[str, str]
+    task: Task
+    puzzle: JsonRecord
+    solution: JsonRecord
+
+    @property
+    def id(self) -> str:
+        return self.row["id"]
+
+
+def metadata_path(root: str | Path) -> Path:
+    return Path(root) / "metadata.csv"
+
+
+def read_rows(root: str | Path, split: str | None = None, task: str | None = None) -> list[dict[str, str]]:
+    """Complete rows of ``metadata.csv`` (a torn last line from an interrupted write is ignored).
+
+    Raises:
+        FileNotFoundError: ``root`` has no metadata.csv.
+        ValueError: the header lacks required columns.
+    """
+    path = metadata_path(root)
+    if not path.is_file():
+        raise FileNotFoundError(f"no dataset at {root}: {path} does not exist")
+    text = path.read_text()
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}")
+    return [r for r in reader
+            if (split is None or r["split"] == split) and (task is None or r["task"] == task)]
+
+
+def load_spec(root: str | Path) -> RenderSpec:
+    """The dataset's render spec."""
+    path = Path(root) / "spec.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no dataset spec at {path}")
+    try:
+        return RenderSpec.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"invalid render spec in {path}: {err}") from err
+
+
+def load_sample(root: str | Path, row: dict[str, str], tasks: dict[str, Task] | None = None) -> Sample:
+    """Load a row's puzzle and solution, validating them.
+
+    Raises:
+        ValueError: the puzzle file is missing, not JSON, or does not validate (the message names the file).
+    """
+    tasks = {} if tasks is None else tasks
+    path = Path(root) / row["puzzle"]
+    try:
+        record: dict[str, Any] = json.loads(path.read_text())
+        task = tasks.setdefault(row["task"], resolve_task(row["task"]))
+        return Sample(row, task, task.puzzle_from_dict(record["puzzle"]), task.solution_from_dict(record["solution"]))
+    except (OSError, json.JSONDecodeError, KeyError, ValueError) as err:
+        raise ValueError(f"bad puzzle file {path} (sample {row.get('id')}): {err}") from err

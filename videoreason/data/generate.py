@@ -1,0 +1,236 @@
+"""Dataset generation: puzzles -> planner solutions -> rendered videos, in parallel, atomic and resumable.
+
+Every sample's files are written under temporary names and renamed, and its ``metadata.csv`` row is appended
+(flushed and fsynced) only after all of them exist, so an interrupted run never lists a half-written sample;
+running the same command again skips what is done and produces the same dataset as an uninterrupted run.
+
+Seeds: sample ``i`` of split ``s`` with base seed ``b`` uses ``SPLIT_CODE[s] * 1e12 + b * 1e6 + i``, so seeds of
+different splits can never coincide. Beyond seeds, a puzzle identical to one already present in another split of
+the same task (small boards repeat) is skipped, so test puzzles are truly held out.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from videoreason.data.dataset import COLUMNS, SPLITS, load_sample, metadata_path, read_rows
+from videoreason.data.video import decode_video, encode_mp4, encode_png, write_atomic
+from videoreason.tasks.base import JsonRecord, Task, resolve_task
+from videoreason.tasks.render import RenderSpec
+
+SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
+MAX_BASE_SEED = 1_000_000
+MAX_INDEX = 1_000_000
+
+
+def sample_seed(split: str, seed: int, index: int) -> int:
+    """The seed of sample ``index``; disjoint across splits by construction."""
+    return SPLIT_CODE[split] * 10**12 + seed * MAX_INDEX + index
+
+
+def puzzle_hash(puzzle: JsonRecord) -> str:
+    """Content hash of a puzzle, to detect the same board appearing in two splits."""
+    return hashlib.sha1(json.dumps(puzzle.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker needs to build one sample."""
+
+    task: str
+    difficulty: str
+    split: str
+    seed: int
+    index: int
+    root: str
+    spec: dict[str, Any]
+
+
+_FORBIDDEN: frozenset[str] = frozenset()
+_TASKS: dict[str, Task] = {}
+
+
+def _init_worker(forbidden: frozenset[str]) -> None:
+    global _FORBIDDEN
+    _FORBIDDEN = forbidden
+
+
+def _build_sample(job: _Job) -> tuple[int, dict[str, Any] | None]:
+    """Generate, solve, render, self-verify and write one sample; ``None`` row if its puzzle is forbidden."""
+    task = _TASKS.setdefault(job.task, resolve_task(job.task))
+    spec = RenderSpec.from_dict(job.spec)
+    seed = sample_seed(job.split, job.seed, job.index)
+    puzzle = task.generate(np.random.default_rng(seed), job.difficulty)
+    if puzzle_hash(puzzle) in _FORBIDDEN:
+        return job.index, None
+    sample_id = f"{task.name}_{job.split}_{job.difficulty}_{job.index:06d}"
+    solution = task.solve(puzzle)
+    try:
+        video = task.render(puzzle, task.states(puzzle, solution, max_states=spec.num_frames), spec)
+    except ValueError as err:
+        raise ValueError(f"sample {sample_id}: {err}") from err
+    mp4 = encode_mp4(video, spec.fps)
+    verdict = task.score(decode_video(mp4), puzzle, spec)
+    if not verdict.success:
+        rows, cols = task.grid_shape(puzzle)
+        raise ValueError(
+            f"sample {sample_id}: its ground-truth video does not verify after H.264 encoding "
+            f"({rows}x{cols} board in {spec.height}x{spec.width} px); use a larger --height/--width "
+            f"or an easier --difficulty")
+    root = Path(job.root)
+    record = {"task": task.name, "difficulty": job.difficulty, "puzzle": puzzle.to_dict(),
+              "solution": solution.to_dict()}
+    write_atomic(root / "videos" / f"{sample_id}.mp4", mp4)
+    write_atomic(root / "images" / f"{sample_id}.png", encode_png(video[0]))
+    write_atomic(root / "puzzles" / f"{sample_id}.json", json.dumps(record).encode())
+    row = {
+        "id": sample_id, "video": f"videos/{sample_id}.mp4", "prompt": task.prompt(puzzle),
+        "input_image": f"images/{sample_id}.png", "task": task.name, "puzzle": f"puzzles/{sample_id}.json",
+        "split": job.split, "seed": seed, "difficulty": job.difficulty, "num_frames": spec.num_frames,
+        "height": spec.height, "width": spec.width, "fps": spec.fps,
+    }
+    return job.index, row
+
+
+def _prepare(root: Path, spec: RenderSpec) -> None:
+    """Create the folders, check/write spec.json, drop temp files and a torn last metadata line."""
+    for sub in ("videos", "images", "puzzles"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        for tmp in (root / sub).glob(".*.tmp*"):
+            tmp.unlink()
+    spec_path = root / "spec.json"
+    if spec_path.is_file():
+        existing = json.loads(spec_path.read_text())
+        if existing != spec.to_dict():
+            keys = sorted(k for k in set(existing) | set(spec.to_dict())
+                          if existing.get(k) != spec.to_dict().get(k))
+            raise ValueError(f"{root} was rendered with a different spec (differs in {keys}); "
+                             f"use another --out or the same spec")
+    else:
+        write_atomic(spec_path, json.dumps(spec.to_dict(), indent=1).encode())
+    meta = metadata_path(root)
+    if meta.is_file():
+        data = meta.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(meta, "r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+
+
+def _append_row(root: Path, row: dict[str, Any]) -> None:
+    """Append one complete metadata row, durably (header first for a new file)."""
+    meta = metadata_path(root)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    if not meta.is_file() or meta.stat().st_size == 0:
+        writer.writeheader()
+    writer.writerow(row)
+    with open(meta, "a") as handle:
+        handle.write(buffer.getvalue())
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _forbidden_hashes(root: Path, task: Task, split: str) -> frozenset[str]:
+    """Puzzle hashes of the task's *other* splits; also checks that no two splits share a seed."""
+    rows = [r for r in read_rows(root) if r["task"] == task.name] if metadata_path(root).is_file() else []
+    seeds: dict[str, set[str]] = {}
+    for r in rows:
+        seeds.setdefault(r["split"], set()).add(r["seed"])
+    names = sorted(seeds)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            overlap = seeds[a] & seeds[b]
+            if overlap:
+                raise ValueError(f"{root}: {task.name} splits {a!r} and {b!r} share seeds {sorted(overlap)[:5]}")
+    tasks = {task.name: task}
+    return frozenset(puzzle_hash(load_sample(root, r, tasks).puzzle) for r in rows if r["split"] != split)
+
+
+def generate_dataset(
+    task: str,
+    out: str | Path,
+    num: int,
+    split: str = "train",
+    seed: int = 0,
+    difficulty: str = "easy",
+    spec: RenderSpec | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write (or complete) ``num`` samples of one task/split/difficulty into ``out``.
+
+    Args:
+        task: task name (``maze``, ``flowfree``, ``sokoban``) or a Task class path.
+        out: dataset folder; created if missing, completed if partially written.
+        num: number of samples this task/split/difficulty group should hold.
+        split: ``train``, ``val`` or ``test``.
+        seed: base seed in [0, 1e6); the dataset is a pure function of (task, split, seed, difficulty, spec).
+        difficulty: a level name of the task.
+        spec: render spec; defaults to the tiny CPU spec. Must match the folder's existing spec.
+        workers: processes to use (default: all cores).
+        progress: show a progress bar.
+
+    Returns:
+        The dataset folder.
+    """
+    task_obj = resolve_task(task)
+    task_obj.difficulty(difficulty)  # validates the level name early
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}")
+    if not 0 <= seed < MAX_BASE_SEED:
+        raise ValueError(f"`seed` must be in [0, {MAX_BASE_SEED}), got {seed}")
+    if not 0 < num <= MAX_INDEX // 20:
+        raise ValueError(f"`num` must be in [1, {MAX_INDEX // 20}], got {num}")
+    spec = spec or RenderSpec.tiny()
+    root = Path(out)
+    _prepare(root, spec)
+    forbidden = _forbidden_hashes(root, task_obj, split)
+    group = [r for r in read_rows(root, split=split, task=task_obj.name) if r["difficulty"] == difficulty] \
+        if metadata_path(root).is_file() else []
+    have, done = len(group), {int(r["id"].rsplit("_", 1)[1]) for r in group}
+    if have >= num:
+        return root
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=num, initial=have, desc=f"{task_obj.name}/{split}/{difficulty}", disable=not progress,
+               unit="video")
+    context = multiprocessing.get_context("fork")
+    pool = context.Pool(workers, initializer=_init_worker, initargs=(forbidden,)) if workers > 1 else None
+    if pool is None:
+        _init_worker(forbidden)
+    next_index, limit = 0, 20 * num + 100
+    try:
+        while have < num:
+            batch = []
+            while len(batch) < max(2 * (num - have), 4 * workers) and next_index < limit:
+                if next_index not in done:
+                    batch.append(_Job(task, difficulty, split, seed, next_index, str(root), spec.to_dict()))
+                next_index += 1
+            if not batch:
+                raise ValueError(f"only {have} distinct {task_obj.name} puzzles of difficulty {difficulty!r} not "
+                                 f"in other splits were found in {limit} tries; ask for fewer")
+            results = pool.imap(_build_sample, batch, chunksize=2) if pool else map(_build_sample, batch)
+            for _, row in results:
+                if row is None:
+                    continue
+                _append_row(root, row)
+                have += 1
+                bar.update()
+                if have >= num:
+                    break
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        bar.close()
+    return root

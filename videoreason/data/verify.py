@@ -1,0 +1,77 @@
+"""Score a dataset's videos (or another model's videos with the same file names) against the rules."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from videoreason.data.dataset import load_sample, load_spec, read_rows
+from videoreason.data.video import decode_video
+from videoreason.tasks.base import Task, failed_verdict
+from videoreason.tasks.render import RenderSpec
+
+_TASKS: dict[str, Task] = {}
+
+
+def score_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | None = None) -> dict[str, Any]:
+    """Parse and verify one sample's video; a missing or unreadable video scores 0 with a ``status``.
+
+    Args:
+        root: dataset folder (puzzles and reference solutions).
+        row: its metadata row.
+        spec: the dataset's render spec (board geometry).
+        videos: folder with videos named like the dataset's ``videos/<id>.mp4``; default: the dataset's own.
+    """
+    sample = load_sample(root, row, _TASKS)
+    path = Path(root) / row["video"] if videos is None else Path(videos) / Path(row["video"]).name
+    status = "ok"
+    if not path.is_file():
+        status = "missing"
+    else:
+        try:
+            frames = decode_video(path)
+        except ValueError:
+            status = "unreadable"
+    if status == "ok":
+        verdict = sample.task.score(frames, sample.puzzle, spec)
+    else:
+        verdict = failed_verdict(sample.task.component_names, 0.0)
+    return {"id": row["id"], "task": row["task"], "difficulty": row["difficulty"], "split": row["split"],
+            "status": status, "confidence": verdict.confidence, **verdict.metrics()}
+
+
+def _score(args: tuple[str, dict[str, str], RenderSpec, str | None]) -> dict[str, Any]:
+    return score_row(*args)
+
+
+def score_dataset(
+    root: str | Path,
+    split: str | None = None,
+    videos: str | Path | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Per-sample verdicts for every row of ``root`` (optionally one split), using all cores.
+
+    Args:
+        root: dataset folder.
+        split: only this split (default: all rows).
+        videos: score videos from this folder instead of the dataset's ground truth (same file names).
+        workers: processes (default: all cores).
+        progress: show a progress bar.
+    """
+    rows = read_rows(root, split=split)
+    if not rows:
+        raise ValueError(f"dataset {root} has no rows" + (f" in split {split!r}" if split else ""))
+    spec = load_spec(root)
+    jobs = [(str(root), row, spec, None if videos is None else str(videos)) for row in rows]
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    bar = dict(total=len(jobs), desc="verify", unit="video", disable=not progress)
+    if workers == 1:
+        return [_score(j) for j in tqdm(jobs, **bar)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return list(tqdm(pool.imap(_score, jobs, chunksize=8), **bar))

@@ -1,0 +1,63 @@
+"""Metric tables: per-sample verdict rows -> per task/difficulty means -> Markdown, CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+HEADLINE = ("precision", "recall", "f1", "success", "exact_match")
+LABELS = {"precision": "P", "recall": "R", "f1": "F1", "success": "SR", "exact_match": "EM"}
+
+
+def summarize(results: Iterable[dict[str, Any]], metrics: Sequence[str] = HEADLINE) -> list[dict[str, Any]]:
+    """Mean of each metric per (task, difficulty), then per task over all difficulties, in percent.
+
+    Each result needs ``task``, ``difficulty`` and the metric keys; rows come out sorted by task.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        groups[(r["task"], r["difficulty"])].append(r)
+        groups[(r["task"], "all")].append(r)
+    table = []
+    for (task, difficulty), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "all")):
+        if difficulty == "all" and sum(1 for t, _ in groups if t == task) == 2:
+            continue  # a single difficulty: its own row already is the total
+        entry: dict[str, Any] = {"task": task, "difficulty": difficulty, "n": len(rows)}
+        for m in metrics:
+            entry[m] = 100.0 * sum(float(r[m]) for r in rows) / len(rows)
+        table.append(entry)
+    return table
+
+
+def to_markdown(table: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table with percentages to one decimal."""
+    if not table:
+        return "(no samples)"
+    keys = list(table[0])
+    head = [LABELS.get(k, k) for k in keys]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in keys) + "|"]
+    for row in table:
+        cells = [f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_tables(table: Sequence[dict[str, Any]], out_dir: str | Path, name: str = "metrics") -> list[Path]:
+    """Write ``name.md``, ``name.csv`` and ``name.json`` into ``out_dir``; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    if table:
+        writer = csv.DictWriter(buffer, fieldnames=list(table[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(table)
+    paths = [out / f"{name}.md", out / f"{name}.csv", out / f"{name}.json"]
+    paths[0].write_text(to_markdown(table) + "\n")
+    paths[1].write_text(buffer.getvalue())
+    paths[2].write_text(json.dumps(list(table), indent=1))
+    return paths
