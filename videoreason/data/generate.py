@@ -39,9 +39,10 @@ def sample_seed(split: str, seed: int, index: int) -> int:
     return SPLIT_CODE[split] * 10**12 + seed * MAX_INDEX + index
 
 
-def puzzle_hash(puzzle: JsonRecord) -> str:
-    """Content hash of a puzzle, to detect the same board appearing in two splits."""
-    return hashlib.sha1(json.dumps(puzzle.to_dict(), sort_keys=True).encode()).hexdigest()
+def puzzle_hash(task: Task, puzzle: JsonRecord) -> str:
+    """Hash of the board a puzzle shows (its first frame), to detect the same board in two splits."""
+    board = task.initial_state(puzzle)
+    return hashlib.sha1(f"{task.name}{board.shape}".encode() + board.tobytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def _build_sample(job: _Job) -> tuple[int, dict[str, Any] | None]:
     spec = RenderSpec.from_dict(job.spec)
     seed = sample_seed(job.split, job.seed, job.index)
     puzzle = task.generate(np.random.default_rng(seed), job.difficulty)
-    if puzzle_hash(puzzle) in _FORBIDDEN:
+    if puzzle_hash(task, puzzle) in _FORBIDDEN:
         return job.index, None
     sample_id = f"{task.name}_{job.split}_{job.difficulty}_{job.index:06d}"
     solution = task.solve(puzzle)
@@ -154,7 +155,7 @@ def _forbidden_hashes(root: Path, task: Task, split: str) -> frozenset[str]:
             if overlap:
                 raise ValueError(f"{root}: {task.name} splits {a!r} and {b!r} share seeds {sorted(overlap)[:5]}")
     tasks = {task.name: task}
-    return frozenset(puzzle_hash(load_sample(root, r, tasks).puzzle) for r in rows if r["split"] != split)
+    return frozenset(puzzle_hash(task, load_sample(root, r, tasks).puzzle) for r in rows if r["split"] != split)
 
 
 def generate_dataset(
@@ -212,7 +213,7 @@ def generate_dataset(
     try:
         while have < num:
             batch = []
-            while len(batch) < max(2 * (num - have), 4 * workers) and next_index < limit:
+            while len(batch) < num - have and next_index < limit:  # no more: leftovers would be orphans
                 if next_index not in done:
                     batch.append(_Job(task, difficulty, split, seed, next_index, str(root), spec.to_dict()))
                 next_index += 1

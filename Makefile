@@ -1,0 +1,40 @@
+# The README's two commands: `make demo` (main job on the embedded default) and `make test`.
+# Both create/refresh .venv first. torch is pinned to the CPU build on the same pip command line, so no
+# dependency can pull a CUDA build in: pip fails instead of upgrading it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= runs/demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow lint install clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)" -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/videoreason data generate --task maze --difficulty easy --num 24 --split test --out $(DEMO_DIR)/data
+	$(VENV)/bin/videoreason data generate --task flowfree --difficulty easy --num 24 --split test --out $(DEMO_DIR)/data
+	$(VENV)/bin/videoreason data generate --task sokoban --difficulty easy --num 24 --split test --out $(DEMO_DIR)/data
+	$(VENV)/bin/videoreason data verify $(DEMO_DIR)/data --out $(DEMO_DIR)/report
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not gpu and not distributed" $(PYTEST_ARGS)
+
+# Slow and multi-process tests; exit code 5 (none collected) is not a failure.
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m "(slow or distributed) and not gpu" $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "no slow tests collected"; exit 0; fi; exit $$rc
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check videoreason tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
