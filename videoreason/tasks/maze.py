@@ -26,6 +26,7 @@ between start and goal, exclusive):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -244,7 +245,8 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
             return self.failed(parsed)
         labels = parsed.labels  # [F, R, C]
         initial = puzzle.grid
-        reference = set(self.solve(puzzle).path[1:-1])
+        order = _reference_path(puzzle)
+        reference = set(order)
         fixed = initial != FLOOR  # walls, start, goal
         drawn = labels == PATH  # [F, R, C]
         final = drawn[-1]
@@ -272,7 +274,7 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
             and bool(grows.all())
             and _is_simple_path(final, ends, start, goal)
         )
-        exact = success and _drawn_in_order(drawn, self.solve(puzzle).path[1:-1])
+        exact = success and _drawn_in_order(drawn, order)
         components = {
             "connectivity": connectivity,
             "goal_reached": goal_reached,
@@ -281,6 +283,12 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
             "monotonic": monotonic,
         }
         return Verdict(success, precision, recall, f1, exact, components, parsed.confidence)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reference_path(puzzle: MazePuzzle) -> tuple[Cell, ...]:
+    """Reference path blocks strictly between start and goal (cached: rewards verify the same puzzle G times)."""
+    return Maze().solve(puzzle).path[1:-1]
 
 
 def _neighbour_count(mask: np.ndarray) -> np.ndarray:

@@ -233,8 +233,8 @@ def classify_cells(
     cx = ((xs[:-1] + xs[1:]) / 2) * sx  # [C]
     half_y = spec.sample_fraction * cell * sy / 2
     half_x = spec.sample_fraction * cell * sx / 2
-    n_y = int(np.clip(round(2 * half_y), 1, 8))  # samples per side: enough to average noise, cheap at 480p
-    n_x = int(np.clip(round(2 * half_x), 1, 8))
+    n_y = int(np.clip(round(2 * half_y), 1, 6))  # samples per side: enough to average noise, cheap at 480p
+    n_x = int(np.clip(round(2 * half_x), 1, 6))
     oy = np.linspace(-half_y, half_y, n_y) if n_y > 1 else np.zeros(1)
     ox = np.linspace(-half_x, half_x, n_x) if n_x > 1 else np.zeros(1)
     iy = np.clip(np.floor(cy[:, None] + oy[None, :]), 0, height - 1).astype(np.int64)  # [R, n_y]

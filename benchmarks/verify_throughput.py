@@ -1,0 +1,76 @@
+"""Parse + verify throughput per task, on one core, at the tiny spec and at Wan's 480x832x33.
+
+Prints videos/s for parse+verify of in-memory frames (what a GRPO reward needs), the mp4 decode cost separately,
+and the ratio to the target of 200 videos/s per core at the tiny spec.
+
+    python benchmarks/verify_throughput.py [--videos 200] [--seconds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the target is per core
+
+import numpy as np  # noqa: E402
+
+from videoreason.data.video import decode_video, encode_mp4  # noqa: E402
+from videoreason.tasks.base import resolve_task  # noqa: E402
+from videoreason.tasks.render import RenderSpec  # noqa: E402
+
+TARGET_TINY = 200.0  # videos/s per core
+CASES = [  # (task, level at the tiny spec, level at the Wan spec)
+    ("maze", "easy", "hard"),
+    ("flowfree", "easy", "expert"),
+    ("sokoban", "easy", "hard"),
+]
+
+
+def measure(task_name: str, level: str, spec: RenderSpec, videos: int, seconds: float) -> dict[str, float]:
+    """Rates for one task/level/spec over ``videos`` distinct puzzles."""
+    task = resolve_task(task_name)
+    samples = []
+    for seed in range(videos):
+        puzzle = task.generate(np.random.default_rng(seed), level)
+        states = task.states(puzzle, task.solve(puzzle), max_states=spec.num_frames)
+        samples.append((task.render(puzzle, states, spec), puzzle))
+    for video, puzzle in samples[:3]:  # warm caches (solver references) the way a training run would
+        task.score(video, puzzle, spec)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        video, puzzle = samples[count % len(samples)]
+        assert task.score(video, puzzle, spec).success
+        count += 1
+    rate = count / (time.perf_counter() - start)
+    mp4 = [encode_mp4(v, spec.fps) for v, _ in samples[:20]]
+    start = time.perf_counter()
+    for data in mp4:
+        decode_video(data)
+    decode_ms = 1000 * (time.perf_counter() - start) / len(mp4)
+    return {"rate": rate, "ms": 1000 / rate, "decode_ms": decode_ms}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=100, help="distinct puzzles per case")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing window per case")
+    args = parser.parse_args()
+    rows = []
+    for task_name, tiny_level, wan_level in CASES:
+        for spec_name, spec, level in (("tiny 64x64x9", RenderSpec.tiny(), tiny_level),
+                                       ("wan 480x832x33", RenderSpec.wan(), wan_level)):
+            n = args.videos if spec_name.startswith("tiny") else max(10, args.videos // 10)
+            result = measure(task_name, level, spec, n, args.seconds)
+            rows.append((task_name, level, spec_name, result))
+    print("| task | level | spec | parse+verify videos/s/core | ms/video | mp4 decode ms | vs target 200/s |")
+    print("|---|---|---|---|---|---|---|")
+    for task_name, level, spec_name, r in rows:
+        ratio = f"{r['rate'] / TARGET_TINY:.1f}x" if spec_name.startswith("tiny") else "-"
+        print(f"| {task_name} | {level} | {spec_name} | {r['rate']:.0f} | {r['ms']:.2f} | {r['decode_ms']:.1f} "
+              f"| {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
