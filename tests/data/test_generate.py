@@ -146,3 +146,5 @@ def test_scoring_another_models_videos(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| maze | easy | 4 |" in out and "2 videos missing or unreadable" in out
     assert json.loads((tmp_path / "rep" / "metrics.json").read_text())[0]["success"] == 25.0
+    sheet = np.asarray(Image.open(tmp_path / "rep" / "preview.png"))
+    assert sheet.shape[0] > 64 and sheet.shape[1] > 4 * 64  # two readable videos, five frames each

@@ -75,3 +75,24 @@ def score_dataset(
         return [_score(j) for j in tqdm(jobs, **bar)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         return list(tqdm(pool.imap(_score, jobs, chunksize=8), **bar))
+
+
+def write_preview(root: str | Path, out: str | Path, videos: str | Path | None = None, per_task: int = 2) -> Path:
+    """A PNG contact sheet of the first ``per_task`` readable videos of every task (first to last frame)."""
+    from videoreason.data.video import encode_png
+    from videoreason.eval.sheet import contact_sheet
+
+    picked: dict[str, list] = {}
+    for row in read_rows(root):
+        path = Path(root) / row["video"] if videos is None else Path(videos) / Path(row["video"]).name
+        if len(picked.setdefault(row["task"], [])) < per_task and path.is_file():
+            try:
+                picked[row["task"]].append(decode_video(path))
+            except ValueError:
+                continue
+    clips = [clip for task in sorted(picked) for clip in picked[task]]
+    if not clips:
+        raise ValueError(f"no readable videos to preview in {videos or root}")
+    out = Path(out)
+    out.write_bytes(encode_png(contact_sheet(clips)))
+    return out
