@@ -43,7 +43,7 @@ def test_generated_mazes_are_perfect_and_solutions_legal(level):
         path = solution.path
         assert path[0] == puzzle.start and path[-1] == puzzle.goal
         assert len(set(path)) == len(path)
-        for a, b in zip(path, path[1:]):
+        for a, b in zip(path, path[1:], strict=False):
             assert abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1
             assert grid[b] != WALL
         assert (len(path) - 1) // 2 >= Maze.levels[level].min_path_length
@@ -215,4 +215,4 @@ def test_classes_have_distinct_colours():
     colors = TASK.colors(TINY).astype(float)
     dist = np.linalg.norm(colors[:, None] - colors[None], axis=-1)
     assert dist[~np.eye(len(colors), dtype=bool)].min() > 90
-    assert [START, GOAL] == [TASK.classes.index("start"), TASK.classes.index("goal")]
+    assert [TASK.classes.index("start"), TASK.classes.index("goal")] == [START, GOAL]

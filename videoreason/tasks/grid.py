@@ -58,7 +58,7 @@ def count_components(mask: np.ndarray) -> int:
     """Number of 4-connected components of a boolean mask."""
     seen = np.zeros(mask.shape, dtype=bool)
     count = 0
-    for cell in zip(*np.nonzero(mask)):
+    for cell in zip(*np.nonzero(mask), strict=True):
         cell = (int(cell[0]), int(cell[1]))
         if not seen[cell]:
             seen |= component(mask, cell)

@@ -262,7 +262,7 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
         ends = np.zeros_like(final)
         ends[start] = ends[goal] = True
         reach = component(final | ends, start)
-        painted = {(int(r), int(c)) for r, c in zip(*np.nonzero(final))}
+        painted = {(int(r), int(c)) for r, c in zip(*np.nonzero(final), strict=True)}
         precision, recall, f1 = precision_recall_f1(painted, reference)
         connectivity = len({c for c in reference if reach[c]}) / max(1, len(reference))
         goal_reached = float(bool(reach[goal]))

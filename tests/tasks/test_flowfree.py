@@ -1,0 +1,452 @@
+"""FlowFree: generator/solver legality, serialisation, render/parse round trips, and verifier judgements."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from videoreason.data.video import decode_video, encode_mp4
+from videoreason.tasks.base import Parsed, resolve_task
+from videoreason.tasks.flowfree import (
+    FlowFree,
+    FlowFreeDifficulty,
+    FlowFreePuzzle,
+    FlowFreeSolution,
+    generate_flows,
+)
+from videoreason.tasks.flowfree_solver import solve_boards
+from videoreason.tasks.render import RenderSpec
+
+TASK = FlowFree()
+TINY = RenderSpec()
+WAN = RenderSpec.wan()
+SEEDS = {"tiny": 150, "easy": 120, "medium": 40, "hard": 25, "expert": 20}
+
+
+def puzzle_of(level: str, seed: int) -> FlowFreePuzzle:
+    return TASK.generate(np.random.default_rng(seed), level)
+
+
+def truth_video(puzzle: FlowFreePuzzle, spec: RenderSpec = TINY) -> np.ndarray:
+    return TASK.render(puzzle, TASK.states(puzzle, TASK.solve(puzzle)), spec)
+
+
+def board_of(puzzle: FlowFreePuzzle, solution: FlowFreeSolution) -> np.ndarray:
+    board = np.zeros((puzzle.size, puzzle.size), dtype=np.int8)
+    for i, path in enumerate(solution.paths):
+        for cell in path:
+            board[cell] = i + 1
+    return board
+
+
+def assert_legal(puzzle: FlowFreePuzzle, solution: FlowFreeSolution) -> None:
+    """Every cell covered once; each path runs between its endpoints through adjacent cells, never touching
+    itself (an induced path)."""
+    n = puzzle.size
+    assert len(solution.paths) == puzzle.num_colors
+    cells = [cell for path in solution.paths for cell in path]
+    assert len(cells) == len(set(cells)) == n * n, "paths must be disjoint and cover the board"
+    for path, (start, goal) in zip(solution.paths, puzzle.endpoints, strict=True):
+        assert path[0] == start and path[-1] == goal
+        assert len(path) >= 2
+        for i, (a, b) in enumerate(zip(path, path[1:], strict=False)):
+            assert abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1, f"step {i} is not between adjacent cells"
+        index = {cell: i for i, cell in enumerate(path)}
+        for i, (r, c) in enumerate(path):
+            for nb in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                assert nb not in index or abs(index[nb] - i) == 1, f"path touches itself at {(r, c)}"
+
+
+def brute_force_solutions(puzzle: FlowFreePuzzle, limit: int = 2) -> list[np.ndarray]:
+    """Independent solution search: extend each colour's path cell by cell (never touching itself), then keep
+    full boards on which every path is induced."""
+    n, k = puzzle.size, puzzle.num_colors
+    board = TASK.initial_state(puzzle).astype(int)
+    found: list[np.ndarray] = []
+
+    def nbrs(cell):
+        r, c = cell
+        return [(a, b) for a, b in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)) if 0 <= a < n and 0 <= b < n]
+
+    def induced() -> bool:
+        for i, (start, goal) in enumerate(puzzle.endpoints):
+            for r, c in zip(*np.nonzero(board == i + 1), strict=True):
+                same = sum(board[nb] == i + 1 for nb in nbrs((r, c)))
+                if same != (1 if (r, c) in (start, goal) else 2):
+                    return False
+        return True
+
+    def colour(i: int) -> None:
+        if len(found) >= limit:
+            return
+        if i == k:
+            if (board > 0).all() and induced():
+                found.append(board.copy())
+            return
+        start, goal = puzzle.endpoints[i]
+
+        def extend(path: list) -> None:
+            for nb in nbrs(path[-1]):
+                if any(x in path[:-1] for x in nbrs(nb)):
+                    continue
+                if nb == goal:
+                    colour(i + 1)
+                elif board[nb] == 0:
+                    board[nb] = i + 1
+                    extend([*path, nb])
+                    board[nb] = 0
+
+        extend([start])
+
+    colour(0)
+    return found
+
+
+# ------------------------------------------------------------------------------------------ generate / solve
+@pytest.mark.parametrize("level", list(SEEDS))
+def test_generated_puzzles_are_unique_and_solved_legally(level):
+    difficulty = TASK.levels[level]
+    for seed in range(SEEDS[level]):
+        puzzle, cut = generate_flows(np.random.default_rng(seed), difficulty)
+        assert puzzle.size == difficulty.size
+        assert difficulty.min_colors <= puzzle.num_colors <= difficulty.max_colors
+        assert puzzle.unique
+        assert_legal(puzzle, cut)
+        solution = TASK.solve(puzzle)
+        assert_legal(puzzle, solution)
+        assert solution == cut, "a unique puzzle has only the generator's solution"
+
+
+def test_colour_counts_cover_the_range():
+    counts = {puzzle_of("easy", seed).num_colors for seed in range(40)}
+    assert counts == {3, 4}
+
+
+@pytest.mark.parametrize("level,seeds", [("tiny", 60), ("easy", 80), ("medium", 60)])
+def test_unique_flag_matches_brute_force(level, seeds):
+    loose = FlowFreeDifficulty(**{**TASK.levels[level].__dict__, "require_unique": False})
+    flags = []
+    for seed in range(seeds):
+        puzzle = TASK.generate(np.random.default_rng(seed), loose)
+        brute = brute_force_solutions(puzzle)
+        assert len(brute) >= 1
+        assert puzzle.unique == (len(brute) == 1) == TASK.is_unique(puzzle)
+        if puzzle.unique:
+            assert np.array_equal(brute[0], board_of(puzzle, TASK.solve(puzzle)))
+        flags.append(puzzle.unique)
+    if level != "tiny":  # these seeds include ambiguous boards, so both answers are checked
+        assert set(flags) == {True, False}
+
+
+def test_non_unique_puzzle_is_flagged_and_both_solutions_verify():
+    loose = FlowFreeDifficulty(size=6, min_colors=4, max_colors=5, require_unique=False)
+    puzzle = next(p for p in (TASK.generate(np.random.default_rng(s), loose) for s in range(300)) if not p.unique)
+    first, second = solve_boards(puzzle.size, puzzle.endpoints, limit=3)[:2]
+    assert not np.array_equal(first, second)
+    initial = TASK.initial_state(puzzle)
+    for board in (first, second):
+        verdict = TASK.verify(Parsed(np.stack([initial, board]), 1.0), puzzle)
+        assert verdict.success
+    # the alternative solution succeeds but is not the reference: no exact match, imperfect precision
+    reference = board_of(puzzle, TASK.solve(puzzle))
+    other = second if np.array_equal(first, reference) else first
+    verdict = TASK.verify(Parsed(np.stack([initial, other]), 1.0), puzzle)
+    assert verdict.success and not verdict.exact_match and verdict.precision < 1
+
+
+def test_generation_is_deterministic_and_seed_dependent():
+    for level in SEEDS:
+        assert puzzle_of(level, 7) == puzzle_of(level, 7)
+    assert len({puzzle_of("medium", s) for s in range(10)}) == 10
+
+
+def test_unsolvable_puzzle_raises():
+    crossing = FlowFreePuzzle(size=2, endpoints=(((0, 0), (1, 1)), ((0, 1), (1, 0))))
+    with pytest.raises(ValueError, match="no solution"):
+        TASK.solve(crossing)
+
+
+def test_impossible_difficulty_raises():
+    with pytest.raises(ValueError, match="min_colors"):
+        FlowFreeDifficulty(size=4, min_colors=6, max_colors=6)
+    with pytest.raises(ValueError, match="max_colors"):
+        FlowFreeDifficulty(size=8, min_colors=3, max_colors=11)
+    with pytest.raises(ValueError, match="size"):
+        FlowFreeDifficulty(size=13, min_colors=3, max_colors=4)
+    with pytest.raises(ValueError, match="unknown flowfree difficulty"):
+        TASK.generate(np.random.default_rng(0), "legendary")
+    with pytest.raises(RuntimeError, match="could not split"):  # one induced path cannot fill a 6x6 board
+        TASK.generate(np.random.default_rng(0), FlowFreeDifficulty(size=6, min_colors=1, max_colors=1))
+
+
+# ----------------------------------------------------------------------------------------------- records
+def test_json_round_trip():
+    puzzle = puzzle_of("hard", 3)
+    solution = TASK.solve(puzzle)
+    assert TASK.puzzle_from_dict(json.loads(json.dumps(puzzle.to_dict()))) == puzzle
+    assert TASK.solution_from_dict(json.loads(json.dumps(solution.to_dict()))) == solution
+    assert hash(TASK.puzzle_from_dict(puzzle.to_dict())) == hash(puzzle)
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"size": 1}, "size"),
+    ({"size": 13}, "size"),
+    ({"size": True}, "size"),
+    ({"endpoints": [[[0, 0], [0, 9]]]}, "endpoints"),
+    ({"endpoints": [[[0, 0], [0, 0]]]}, "distinct"),
+    ({"endpoints": [[[0, 0], [0, 1]], [[0, 1], [1, 1]]]}, "distinct"),
+    ({"endpoints": [[[0, 0]]]}, "endpoints"),
+    ({"endpoints": [[[0, "a"], [1, 1]]]}, "endpoints"),
+    ({"endpoints": []}, "endpoints"),
+    ({"endpoints": [[[r, 0], [r, 1]] for r in range(11)]}, "endpoints"),
+    ({"unique": "yes"}, "unique"),
+    ({"colour": 3}, "colour"),
+])
+def test_invalid_puzzle_json_names_the_problem(change, field):
+    data = {"size": 4, "endpoints": [[[0, 0], [3, 3]], [[0, 1], [1, 1]]], "unique": True, **change}
+    with pytest.raises(ValueError, match=field):
+        FlowFreePuzzle.from_dict(data)
+    with pytest.raises(ValueError, match="size"):
+        FlowFreePuzzle.from_dict({"endpoints": [[[0, 0], [1, 1]]]})
+
+
+def test_invalid_solution_json_and_mismatched_solution():
+    with pytest.raises(ValueError, match="paths"):
+        FlowFreeSolution.from_dict({"paths": [[]]})
+    with pytest.raises(ValueError, match="paths"):
+        FlowFreeSolution.from_dict({"paths": [[[0, 0, 1]]]})
+    puzzle = puzzle_of("tiny", 0)
+    paths = TASK.solve(puzzle).paths
+    with pytest.raises(ValueError, match="paths"):
+        TASK.states(puzzle, FlowFreeSolution(paths=paths[:-1]))
+    with pytest.raises(ValueError, match="must run from"):
+        TASK.states(puzzle, FlowFreeSolution(paths=(paths[0][::-1], *paths[1:])))
+
+
+# ----------------------------------------------------------------------------------------- states / render
+@pytest.mark.parametrize("level", list(SEEDS))
+def test_states_grow_every_pipe_to_the_solution(level):
+    puzzle = puzzle_of(level, 1)
+    solution = TASK.solve(puzzle)
+    states = TASK.states(puzzle, solution)
+    assert states.dtype == np.int8 and states.ndim == 3 and len(states) >= 2
+    assert np.array_equal(states[0], TASK.initial_state(puzzle))
+    assert np.array_equal(states[-1], board_of(puzzle, solution))
+    assert not np.any((states[:-1] > 0) & (states[1:] != states[:-1])), "painting must be monotone"
+    for t in range(1, len(states)):
+        assert (states[t] > 0).sum() > (states[t - 1] > 0).sum(), "every step paints something"
+        for i, path in enumerate(solution.paths):
+            drawn = [states[t][cell] == i + 1 for cell in path[:-1]]
+            assert drawn == sorted(drawn, reverse=True), "each pipe grows as a prefix from its first endpoint"
+    assert (states[0] > 0).sum() == 2 * puzzle.num_colors
+
+
+@pytest.mark.parametrize("spec", [TINY, WAN], ids=["tiny", "wan"])
+@pytest.mark.parametrize("level", list(SEEDS))
+def test_render_parse_recovers_states(level, spec):
+    puzzle = puzzle_of(level, 2)
+    states = TASK.states(puzzle, TASK.solve(puzzle))
+    video = TASK.render(puzzle, states, spec)
+    assert video.shape == (spec.num_frames, spec.height, spec.width, 3) and video.dtype == np.uint8
+    parsed = TASK.parse(video, puzzle, spec)
+    assert parsed.confidence == 1.0
+    index = np.rint(np.arange(spec.num_frames) * (len(states) - 1) / (spec.num_frames - 1)).astype(int)
+    assert np.array_equal(parsed.labels, states[index])
+
+
+def test_prompt_mentions_colours_and_rules():
+    puzzle = puzzle_of("easy", 4)
+    text = TASK.prompt(puzzle)
+    assert f"{puzzle.num_colors} colours" in text and "5x5" in text
+    assert "fill every cell" in text and "cross" in text and "pair" in text
+    assert isinstance(resolve_task("flowfree"), FlowFree)
+
+
+# ------------------------------------------------------------------------------------------------ verify
+def assert_perfect(verdict):
+    assert verdict.success and verdict.exact_match
+    assert verdict.precision == verdict.recall == verdict.f1 == 1.0
+    assert all(v == 1.0 for v in verdict.components.values())
+    assert set(verdict.components) == set(TASK.component_names)
+
+
+def resize(video: np.ndarray, factor: float) -> np.ndarray:
+    frames = torch.from_numpy(video).permute(0, 3, 1, 2).float()  # [F, 3, H, W]
+    size = (round(video.shape[1] * factor / 2) * 2, round(video.shape[2] * factor / 2) * 2)
+    out = torch.nn.functional.interpolate(frames, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return out.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # [F, H', W', 3]
+
+
+@pytest.mark.parametrize("level", list(SEEDS))
+def test_truth_video_survives_mp4_noise_and_resizing(level):
+    for seed in range(3):
+        puzzle = puzzle_of(level, seed)
+        video = truth_video(puzzle)
+        assert_perfect(TASK.score(video, puzzle, TINY))
+        assert_perfect(TASK.score(decode_video(encode_mp4(video, TINY.fps)), puzzle, TINY))
+        noise = np.random.default_rng(seed).normal(0, 8, video.shape)
+        assert_perfect(TASK.score(np.clip(video + noise, 0, 255).astype(np.uint8), puzzle, TINY))
+        assert_perfect(TASK.score(resize(video, 1.1), puzzle, TINY))
+        assert_perfect(TASK.score(resize(video, 0.9), puzzle, TINY))
+
+
+def test_truth_video_survives_mp4_at_wan_size():
+    puzzle = puzzle_of("expert", 5)
+    video = truth_video(puzzle, WAN)
+    assert_perfect(TASK.score(decode_video(encode_mp4(video, WAN.fps)), puzzle, WAN))
+    assert_perfect(TASK.score(resize(video[::4], 0.9), puzzle, WAN))
+
+
+def broken(level: str = "medium", seed: int = 0):
+    puzzle = puzzle_of(level, seed)
+    solution = TASK.solve(puzzle)
+    return puzzle, solution, TASK.states(puzzle, solution)
+
+
+def judge(puzzle, states):
+    return TASK.score(TASK.render(puzzle, states, TINY), puzzle, TINY)
+
+
+def test_empty_cell_fails_fill():
+    puzzle, solution, states = broken()
+    cell = solution.paths[0][1]
+    states[:, cell[0], cell[1]] = 0
+    verdict = judge(puzzle, states)
+    assert not verdict.success and not verdict.exact_match
+    assert verdict.components["fill"] == pytest.approx(1 - 1 / puzzle.size**2)
+    assert verdict.components["connected_pairs"] < 1 and verdict.recall < 1 and verdict.precision == 1
+    assert verdict.components["monotonic"] == verdict.components["endpoints_kept"] == 1
+
+
+def test_recoloured_pipe_disconnects_its_pair():
+    puzzle, solution, states = broken()
+    path = max(solution.paths, key=len)
+    colour = solution.paths.index(path) + 1
+    cell = path[len(path) // 2]
+    painted = states[:, cell[0], cell[1]] == colour
+    states[painted, cell[0], cell[1]] = colour % puzzle.num_colors + 1
+    verdict = judge(puzzle, states)
+    assert not verdict.success
+    assert verdict.components["connected_pairs"] < 1 and verdict.components["valid_paths"] < 1
+    assert verdict.components["fill"] == 1 and verdict.precision < 1
+
+
+def test_changed_endpoint_fails():
+    puzzle, _, states = broken()
+    (r, c), _ = puzzle.endpoints[0]
+    states[len(states) // 2:, r, c] = 2
+    verdict = judge(puzzle, states)
+    assert not verdict.success
+    assert verdict.components["endpoints_kept"] < 1 and verdict.components["connected_pairs"] < 1
+
+
+def test_shuffled_frames_fail_monotonic():
+    puzzle = puzzle_of("medium", 0)
+    video = truth_video(puzzle)
+    order = [0, len(video) - 1, *range(1, len(video))]  # the solution flashes up, then partial boards follow
+    verdict = TASK.score(video[order], puzzle, TINY)
+    assert not verdict.success and not verdict.exact_match
+    assert verdict.components["monotonic"] < 1
+    assert verdict.components["fill"] == verdict.components["valid_paths"] == verdict.f1 == 1
+
+
+def test_changed_first_frame_fails_layout():
+    puzzle, solution, states = broken()
+    cell = solution.paths[1][1]
+    states[0, cell[0], cell[1]] = 2
+    verdict = judge(puzzle, states)
+    assert not verdict.success
+    assert verdict.components["layout_preserved"] == pytest.approx(1 - 1 / puzzle.size**2)
+
+
+def test_pipe_touching_itself_is_not_a_valid_path():
+    puzzle = FlowFreePuzzle(size=4, endpoints=(((2, 2), (0, 3)), ((1, 2), (0, 0))), unique=True)
+    snake = np.array([[2, 2, 2, 1], [2, 2, 2, 1], [2, 2, 1, 1], [2, 2, 1, 1]], dtype=np.int8)
+    verdict = judge(puzzle, np.stack([TASK.initial_state(puzzle), snake]))
+    assert not verdict.success
+    assert verdict.components["connected_pairs"] == verdict.components["fill"] == 1
+    assert verdict.components["valid_paths"] == 0
+
+
+def test_painting_everything_one_colour_fails():
+    puzzle, _, states = broken()
+    states[-1][TASK.initial_state(puzzle) == 0] = 1
+    verdict = judge(puzzle, states)
+    assert not verdict.success and verdict.components["valid_paths"] < 1
+
+
+def test_unknown_colour_does_not_fill():
+    puzzle, solution, states = broken("tiny")
+    cell = solution.paths[0][1]
+    states[:, cell[0], cell[1]] = 10  # teal is not one of this puzzle's colours
+    verdict = judge(puzzle, states)
+    assert not verdict.success and verdict.components["fill"] < 1 and verdict.precision < 1
+
+
+# ------------------------------------------------------------------------------------------------ fuzzing
+def assert_failed(verdict):
+    assert not verdict.success and not verdict.exact_match
+    for value in (verdict.precision, verdict.recall, verdict.f1, verdict.confidence,
+                  *verdict.components.values()):
+        assert 0.0 <= value <= 1.0
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: rng.integers(0, 256, (9, 64, 64, 3), dtype=np.uint8),
+    lambda rng: np.zeros((9, 64, 64, 3), dtype=np.uint8),
+    lambda rng: np.full((9, 64, 64, 3), 236, dtype=np.uint8),
+    lambda rng: rng.integers(0, 256, (9, 30, 50, 3), dtype=np.uint8),
+    lambda rng: rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8),
+    lambda rng: np.zeros((0, 64, 64, 3), dtype=np.uint8),
+    lambda rng: np.array([]),
+    lambda rng: rng.integers(0, 256, (9, 64, 64), dtype=np.uint8),
+    lambda rng: rng.random((9, 64, 64, 3)),
+    lambda rng: rng.random((9, 64, 64, 3)).astype(np.float32) * 255,
+    lambda rng: torch.rand(9, 64, 64, 3),
+    lambda rng: np.full((9, 64, 64, 3), np.nan),
+    lambda rng: rng.integers(0, 256, (9, 64, 64, 5), dtype=np.uint8),
+    lambda rng: "not a video",
+    lambda rng: None,
+], ids=["noise", "black", "blank", "wrong-size", "one-frame", "no-frames", "empty", "grey", "float01",
+        "float255", "torch", "nan", "five-channels", "string", "none"])
+def test_garbage_never_raises_or_succeeds(make):
+    puzzle = puzzle_of("easy", 0)
+    assert_failed(TASK.score(make(np.random.default_rng(0)), puzzle, TINY))
+
+
+def test_truth_first_frame_only_fails():
+    puzzle = puzzle_of("easy", 0)
+    video = truth_video(puzzle)
+    verdict = TASK.score(np.repeat(video[:1], len(video), axis=0), puzzle, TINY)
+    assert_failed(verdict)
+    assert verdict.components["layout_preserved"] == verdict.components["monotonic"] == 1
+    assert verdict.components["fill"] < 1 and verdict.recall == 0
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_labels_never_raise_or_succeed(data):
+    puzzle = puzzle_of("tiny", data.draw(st.integers(0, 3)))
+    frames = data.draw(st.integers(0, 5))
+    side = data.draw(st.sampled_from([puzzle.size, puzzle.size, 3]))
+    values = data.draw(st.lists(st.integers(-1, 12), min_size=frames * side * side, max_size=frames * side * side))
+    labels = np.array(values, dtype=np.int8).reshape(frames, side, side)
+    verdict = TASK.verify(Parsed(labels, data.draw(st.floats(0, 1))), puzzle)
+    assert_failed(verdict)
+
+
+def test_parse_and_verify_are_fast():
+    puzzles = [puzzle_of("expert", s) for s in range(10)]
+    videos = [truth_video(p) for p in puzzles]
+    start = time.perf_counter()
+    for _ in range(10):
+        for puzzle, video in zip(puzzles, videos, strict=True):
+            TASK.score(video, puzzle, TINY)
+    rate = 100 / (time.perf_counter() - start)
+    assert rate > 50, f"parse+verify at {rate:.0f} videos/s (expected thousands)"
