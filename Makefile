@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/videoreason data generate --task maze --difficulty easy --num 24 --split test --out $(DEMO_DIR)/data
-	$(VENV)/bin/videoreason data generate --task flowfree --difficulty easy --num 24 --split test --out $(DEMO_DIR)/data
-	$(VENV)/bin/videoreason data generate --task sokoban --difficulty easy --num 24 --split test --out $(DEMO_DIR)/data
+	$(VENV)/bin/videoreason data generate --task maze --difficulty easy --num 100 --split test --out $(DEMO_DIR)/data
+	$(VENV)/bin/videoreason data generate --task flowfree --difficulty easy --num 100 --split test --out $(DEMO_DIR)/data
+	$(VENV)/bin/videoreason data generate --task sokoban --difficulty easy --num 100 --split test --out $(DEMO_DIR)/data
 	$(VENV)/bin/videoreason data verify $(DEMO_DIR)/data --out $(DEMO_DIR)/report
 
 test: $(STAMP)

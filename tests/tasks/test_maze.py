@@ -31,7 +31,7 @@ def parsed_from_states(states: np.ndarray) -> Parsed:
 
 @pytest.mark.parametrize("level", list(Maze.levels))
 def test_generated_mazes_are_perfect_and_solutions_legal(level):
-    for seed in range(60 if level in ("tiny", "easy") else 15):
+    for seed in range(150 if level in ("tiny", "easy", "medium") else 40):
         puzzle, solution, _ = make(seed, level)
         grid = puzzle.grid
         n = len(puzzle.rows) // 2

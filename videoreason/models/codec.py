@@ -1,0 +1,266 @@
+"""Codecs: videos to latents and back.
+
+Video conventions accepted by ``Codec.encode``:
+
+- ``uint8 [B, F, H, W, 3]`` in [0, 255] (what the tasks render);
+- float ``[B, F, H, W, 3]`` in [0, 255] (channels last; a float video with ``shape[1] == shape[-1] == 3`` is
+  ambiguous and rejected);
+- float ``[B, 3, F, H, W]`` in [-1, 1] (channels first, the diffusers convention).
+
+``Codec.decode`` returns float ``[B, 3, F, H, W]`` in [-1, 1]; ``to_uint8`` turns that into ``uint8 [B, F, H, W, 3]``.
+Latents are float32 ``[B, C, f, h, w]`` with ``f = (F - 1) // temporal_factor + 1``, ``h = H // spatial_factor``.
+
+- ``PixelCodec(patch)``: lossless space-to-depth, frames kept 1:1. For tiny CPU runs.
+- ``WanVAECodec(path_or_tiny)``: diffusers ``AutoencoderKLWan`` with the Wan pipelines' latents_mean/std
+  normalisation; 4x temporal compression (frames 4k+1), 8x (Wan2.1 VAE) or 16x (Wan2.2 VAE) spatial.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderKLWan
+
+
+def to_model_video(video: torch.Tensor) -> torch.Tensor:
+    """Bring a video to float32 ``[B, 3, F, H, W]`` in [-1, 1].
+
+    Args:
+        video: ``uint8 [B, F, H, W, 3]``, float ``[B, F, H, W, 3]`` in [0, 255], or float ``[B, 3, F, H, W]`` in
+            [-1, 1]. A float video with both ``shape[1] == 3`` and ``shape[-1] == 3`` is ambiguous and rejected.
+
+    Returns:
+        The video, float32 ``[B, 3, F, H, W]``.
+
+    Raises:
+        ValueError: The shape fits none of the conventions.
+    """
+    if video.ndim != 5:
+        raise ValueError(f"`video` must be 5-D ([B, F, H, W, 3] or [B, 3, F, H, W]), got shape {tuple(video.shape)}")
+    if video.dtype != torch.uint8 and video.shape[1] == 3 and video.shape[-1] == 3:
+        raise ValueError(
+            f"float `video` of shape {tuple(video.shape)} is ambiguous ([B, F=3, H, W, 3] or [B, 3, F, H, W=3]); "
+            "pass uint8 [B, F, H, W, 3] or convert with `to_model_video` on an unambiguous shape"
+        )
+    if video.dtype == torch.uint8 or video.shape[-1] == 3:
+        if video.shape[-1] != 3:
+            raise ValueError(f"uint8 `video` must be [B, F, H, W, 3], got shape {tuple(video.shape)}")
+        return video.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # [B, 3, F, H, W]
+    if video.shape[1] != 3:
+        raise ValueError(f"float `video` must be [B, 3, F, H, W] or [B, F, H, W, 3], got shape {tuple(video.shape)}")
+    return video.float()
+
+
+def to_uint8(video: torch.Tensor) -> torch.Tensor:
+    """Float ``[B, 3, F, H, W]`` in [-1, 1] to ``uint8 [B, F, H, W, 3]`` (clamped, rounded)."""
+    return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).contiguous()
+
+
+class Codec(torch.nn.Module, abc.ABC):
+    """Turns videos into latents ``[B, C, f, h, w]`` and back. Frozen: encode and decode run without grad."""
+
+    @property
+    @abc.abstractmethod
+    def latent_channels(self) -> int:
+        """Channels ``C`` of the latents."""
+
+    @property
+    @abc.abstractmethod
+    def temporal_factor(self) -> int:
+        """Frames per latent frame after the first (``f = (F - 1) // temporal_factor + 1``)."""
+
+    @property
+    @abc.abstractmethod
+    def spatial_factor(self) -> int:
+        """Pixels per latent cell along height and width."""
+
+    def check_shape(self, num_frames: int, height: int, width: int) -> None:
+        """Raise ``ValueError`` naming the argument if a video of this shape cannot be encoded.
+
+        Args:
+            num_frames: Frames ``F``; must be ``k * temporal_factor + 1``.
+            height: Height ``H``; must be a multiple of ``spatial_factor``.
+            width: Width ``W``; must be a multiple of ``spatial_factor``.
+        """
+        t, s = self.temporal_factor, self.spatial_factor
+        if num_frames < 1 or (num_frames - 1) % t:
+            raise ValueError(f"`num_frames` must be {t}k+1 for {self.name}, got {num_frames}")
+        if height < s or height % s:
+            raise ValueError(f"`height` must be a positive multiple of {s} for {self.name}, got {height}")
+        if width < s or width % s:
+            raise ValueError(f"`width` must be a positive multiple of {s} for {self.name}, got {width}")
+
+    def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """Latent shape ``(C, f, h, w)`` of a video ``[F, H, W]`` (checked with ``check_shape``)."""
+        self.check_shape(num_frames, height, width)
+        t, s = self.temporal_factor, self.spatial_factor
+        return self.latent_channels, (num_frames - 1) // t + 1, height // s, width // s
+
+    @property
+    def name(self) -> str:
+        """Human-readable name used in error messages."""
+        return type(self).__name__
+
+    @torch.no_grad()
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """Encode a video (any convention of the module docstring) to float32 latents ``[B, C, f, h, w]``."""
+        x = to_model_video(video)  # [B, 3, F, H, W]
+        self.check_shape(*x.shape[2:])
+        return self._encode(x).float()
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Decode latents ``[B, C, f, h, w]`` to a float32 video ``[B, 3, F, H, W]`` in [-1, 1]."""
+        if latents.ndim != 5 or latents.shape[1] != self.latent_channels:
+            raise ValueError(
+                f"`latents` must be [B, {self.latent_channels}, f, h, w] for {self.name}, got {tuple(latents.shape)}"
+            )
+        return self._decode(latents).float().clamp(-1.0, 1.0)
+
+    @abc.abstractmethod
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, F, H, W]`` in [-1, 1] (shape already checked) to ``[B, C, f, h, w]``."""
+
+    @abc.abstractmethod
+    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """``[B, C, f, h, w]`` to ``[B, 3, F, H, W]`` (clamped by the caller)."""
+
+
+class PixelCodec(Codec):
+    """Lossless space-to-depth: each ``patch x patch`` RGB block becomes ``3 * patch**2`` channels.
+
+    Frames map 1:1 (``temporal_factor`` 1). Values are the pixels scaled to [-1, 1], so
+    ``decode(encode(v))`` reproduces ``v`` exactly (``to_uint8`` of it gives back uint8 input bit for bit).
+
+    Args:
+        patch: Side of the pixel block folded into one latent cell.
+    """
+
+    def __init__(self, patch: int = 4) -> None:
+        super().__init__()
+        if patch < 1:
+            raise ValueError(f"`patch` must be >= 1, got {patch}")
+        self.patch = int(patch)
+
+    @property
+    def latent_channels(self) -> int:
+        return 3 * self.patch**2
+
+    @property
+    def temporal_factor(self) -> int:
+        return 1
+
+    @property
+    def spatial_factor(self) -> int:
+        return self.patch
+
+    @property
+    def name(self) -> str:
+        return f"PixelCodec(patch={self.patch})"
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, f, h, w = x.shape
+        p = self.patch
+        x = x.reshape(b, c, f, h // p, p, w // p, p)  # [B, 3, F, h, p, w, p]
+        x = x.permute(0, 1, 4, 6, 2, 3, 5)  # [B, 3, p, p, F, h, w]
+        return x.reshape(b, c * p * p, f, h // p, w // p)  # [B, 3*p*p, F, h, w]
+
+    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+        b, _, f, h, w = latents.shape
+        p = self.patch
+        x = latents.reshape(b, 3, p, p, f, h, w)  # [B, 3, p, p, F, h, w]
+        x = x.permute(0, 1, 4, 5, 2, 6, 3)  # [B, 3, F, h, p, w, p]
+        return x.reshape(b, 3, f, h * p, w * p)  # [B, 3, F, H, W]
+
+
+TINY_VAE_CONFIG: dict = {
+    "base_dim": 8,
+    "z_dim": 4,
+    "dim_mult": [1, 1, 1, 1],
+    "num_res_blocks": 1,
+    "attn_scales": [],
+    "temperal_downsample": [False, True, True],
+    # non-trivial statistics so the normalisation is exercised
+    "latents_mean": [0.1, -0.2, 0.3, -0.4],
+    "latents_std": [1.5, 0.5, 2.0, 1.0],
+}
+
+
+def build_tiny_vae(seed: int = 0) -> AutoencoderKLWan:
+    """A randomly initialised ``AutoencoderKLWan`` of ``TINY_VAE_CONFIG`` (4x temporal, 8x spatial, 4 channels).
+
+    The global RNG is left untouched; the weights depend only on ``seed``.
+    """
+    from diffusers import AutoencoderKLWan
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoencoderKLWan(**TINY_VAE_CONFIG)
+
+
+class WanVAECodec(Codec):
+    """diffusers ``AutoencoderKLWan`` with the Wan pipelines' latent normalisation.
+
+    Encoding takes the posterior mode (the pipelines' ``sample_mode="argmax"``) and returns
+    ``(z - latents_mean) / latents_std``; decoding undoes it before ``vae.decode``.
+
+    Args:
+        path_or_tiny: ``"tiny"`` (random ``TINY_VAE_CONFIG``, for tests and CPU runs) or a local diffusers folder
+            holding ``vae/`` (a pipeline root) or the VAE folder itself (with ``config.json``).
+        dtype: Dtype of the VAE weights (latents come back float32 either way).
+    """
+
+    def __init__(self, path_or_tiny: str = "tiny", dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        from diffusers import AutoencoderKLWan
+
+        if path_or_tiny == "tiny":
+            vae = build_tiny_vae()
+        else:
+            path = Path(path_or_tiny).expanduser()
+            if (path / "vae" / "config.json").is_file():
+                vae = AutoencoderKLWan.from_pretrained(str(path), subfolder="vae", torch_dtype=dtype)
+            elif (path / "config.json").is_file():
+                vae = AutoencoderKLWan.from_pretrained(str(path), torch_dtype=dtype)
+            else:
+                raise FileNotFoundError(
+                    f"VAE {path_or_tiny!r} is neither 'tiny' nor a local diffusers folder with vae/config.json or "
+                    f"config.json (looked in {str(path)!r}); nothing is downloaded"
+                )
+        if vae.dtype != dtype:
+            vae = vae.to(dtype=dtype)
+        self.vae = vae.eval().requires_grad_(False)
+        cfg = self.vae.config
+        c = int(cfg.z_dim)
+        self.register_buffer("latents_mean", torch.tensor(cfg.latents_mean, dtype=torch.float32).view(1, c, 1, 1, 1))
+        self.register_buffer("latents_std", torch.tensor(cfg.latents_std, dtype=torch.float32).view(1, c, 1, 1, 1))
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.vae.config.z_dim)
+
+    @property
+    def temporal_factor(self) -> int:
+        return int(self.vae.config.scale_factor_temporal or 4)
+
+    @property
+    def spatial_factor(self) -> int:
+        return int(self.vae.config.scale_factor_spatial or 8)
+
+    @property
+    def name(self) -> str:
+        return "the Wan VAE"
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(device=self.latents_mean.device, dtype=self.vae.dtype)  # [B, 3, F, H, W]
+        z = self.vae.encode(x).latent_dist.mode().float()  # [B, C, f, h, w]
+        return (z - self.latents_mean) / self.latents_std
+
+    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+        z = latents.float() * self.latents_std + self.latents_mean  # [B, C, f, h, w]
+        return self.vae.decode(z.to(self.vae.dtype), return_dict=False)[0]  # [B, 3, F, H, W]
