@@ -46,24 +46,12 @@ from videoreason.tasks.flowfree_solver import (
     solve_boards,
     split_flows,
 )
+from videoreason.tasks.grid import checked_cell
 
 MAX_COLOURS = 10
 MIN_SIZE, MAX_SIZE = 2, 12
 #: Split attempts before `generate` gives up (a few per puzzle are typical up to 8x8, ~150 at 10x10).
 MAX_ATTEMPTS = 5000
-
-Cell = tuple[int, int]
-
-
-def _cell(value: object, size: int, what: str) -> Cell:
-    """Validate one ``(row, col)`` pair inside a ``size x size`` board."""
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in value)):
-        raise ValueError(f"{what} must be a [row, col] pair of integers, got {value!r}")
-    r, c = int(value[0]), int(value[1])
-    if not (0 <= r < size and 0 <= c < size):
-        raise ValueError(f"{what} {(r, c)} is outside the {size}x{size} board")
-    return r, c
 
 
 @dataclass(frozen=True)
@@ -83,7 +71,7 @@ class FlowFreePuzzle(JsonRecord):
         for i, pair in enumerate(self.endpoints):
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                 raise ValueError(f"`endpoints[{i}]` must be a pair of cells, got {pair!r}")
-            pairs.append(tuple(_cell(p, self.size, f"`endpoints[{i}]` cell") for p in pair))
+            pairs.append(tuple(checked_cell(p, (self.size, self.size), f"`endpoints[{i}]` cell") for p in pair))
         cells = [c for pair in pairs for c in pair]
         if len(set(cells)) != len(cells):
             raise ValueError(f"`endpoints` cells must be distinct, got {pairs}")
@@ -109,7 +97,7 @@ class FlowFreeSolution(JsonRecord):
         for i, path in enumerate(self.paths):
             if not isinstance(path, (tuple, list)) or not path:
                 raise ValueError(f"`paths[{i}]` must be a non-empty list of cells, got {path!r}")
-            paths.append(tuple(_cell(c, MAX_SIZE, f"`paths[{i}]` cell") for c in path))
+            paths.append(tuple(checked_cell(c, (MAX_SIZE, MAX_SIZE), f"`paths[{i}]` cell") for c in path))
         object.__setattr__(self, "paths", tuple(paths))
 
 

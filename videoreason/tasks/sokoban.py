@@ -50,7 +50,7 @@ from typing import ClassVar
 import numpy as np
 
 from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, precision_recall_f1
-from videoreason.tasks.grid import Cell, bfs_distances
+from videoreason.tasks.grid import Cell, bfs_distances, checked_cell
 from videoreason.tasks.sokoban_solver import generate_level, plan_to_moves, pushes_of, replay, solve_pushes
 
 WALL, FLOOR, TARGET, BOX, BOX_ON_TARGET, PLAYER, PLAYER_ON_TARGET = range(7)
@@ -65,23 +65,12 @@ _LETTER = {(-1, 0): "U", (1, 0): "D", (0, -1): "L", (0, 1): "R"}
 def _cells(key: str, value, height: int, width: int) -> tuple[Cell, ...]:
     """Validated tuple of in-bounds ``(row, col)`` pairs without duplicates."""
     try:
-        cells = tuple(_cell(key, c, height, width) for c in value)
+        cells = tuple(checked_cell(c, (height, width), f"`{key}` cell") for c in value)
     except TypeError as err:
         raise ValueError(f"`{key}` must be a list of [row, col] pairs, got {value!r}") from err
     if len(set(cells)) != len(cells):
         raise ValueError(f"`{key}` has duplicate cells {sorted({c for c in cells if cells.count(c) > 1})}")
     return cells
-
-
-def _cell(key: str, value, height: int, width: int) -> Cell:
-    """A validated in-bounds ``(row, col)``."""
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or any(not isinstance(v, (int, np.integer)) or isinstance(v, bool) for v in value)):
-        raise ValueError(f"`{key}` cells must be [row, col] integer pairs, got {value!r}")
-    r, c = int(value[0]), int(value[1])
-    if not (0 <= r < height and 0 <= c < width):
-        raise ValueError(f"`{key}` cell {(r, c)} is outside the {height}x{width} board")
-    return r, c
 
 
 @dataclass(frozen=True)
@@ -105,7 +94,7 @@ class SokobanPuzzle(JsonRecord):
         h, w = self.height, self.width
         for key in ("walls", "targets", "boxes"):
             object.__setattr__(self, key, _cells(key, getattr(self, key), h, w))
-        object.__setattr__(self, "player", _cell("player", self.player, h, w))
+        object.__setattr__(self, "player", checked_cell(self.player, (h, w), "`player`"))
         walls = set(self.walls)
         if not self.targets:
             raise ValueError("`targets` must hold at least one cell")
