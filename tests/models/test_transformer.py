@@ -14,8 +14,9 @@ from videoreason.models.transformer import NAMED_CONFIGS, build_transformer, tra
 
 
 def test_models_import_stays_light():
-    code = ("import sys, videoreason.models; "
-            "print([m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules])")
+    code = (
+        "import sys, videoreason.models; print([m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

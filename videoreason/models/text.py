@@ -134,8 +134,10 @@ class HashTextEmbedder(TextEmbedder):
     def token_ids(self, prompt: str) -> list[int]:
         """Hashed ids of the prompt's words (at most ``max_tokens``)."""
         words = re.findall(r"\w+|[^\w\s]", prompt.lower())[: self.max_tokens]
-        return [int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little") % self.vocab_size
-                for w in words]
+        return [
+            int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little") % self.vocab_size
+            for w in words
+        ]
 
     def _embed(self, prompts: list[str]) -> torch.Tensor:
         out = torch.zeros(len(prompts), self.max_tokens, self._dim)  # [B, L, dim]
@@ -203,9 +205,11 @@ class UMT5Embedder(TextEmbedder):
         if self._tokenizer is None:
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.tokenizer_path), local_files_only=True)
         if self._encoder is None:
-            self._encoder = UMT5EncoderModel.from_pretrained(
-                str(self.encoder_path), torch_dtype=self.dtype, local_files_only=True
-            ).to(self.device).eval()
+            self._encoder = (
+                UMT5EncoderModel.from_pretrained(str(self.encoder_path), torch_dtype=self.dtype, local_files_only=True)
+                .to(self.device)
+                .eval()
+            )
 
     def release(self) -> None:
         """Move the encoder to CPU and drop it (and free CUDA cache); the tokenizer stays."""
