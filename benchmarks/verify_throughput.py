@@ -1,9 +1,10 @@
 """Parse + verify throughput per task, on one core, at the tiny spec and at Wan's 480x832x33.
 
 Prints videos/s for parse+verify of in-memory frames (what a GRPO reward needs), the mp4 decode cost separately,
-and the ratio to the target of 200 videos/s per core at the tiny spec.
+the ratio to the target of 200 videos/s per core at the tiny spec, and verification time as a share of one
+tiny-model rollout of the same video (target: under 5%).
 
-    python benchmarks/verify_throughput.py [--videos 200] [--seconds 2]
+    python benchmarks/verify_throughput.py [--videos 100] [--seconds 2] [--rollout-steps 20]
 """
 
 from __future__ import annotations
@@ -52,10 +53,37 @@ def measure(task_name: str, level: str, spec: RenderSpec, videos: int, seconds: 
     return {"rate": rate, "ms": 1000 / rate, "decode_ms": decode_ms}
 
 
+def rollout_ms(spec: RenderSpec, steps: int, repeats: int = 3) -> float:
+    """Median ms of one tiny-model rollout at ``spec``: encode frame 0, ``steps`` ODE steps, decode to uint8."""
+    import torch
+
+    from videoreason.diffusion.sampler import FlowSampler
+    from videoreason.diffusion.schedule import sampling_sigmas
+    from videoreason.models.codec import PixelCodec, to_uint8
+    from videoreason.models.text import HashTextEmbedder
+    from videoreason.models.transformer import build_transformer
+
+    torch.set_num_threads(1)
+    codec = PixelCodec(patch=4)
+    model = build_transformer("tiny", in_channels=codec.latent_channels).eval()
+    embeds = HashTextEmbedder(dim=model.config.text_dim).embed(["draw the path"])
+    video = torch.zeros(1, spec.num_frames, spec.height, spec.width, 3, dtype=torch.uint8)
+    sampler, sigmas = FlowSampler(model), sampling_sigmas(steps, shift=5.0)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        first = codec.encode(video[:, :1])  # [1, C, 1, h, w]
+        noise = torch.randn(1, codec.latent_channels, *codec.latent_shape(*video.shape[1:4])[1:])
+        to_uint8(codec.decode(sampler.sample(noise, first, embeds, sigmas)))
+        times.append(1000 * (time.perf_counter() - start))
+    return sorted(times)[len(times) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=100, help="distinct puzzles per case")
     parser.add_argument("--seconds", type=float, default=2.0, help="timing window per case")
+    parser.add_argument("--rollout-steps", type=int, default=20, help="steps of the tiny rollout (0: skip)")
     args = parser.parse_args()
     rows = []
     for task_name, tiny_level, wan_level in CASES:
@@ -70,6 +98,16 @@ def main() -> None:
         ratio = f"{r['rate'] / TARGET_TINY:.1f}x" if spec_name.startswith("tiny") else "-"
         print(f"| {task_name} | {level} | {spec_name} | {r['rate']:.0f} | {r['ms']:.2f} | {r['decode_ms']:.1f} "
               f"| {ratio} |")
+    if args.rollout_steps:
+        spec = RenderSpec.tiny()
+        rollout = rollout_ms(spec, args.rollout_steps)
+        print(f"\nTiny-model rollout at {spec.height}x{spec.width}x{spec.num_frames}, {args.rollout_steps} steps, "
+              f"one thread: {rollout:.1f} ms per video")
+        print("| task | verify ms | share of rollout (target < 5%) |")
+        print("|---|---|---|")
+        for task_name, _, spec_name, r in rows:
+            if spec_name.startswith("tiny"):
+                print(f"| {task_name} | {r['ms']:.2f} | {100 * r['ms'] / rollout:.2f}% |")
 
 
 if __name__ == "__main__":
