@@ -18,10 +18,11 @@ Latents are float32 ``[B, C, f, h, w]`` with ``f = (F - 1) // temporal_factor + 
 from __future__ import annotations
 
 import abc
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+
+from videoreason.models.local import component_folder
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderKLWan
@@ -222,16 +223,8 @@ class WanVAECodec(Codec):
         if path_or_tiny == "tiny":
             vae = build_tiny_vae()
         else:
-            path = Path(path_or_tiny).expanduser()
-            if (path / "vae" / "config.json").is_file():
-                vae = AutoencoderKLWan.from_pretrained(str(path), subfolder="vae", torch_dtype=dtype)
-            elif (path / "config.json").is_file():
-                vae = AutoencoderKLWan.from_pretrained(str(path), torch_dtype=dtype)
-            else:
-                raise FileNotFoundError(
-                    f"VAE {path_or_tiny!r} is neither 'tiny' nor a local diffusers folder with vae/config.json or "
-                    f"config.json (looked in {str(path)!r}); nothing is downloaded"
-                )
+            folder = component_folder(path_or_tiny, "vae", "Wan VAE (give 'tiny' or a local diffusers folder)")
+            vae = AutoencoderKLWan.from_pretrained(str(folder), torch_dtype=dtype)
         if vae.dtype != dtype:
             vae = vae.to(dtype=dtype)
         self.vae = vae.eval().requires_grad_(False)

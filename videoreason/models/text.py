@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from videoreason.models.local import component_folder
+
 
 class TextEmbedder(abc.ABC):
     """Base of prompt embedders: ``embed(prompts) -> float32 [B, max_tokens, dim]`` with an optional disk cache.
@@ -170,15 +172,8 @@ class UMT5Embedder(TextEmbedder):
     ) -> None:
         super().__init__(max_tokens=max_tokens, cache_dir=cache_dir)
         root = Path(path).expanduser()
-        if (root / "text_encoder").is_dir():
-            self.encoder_path, self.tokenizer_path = root / "text_encoder", root / "tokenizer"
-        else:
-            self.encoder_path = self.tokenizer_path = root
-        if not (self.encoder_path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"no UMT5 encoder at {str(path)!r}: expected {str(root / 'text_encoder' / 'config.json')!r} or "
-                f"{str(root / 'config.json')!r}; nothing is downloaded"
-            )
+        self.encoder_path = component_folder(root, "text_encoder", "UMT5 encoder")
+        self.tokenizer_path = root / "tokenizer" if self.encoder_path != root else root
         self.path = str(root.resolve())
         self.device = torch.device(device)
         self.dtype = dtype

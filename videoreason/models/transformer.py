@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from videoreason.models.local import component_folder
+
 if TYPE_CHECKING:
     from diffusers import WanTransformer3DModel
 
@@ -156,15 +158,8 @@ def build_transformer(
             f"transformer {name_or_path!r} is neither a named config {sorted(NAMED_CONFIGS)} nor an existing "
             f"local diffusers folder (path {str(path)!r} does not exist); nothing is downloaded"
         )
-    if (path / "transformer" / "config.json").is_file():
-        model = WanTransformer3DModel.from_pretrained(str(path), subfolder="transformer", torch_dtype=dtype)
-    elif (path / "config.json").is_file():
-        model = WanTransformer3DModel.from_pretrained(str(path), torch_dtype=dtype)
-    else:
-        raise FileNotFoundError(
-            f"no transformer config in {str(path)!r}: expected {str(path / 'transformer' / 'config.json')!r} "
-            f"or {str(path / 'config.json')!r}"
-        )
+    folder = component_folder(path, "transformer", "Wan transformer")
+    model = WanTransformer3DModel.from_pretrained(str(folder), torch_dtype=dtype)
     for key, want in (("in_channels", in_channels), ("text_dim", text_dim)):
         if want is not None and model.config[key] != want:
             raise ValueError(f"transformer at {str(path)!r} has `{key}`={model.config[key]}, expected {want}")
