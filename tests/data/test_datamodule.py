@@ -1,0 +1,207 @@
+"""PuzzleVideoDataModule: item format, collation, deterministic weighted task mixing, val subset, errors, workers."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import lightning
+import pytest
+import torch
+
+from videoreason.data.datamodule import PuzzleVideoDataModule, TaskMixingSampler, collate_puzzles
+from videoreason.data.dataset import read_rows
+from videoreason.data.generate import generate_dataset
+from videoreason.tasks.base import resolve_task
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """6 maze + 6 sokoban train rows, 3 maze val rows, 2 sokoban test rows."""
+    out = tmp_path_factory.mktemp("datamodule") / "ds"
+    generate_dataset("maze", out, num=6, workers=1, progress=False)
+    generate_dataset("sokoban", out, num=6, difficulty="tiny", workers=1, progress=False)
+    generate_dataset("maze", out, num=3, split="val", workers=1, progress=False)
+    generate_dataset("sokoban", out, num=2, split="test", difficulty="tiny", workers=1, progress=False)
+    return out
+
+
+def ids(loader) -> list[list[str]]:
+    return [batch["id"] for batch in loader]
+
+
+def make(root, **kwargs) -> PuzzleVideoDataModule:
+    dm = PuzzleVideoDataModule(str(root), **kwargs)
+    dm.setup("fit")
+    return dm
+
+
+def test_item_format(root):
+    dm = make(root)
+    assert len(dm.train_dataset) == 12
+    item = dm.train_dataset[0]
+    row = dm.train_dataset.rows[0]
+    assert item["video"].dtype == torch.float32 and item["video"].shape == (3, 9, 64, 64)
+    assert item["first_frame"].dtype == torch.float32 and item["first_frame"].shape == (3, 64, 64)
+    assert item["video"].min() >= -1 and item["video"].max() <= 1
+    assert item["video"].min() < -0.5 and item["video"].max() > 0.5  # really scaled, not [0, 1]
+    assert torch.equal(item["first_frame"], item["video"][:, 0])
+    assert item["id"] == row["id"] and item["task"] == row["task"] and item["prompt"] == row["prompt"]
+    task = resolve_task(item["task"])
+    assert task.prompt(task.puzzle_from_dict(item["puzzle"])) == item["prompt"]  # the puzzle rebuilds
+
+
+def test_batches_collate(root):
+    dm = make(root, batch_size=4)
+    batches = list(dm.train_dataloader())
+    assert len(batches) == 3
+    batch = batches[0]
+    assert batch["video"].shape == (4, 3, 9, 64, 64) and batch["first_frame"].shape == (4, 3, 64, 64)
+    assert all(isinstance(batch[k], list) and len(batch[k]) == 4 for k in ("prompt", "task", "id", "puzzle"))
+    assert isinstance(batch["puzzle"][0], dict)
+    # one epoch without samples_per_epoch and tasks weighted by size covers every row exactly once
+    assert sorted(i for b in batches for i in b["id"]) == sorted(r["id"] for r in read_rows(root, split="train"))
+    assert collate_puzzles([{"x": torch.zeros(2), "s": "a"}])["x"].shape == (1, 2)
+
+
+def test_same_seed_same_order_and_epochs_differ(root):
+    first = ids(make(root, seed=3).train_dataloader())
+    assert first == ids(make(root, seed=3).train_dataloader())
+    assert first != ids(make(root, seed=4).train_dataloader())
+    dm = make(root, seed=3)
+    loader = dm.train_dataloader()
+    dm._sampler.set_epoch(0)
+    epoch0 = ids(loader)
+    dm._sampler.set_epoch(1)
+    epoch1 = ids(loader)
+    assert epoch0 == first and epoch1 != epoch0
+    dm._sampler.set_epoch(1)
+    assert ids(loader) == epoch1  # set_epoch makes any epoch reproducible
+
+
+def test_task_weights(root):
+    with pytest.raises(ValueError, match=r"tasks\.sokoban"):
+        PuzzleVideoDataModule(str(root), tasks={"maze": 1, "sokoban": 0})
+    with pytest.raises(ValueError, match=r"tasks\.maze"):
+        PuzzleVideoDataModule(str(root), tasks={"maze": -1.0})
+    dm = make(root, tasks={"maze": 3, "sokoban": 1}, samples_per_epoch=4000)
+    tasks = [dm.train_dataset.rows[i]["task"] for i in dm._sampler]
+    counts = Counter(tasks)
+    assert len(tasks) == 4000
+    assert counts["maze"] / counts["sokoban"] == pytest.approx(3.0, rel=0.15)
+    only_maze = make(root, tasks={"maze": 1.0})
+    assert {r["task"] for r in only_maze.train_dataset.rows} == {"maze"}
+    assert {r["task"] for r in only_maze.val_dataset.rows} == {"maze"}
+
+
+def test_sampler_cycles_rows_before_repeating():
+    sampler = TaskMixingSampler({"a": [0, 1, 2], "b": [3, 4]}, {"a": 1.0, "b": 1.0}, num_samples=200)
+    draws = list(sampler)
+    for group in ([0, 1, 2], [3, 4]):
+        picks = [d for d in draws if d in group]
+        for start in range(0, len(picks) - len(group) + 1, len(group)):
+            assert sorted(picks[start:start + len(group)]) == group
+
+
+def test_val_subset_fixed(root):
+    dm = make(root, num_val_puzzles=2, seed=1)
+    assert dm.resolved_val_split == "val"
+    val = ids(dm.val_dataloader())
+    assert sum(len(b) for b in val) == 2
+    assert val == ids(make(root, num_val_puzzles=2, seed=9).val_dataloader()) == ids(dm.val_dataloader())
+    batch = next(iter(dm.val_dataloader()))
+    assert batch["video"].shape == (2, 3, 9, 64, 64) and batch["first_frame"].shape == (2, 3, 64, 64)
+    # more requested than available: all of them; no val rows for sokoban -> falls back to test
+    assert len(make(root, num_val_puzzles=8).val_dataset) == 3
+    soko = make(root, tasks={"sokoban": 1.0})
+    assert soko.resolved_val_split == "test" and len(soko.val_dataset) == 2
+    assert make(root, num_val_puzzles=0).val_dataloader() == []
+
+
+def test_errors_name_key_split_row(root, tmp_path):
+    with pytest.raises(ValueError, match=r"`tasks\.flowfree`.*split 'train'"):
+        make(root, tasks={"maze": 1.0, "flowfree": 1.0})
+    with pytest.raises(ValueError, match=r"`tasks\.sokoban`.*split 'val'"):
+        make(root, train_split="val", tasks={"sokoban": 1.0})
+    with pytest.raises(ValueError, match=r"batch_size"):
+        PuzzleVideoDataModule(str(root), batch_size=0)
+    with pytest.raises(ValueError, match=r"train_split"):
+        PuzzleVideoDataModule(str(root), train_split="training")
+    with pytest.raises(FileNotFoundError):
+        make(tmp_path / "nothing")
+
+    broken = tmp_path / "broken"
+    shutil.copytree(root, broken)
+    meta = broken / "metadata.csv"
+    lines = meta.read_text().splitlines(keepends=True)
+    meta.write_text("".join(line for line in lines if ",val," not in line))
+    with pytest.raises(ValueError, match=r"has no rows in split 'val'"):
+        make(broken, train_split="val")
+    with pytest.raises(ValueError, match=r"no rows in split 'val' or 'test' for validation"):
+        make(broken, tasks={"maze": 1.0})
+    row = read_rows(broken, split="train")[0]
+    (broken / row["video"]).write_bytes(b"not a video")
+    dm = make(broken)
+    index = [r["id"] for r in dm.train_dataset.rows].index(row["id"])
+    with pytest.raises(ValueError, match=rf"{row['id']}.*{Path(row['video']).name}"):
+        dm.train_dataset[index]
+    (broken / row["video"]).unlink()
+    with pytest.raises(ValueError, match=rf"{row['id']}.*{Path(row['video']).name}.*missing"):
+        make(broken)
+
+
+def test_workers_give_same_batches(root):
+    serial = make(root, batch_size=3, num_workers=0, seed=5, samples_per_epoch=9)
+    parallel = make(root, batch_size=3, num_workers=2, seed=5, samples_per_epoch=9)
+    for a, b in zip(serial.train_dataloader(), parallel.train_dataloader(), strict=True):
+        assert a["id"] == b["id"] and torch.equal(a["video"], b["video"])
+
+
+class _Recorder(lightning.LightningModule):
+    """Records the ids it is trained and validated on."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.train_ids: list[list[str]] = []
+        self.val_ids: list[str] = []
+
+    def on_train_epoch_start(self):
+        self.train_ids.append([])
+
+    def training_step(self, batch, batch_idx):
+        self.train_ids[-1].extend(batch["id"])
+        return (self.weight * batch["video"].mean()) ** 2
+
+    def validation_step(self, batch, batch_idx):
+        self.val_ids.extend(batch["id"])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def fit(root, **kwargs) -> _Recorder:
+    model = _Recorder()
+    trainer = lightning.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(model, datamodule=PuzzleVideoDataModule(str(root), **kwargs))
+    return model
+
+
+@pytest.mark.filterwarnings("ignore:Total length of `list` across ranks is zero")
+def test_trainer_epochs_differ_and_repeat(root):
+    a = fit(root, seed=2, samples_per_epoch=6, num_val_puzzles=2)
+    b = fit(root, seed=2, samples_per_epoch=6, num_val_puzzles=2)
+    assert a.train_ids == b.train_ids and len(a.train_ids) == 2 and a.train_ids[0] != a.train_ids[1]
+    assert a.val_ids == b.val_ids and len(a.val_ids) == 4  # the same 2 puzzles, each epoch
+    assert fit(root, samples_per_epoch=2, num_val_puzzles=0).val_ids == []
+
+
+def test_init_signature_is_a_config_schema():
+    jsonargparse = pytest.importorskip("jsonargparse")
+    parser = jsonargparse.ArgumentParser()
+    parser.add_class_arguments(PuzzleVideoDataModule, "data")
+    cfg = parser.parse_args(["--data.root=/x", "--data.tasks={maze: 3, sokoban: 1}", "--data.batch_size=4"])
+    assert cfg.data.tasks == {"maze": 3.0, "sokoban": 1.0} and cfg.data.batch_size == 4
+    assert "sampling weight" in parser.format_help()

@@ -1,0 +1,297 @@
+"""LightningDataModule over a puzzle-video dataset folder (see :mod:`videoreason.data.dataset`).
+
+Items are dicts::
+
+    video        float32 [3, F, H, W] in [-1, 1]   the decoded ground-truth solution video
+    first_frame  float32 [3, H, W] in [-1, 1]      frame 0 of ``video`` (the conditioning image)
+    prompt       str
+    task         str                               task name, e.g. ``maze``
+    id           str                               row id
+    puzzle       dict                              the puzzle's JSON dict (``task.puzzle_from_dict`` rebuilds it)
+
+:func:`collate_puzzles` stacks tensors and keeps strings and dicts as lists.
+
+Training order comes from :class:`TaskMixingSampler`: each draw first picks a task by weight, then the next row of
+that task's shuffled rows, with a ``torch.Generator`` seeded from ``seed`` and the epoch, so the same seed gives the
+same order and different epochs differ. Validation is a fixed, seed-independent subset of ``num_val_puzzles`` rows,
+interleaved across tasks, in a fixed order.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from videoreason.data.dataset import SPLITS, load_sample, read_rows
+from videoreason.data.video import decode_video
+from videoreason.tasks.base import Task
+
+_SEED_MIX = 1_000_003  # spreads (seed, epoch) pairs so that seed s, epoch e+1 != seed s+1, epoch e
+
+
+def to_unit_range(frames: np.ndarray) -> torch.Tensor:
+    """uint8 ``[F, H, W, 3]`` -> float32 ``[3, F, H, W]`` in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
+
+
+class PuzzleVideoDataset(Dataset):
+    """Rows of a dataset folder as training items (see the module docstring for the item format).
+
+    Args:
+        root: dataset folder.
+        rows: ``metadata.csv`` rows (from :func:`~videoreason.data.dataset.read_rows`).
+    """
+
+    def __init__(self, root: str | Path, rows: Sequence[dict[str, str]]):
+        self.root = Path(root)
+        self.rows = list(rows)
+        self._tasks: dict[str, Task] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.rows[index]
+        path = self.root / row["video"]
+        try:
+            frames = decode_video(path)
+        except ValueError as err:
+            raise ValueError(f"sample {row['id']}: cannot read its video {path}: {err}") from err
+        expected = (int(row["num_frames"]), int(row["height"]), int(row["width"]), 3)
+        if frames.shape != expected:
+            raise ValueError(f"sample {row['id']}: video {path} has shape {frames.shape}, metadata says {expected}")
+        sample = load_sample(self.root, row, self._tasks)
+        video = to_unit_range(frames)
+        return {
+            "video": video,
+            "first_frame": video[:, 0].clone(),
+            "prompt": row["prompt"],
+            "task": row["task"],
+            "id": row["id"],
+            "puzzle": sample.puzzle.to_dict(),
+        }
+
+
+def collate_puzzles(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Batch items: tensors are stacked along a new dim 0, everything else becomes a list."""
+    if not items:
+        raise ValueError("cannot collate an empty batch")
+    batch: dict[str, Any] = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        batch[key] = torch.stack(values) if all(isinstance(v, torch.Tensor) for v in values) else values
+    return batch
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn``: seed numpy and ``random`` from torch's per-worker seed."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+class TaskMixingSampler(Sampler[int]):
+    """Deterministic weighted task mixing.
+
+    Each of ``num_samples`` draws picks a task with probability proportional to its weight, then takes the next
+    index of that task's shuffled index list (reshuffled when exhausted), so every row of a task is seen before
+    any repeats. The generator is seeded from ``(seed, epoch)``; :meth:`set_epoch` sets the epoch (Lightning calls
+    it every epoch), and each full iteration advances it by one, so two iterations without ``set_epoch`` differ too.
+
+    Args:
+        groups: task name -> dataset indices of its rows (non-empty).
+        weights: task name -> sampling weight (> 0), same keys as ``groups``.
+        num_samples: draws per epoch.
+        seed: base seed.
+    """
+
+    def __init__(self, groups: dict[str, Sequence[int]], weights: dict[str, float], num_samples: int,
+                 seed: int = 0):
+        if set(groups) != set(weights):
+            raise ValueError(f"groups {sorted(groups)} and weights {sorted(weights)} name different tasks")
+        empty = sorted(name for name, indices in groups.items() if not indices)
+        if empty:
+            raise ValueError(f"tasks {empty} have no rows")
+        if num_samples < 1:
+            raise ValueError(f"`num_samples` must be >= 1, got {num_samples}")
+        self.names = sorted(groups)
+        self.groups = {name: list(groups[name]) for name in self.names}
+        self.weights = torch.tensor([float(weights[name]) for name in self.names], dtype=torch.float64)
+        if not bool((self.weights > 0).all()):
+            raise ValueError("task weights must be > 0, got {n: weights[n] for n in self.names}")
+        self.num_samples = num_samples
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * _SEED_MIX + self.epoch)
+        self.epoch += 1
+        choices = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator).tolist()
+        order: dict[str, list[int]] = {name: [] for name in self.names}
+        out = []
+        for choice in choices:
+            name = self.names[choice]
+            if not order[name]:
+                indices = self.groups[name]
+                order[name] = [indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
+            out.append(order[name].pop())
+        return iter(out)
+
+
+def select_val_rows(rows: Sequence[dict[str, str]], num: int) -> list[dict[str, str]]:
+    """A fixed subset of ``num`` rows: tasks in name order, rows by id, interleaved round-robin across tasks."""
+    by_task: dict[str, list[dict[str, str]]] = {}
+    for row in sorted(rows, key=lambda r: (r["task"], r["id"])):
+        by_task.setdefault(row["task"], []).append(row)
+    out: list[dict[str, str]] = []
+    depth = 0
+    while len(out) < num and any(depth < len(group) for group in by_task.values()):
+        out.extend(group[depth] for group in by_task.values() if depth < len(group))
+        depth += 1
+    return out[:num]
+
+
+class PuzzleVideoDataModule(lightning.LightningDataModule):
+    """Puzzle videos of one dataset folder, mixing several tasks by weight.
+
+    Args:
+        root: dataset folder (``metadata.csv``, ``videos/``, ``images/``, ``puzzles/``, ``spec.json``).
+        tasks: task name -> sampling weight (> 0) for mixing tasks in training; only these tasks are used.
+            ``None``: every task of the training split, weighted by its number of rows.
+        batch_size: items per batch (training and validation).
+        num_workers: DataLoader worker processes (0: load in the main process).
+        seed: base seed of the training order; the same seed gives the same batches.
+        train_split: split used for training.
+        val_split: split used for validation; ``"val"`` falls back to ``"test"`` when the dataset has no val rows.
+        num_val_puzzles: size of the fixed validation subset (0 disables validation).
+        samples_per_epoch: training items per epoch (``None``: the number of training rows).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        tasks: dict[str, float] | None = None,
+        batch_size: int = 2,
+        num_workers: int = 0,
+        seed: int = 0,
+        train_split: str = "train",
+        val_split: str = "val",
+        num_val_puzzles: int = 8,
+        samples_per_epoch: int | None = None,
+    ):
+        super().__init__()
+        if tasks is not None:
+            if not tasks:
+                raise ValueError("`tasks` must name at least one task (or be None for all tasks)")
+            for name, weight in tasks.items():
+                if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
+                    raise ValueError(f"`tasks.{name}` weight must be a number > 0, got {weight!r}")
+        for key, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
+                                ("num_val_puzzles", num_val_puzzles, 0)):
+            if value < low:
+                raise ValueError(f"`{key}` must be >= {low}, got {value}")
+        if samples_per_epoch is not None and samples_per_epoch < 1:
+            raise ValueError(f"`samples_per_epoch` must be >= 1 or None, got {samples_per_epoch}")
+        for key, split in (("train_split", train_split), ("val_split", val_split)):
+            if split not in SPLITS:
+                raise ValueError(f"`{key}` must be one of {SPLITS}, got {split!r}")
+        self.save_hyperparameters()
+        self.root = root
+        self.tasks = dict(tasks) if tasks is not None else None
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.train_split = train_split
+        self.val_split = val_split
+        self.num_val_puzzles = num_val_puzzles
+        self.samples_per_epoch = samples_per_epoch
+        self.train_dataset: PuzzleVideoDataset | None = None
+        self.val_dataset: PuzzleVideoDataset | None = None
+        self.task_weights: dict[str, float] = {}
+        self.resolved_val_split: str | None = None
+        self._sampler: TaskMixingSampler | None = None
+
+    def _rows(self, split: str) -> list[dict[str, str]]:
+        rows = read_rows(self.root, split=split)
+        if self.tasks is not None:
+            rows = [r for r in rows if r["task"] in self.tasks]
+        return rows
+
+    def _check_files(self, rows: Sequence[dict[str, str]]) -> None:
+        root = Path(self.root)
+        for row in rows:
+            for column in ("video", "puzzle"):
+                if not (root / row[column]).is_file():
+                    raise ValueError(f"sample {row['id']}: its {column} file {root / row[column]} is missing")
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read ``metadata.csv``, check tasks, splits and files, build the datasets (idempotent)."""
+        if stage in (None, "fit") and self.train_dataset is None:
+            all_train = read_rows(self.root, split=self.train_split)
+            present = sorted({r["task"] for r in all_train})
+            if self.tasks is not None:
+                unknown = sorted(set(self.tasks) - set(present))
+                if unknown:
+                    raise ValueError(f"`tasks.{unknown[0]}`: dataset {self.root} has no rows of task {unknown[0]!r} "
+                                     f"in split {self.train_split!r} (it has tasks {present})")
+            rows = self._rows(self.train_split)
+            if not rows:
+                raise ValueError(f"dataset {self.root} has no rows in split {self.train_split!r}")
+            self._check_files(rows)
+            groups: dict[str, list[int]] = {}
+            for index, row in enumerate(rows):
+                groups.setdefault(row["task"], []).append(index)
+            self.task_weights = ({name: float(len(ix)) for name, ix in groups.items()} if self.tasks is None
+                                 else {name: float(self.tasks[name]) for name in groups})
+            self.train_dataset = PuzzleVideoDataset(self.root, rows)
+            self._sampler = TaskMixingSampler(groups, self.task_weights,
+                                              self.samples_per_epoch or len(rows), seed=self.seed)
+        if stage in (None, "fit", "validate") and self.val_dataset is None and self.num_val_puzzles > 0:
+            split = self.val_split
+            rows = self._rows(split)
+            if not rows and split == "val":
+                split, rows = "test", self._rows("test")
+            if not rows:
+                tried = "'val' or 'test'" if self.val_split == "val" else repr(self.val_split)
+                raise ValueError(f"dataset {self.root} has no rows in split {tried} for validation "
+                                 f"(set `num_val_puzzles: 0` to train without validation)")
+            rows = select_val_rows(rows, self.num_val_puzzles)
+            self._check_files(rows)
+            self.resolved_val_split = split
+            self.val_dataset = PuzzleVideoDataset(self.root, rows)
+
+    def _loader(self, dataset: Dataset, sampler: Sampler[int] | None) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=self.batch_size, sampler=sampler, shuffle=False, num_workers=self.num_workers,
+            collate_fn=collate_puzzles, worker_init_fn=seed_worker, persistent_workers=False,
+            generator=torch.Generator().manual_seed(self.seed))
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_dataset is None or self._sampler is None:
+            self.setup("fit")
+        assert self.train_dataset is not None and self._sampler is not None
+        trainer = getattr(self, "_trainer", None)
+        if trainer is not None:
+            self._sampler.set_epoch(trainer.current_epoch)
+        return self._loader(self.train_dataset, self._sampler)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.num_val_puzzles == 0:
+            return []
+        if self.val_dataset is None:
+            self.setup("validate")
+        assert self.val_dataset is not None
+        return self._loader(self.val_dataset, None)
