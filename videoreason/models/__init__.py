@@ -1,4 +1,5 @@
-"""Models: the Wan transformer (``transformer``), video codecs (``codec``) and prompt embedders (``text``).
+"""Models: the Wan transformer (``transformer``), video codecs (``codec``) and prompt embedders (``text``)
+and LoRA adapters in the diffusers format (``lora``).
 
 Submodules are imported lazily so ``import videoreason.models`` stays cheap; diffusers and transformers load only
 when a model is built.
@@ -19,6 +20,11 @@ _EXPORTS = {
     "TextEmbedder": "text",
     "HashTextEmbedder": "text",
     "UMT5Embedder": "text",
+    "LoraSpec": "lora",
+    "add_lora": "lora",
+    "save_lora": "lora",
+    "load_lora": "lora",
+    "merge_lora": "lora",
 }
 
 __all__ = sorted(_EXPORTS)

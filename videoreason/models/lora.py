@@ -1,0 +1,309 @@
+"""LoRA adapters on the Wan transformer through peft, saved in the diffusers LoRA format.
+
+The adapter goes on the attention projections (self- and cross-attention q/k/v/out) and the FFN projections of every
+block of diffusers' ``WanTransformer3DModel``. ``save_lora`` writes ``pytorch_lora_weights.safetensors`` with
+``transformer.``-prefixed keys and the adapter config in the safetensors metadata, exactly what
+``WanPipeline.save_lora_weights`` writes, so a diffusers user can ``pipe.load_lora_weights(dir)``.
+
+Example::
+
+    spec = LoraSpec(rank=32, alpha=32)
+    n_trainable = add_lora(model, spec)          # base frozen, only lora_A / lora_B train
+    ...                                          # train
+    save_lora(model, "runs/sft/lora")            # -> pytorch_lora_weights.safetensors + lora_spec.json
+    load_lora(fresh_model, "runs/sft/lora")      # same outputs as ``model``
+    merge_lora(fresh_model)                      # fused into the base weights, no adapter left (GRPO reference)
+
+peft/diffusers are imported lazily inside the functions so ``import videoreason.models`` stays light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+"""File name diffusers' ``load_lora_weights`` looks for in a directory."""
+
+LORA_SPEC_NAME = "lora_spec.json"
+"""The ``LoraSpec`` saved next to the weights (for humans and our own tools; diffusers reads the metadata)."""
+
+DEFAULT_TARGET_MODULES: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2")
+"""Attention q/k/v/out (``attn1`` and ``attn2``) and FFN projections of each ``WanTransformerBlock``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoraSpec:
+    """What LoRA to put on the transformer.
+
+    Attributes:
+        rank: LoRA rank ``r`` (>= 1).
+        alpha: LoRA alpha; the update is scaled by ``alpha / rank``.
+        dropout: Dropout on the LoRA input branch, in ``[0, 1)``.
+        target_modules: Module-name suffixes (peft's matching: a module named ``n`` matches ``t`` when ``n == t`` or
+            ``n`` ends with ``"." + t``). Every entry must match at least one ``nn.Linear`` of the model.
+    """
+
+    rank: int = 16
+    alpha: float = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
+
+    def __post_init__(self) -> None:
+        if isinstance(self.target_modules, str) or not isinstance(self.target_modules, Sequence):
+            raise ValueError(f"LoraSpec `target_modules` must be a list of module names, got {self.target_modules!r}")
+        object.__setattr__(self, "target_modules", tuple(str(t) for t in self.target_modules))
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+            raise ValueError(f"LoraSpec `rank` must be an integer >= 1, got {self.rank!r}")
+        if not float(self.alpha) > 0:
+            raise ValueError(f"LoraSpec `alpha` must be > 0, got {self.alpha!r}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"LoraSpec `dropout` must be in [0, 1), got {self.dropout!r}")
+        if not self.target_modules or any(not t for t in self.target_modules):
+            raise ValueError(f"LoraSpec `target_modules` must be non-empty names, got {self.target_modules!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (``target_modules`` as a list)."""
+        return {**dataclasses.asdict(self), "target_modules": list(self.target_modules)}
+
+
+_METADATA_KEYS = (
+    "r",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "rank_pattern",
+    "alpha_pattern",
+    "use_rslora",
+    "use_dora",
+    "bias",
+)
+"""LoraConfig fields stored in the file's metadata: enough to rebuild the adapter, and accepted by older peft
+releases too (the full ``LoraConfig.to_dict()`` carries fields an older peft's ``LoraConfig`` rejects)."""
+
+
+def _matches(name: str, target: str) -> bool:
+    return name == target or name.endswith("." + target)
+
+
+def linear_module_names(model: torch.nn.Module) -> list[str]:
+    """Names of the model's ``nn.Linear`` layers with block indices folded (``blocks.*.attn1.to_q``), sorted.
+
+    Args:
+        model: Any module.
+
+    Returns:
+        Unique names, for error messages and for choosing ``target_modules``.
+    """
+    import torch
+
+    names = {
+        re.sub(r"(^|\.)blocks\.\d+\.", r"\1blocks.*.", n)
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and ".lora_" not in n and not n.endswith(".base_layer")
+    }
+    return sorted(names)
+
+
+def _check_targets(model: torch.nn.Module, targets: Sequence[str]) -> None:
+    import torch
+
+    linear = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    missing = [t for t in targets if not any(_matches(n, t) for n in linear)]
+    if missing:
+        raise ValueError(
+            f"LoraSpec `target_modules` {missing} match no linear module of {type(model).__name__}; "
+            f"available linear modules: {linear_module_names(model)}"
+        )
+
+
+def _mark_trainable(model: torch.nn.Module, adapter_name: str, trainable: bool = True) -> int:
+    """Freeze everything but adapter ``adapter_name`` (or freeze that too when ``trainable`` is False)."""
+    pattern = re.compile(rf"\.lora_(A|B)\.{re.escape(adapter_name)}\.")
+    count = 0
+    for name, param in model.named_parameters():
+        on = trainable and bool(pattern.search(name))
+        param.requires_grad_(on)
+        count += param.numel() if on else 0
+    return count
+
+
+def _require_adapter(model: torch.nn.Module, adapter_name: str) -> None:
+    config = getattr(model, "peft_config", None) or {}
+    if adapter_name not in config:
+        raise ValueError(f"{type(model).__name__} has no LoRA adapter {adapter_name!r}; adapters: {sorted(config)}")
+
+
+def add_lora(transformer: torch.nn.Module, spec: LoraSpec | None = None, adapter_name: str = "default") -> int:
+    """Inject a fresh LoRA adapter (``lora_B`` = 0, so outputs are unchanged) and make only it trainable.
+
+    Args:
+        transformer: A diffusers model with ``PeftAdapterMixin`` (``WanTransformer3DModel``).
+        spec: Rank, alpha, dropout and targets; ``None`` means ``LoraSpec()``.
+        adapter_name: Name of the new adapter; becomes the active one.
+
+    Returns:
+        Number of trainable parameters (the new adapter's ``lora_A`` / ``lora_B``); everything else is frozen.
+
+    Raises:
+        ValueError: A target matches no linear module (the message lists the available ones), or the adapter name
+            is taken.
+    """
+    from peft import LoraConfig
+
+    spec = spec or LoraSpec()
+    _check_targets(transformer, spec.target_modules)
+    config = LoraConfig(
+        r=spec.rank,
+        lora_alpha=float(spec.alpha),
+        lora_dropout=float(spec.dropout),
+        target_modules=list(spec.target_modules),
+        init_lora_weights=True,
+    )
+    transformer.add_adapter(config, adapter_name=adapter_name)
+    return _mark_trainable(transformer, adapter_name)
+
+
+def lora_spec_of(transformer: torch.nn.Module, adapter_name: str = "default") -> LoraSpec:
+    """The ``LoraSpec`` of an existing adapter (from its peft config; targets sorted).
+
+    Raises:
+        ValueError: No such adapter.
+    """
+    _require_adapter(transformer, adapter_name)
+    config = transformer.peft_config[adapter_name]
+    targets = config.target_modules
+    targets = (targets,) if isinstance(targets, str) else tuple(sorted(targets))
+    return LoraSpec(
+        rank=int(config.r), alpha=float(config.lora_alpha), dropout=float(config.lora_dropout), target_modules=targets
+    )
+
+
+def save_lora(transformer: torch.nn.Module, out_dir: str | os.PathLike[str], adapter_name: str = "default") -> Path:
+    """Write adapter ``adapter_name`` as ``out_dir/pytorch_lora_weights.safetensors`` (diffusers LoRA format, with
+    the peft config as metadata) plus ``out_dir/lora_spec.json``.
+
+    Each file is written into a temporary directory inside ``out_dir`` and moved into place with ``os.replace``, so
+    a reader never sees a half-written file. Weights are saved as they are (no dtype change).
+
+    Args:
+        transformer: Model carrying the adapter.
+        out_dir: Directory (created if needed).
+        adapter_name: Which adapter to save.
+
+    Returns:
+        Path of the written ``.safetensors`` file.
+
+    Raises:
+        ValueError: No such adapter.
+    """
+    from diffusers.loaders import WanLoraLoaderMixin
+    from peft.utils import get_peft_model_state_dict
+
+    _require_adapter(transformer, adapter_name)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    layers = get_peft_model_state_dict(transformer, adapter_name=adapter_name)
+    layers = {k: v.detach().contiguous() for k, v in layers.items()}
+    config = transformer.peft_config[adapter_name].to_dict()
+    metadata = {k: config[k] for k in _METADATA_KEYS if k in config}
+    tmp = Path(tempfile.mkdtemp(prefix=".lora-tmp-", dir=out))
+    try:
+        WanLoraLoaderMixin.save_lora_weights(
+            tmp,
+            transformer_lora_layers=layers,
+            weight_name=LORA_WEIGHT_NAME,
+            transformer_lora_adapter_metadata=metadata,
+        )
+        spec = lora_spec_of(transformer, adapter_name)
+        (tmp / LORA_SPEC_NAME).write_text(json.dumps({**spec.to_dict(), "adapter_name": adapter_name}, indent=2))
+        os.replace(tmp / LORA_SPEC_NAME, out / LORA_SPEC_NAME)
+        os.replace(tmp / LORA_WEIGHT_NAME, out / LORA_WEIGHT_NAME)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out / LORA_WEIGHT_NAME
+
+
+def _weights_file(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    file = path / LORA_WEIGHT_NAME if path.is_dir() or not path.suffix else path
+    if file.suffix != ".safetensors":
+        raise ValueError(f"LoRA weights are loaded only from .safetensors files, got {str(file)!r}")
+    if not file.is_file():
+        raise FileNotFoundError(f"LoRA weights file {str(file)!r} does not exist")
+    return file
+
+
+def load_lora(
+    transformer: torch.nn.Module,
+    path: str | os.PathLike[str],
+    adapter_name: str = "default",
+    trainable: bool = False,
+) -> None:
+    """Load a diffusers-format LoRA (ours, or any Wan LoRA diffusers reads) into ``transformer`` as ``adapter_name``.
+
+    Uses the same route as ``WanImageToVideoPipeline.load_lora_weights``; rank and alpha come from the file's
+    metadata when present (else diffusers infers rank and takes alpha = rank).
+
+    Args:
+        transformer: A ``WanTransformer3DModel`` with the base weights the LoRA was trained on.
+        path: A directory holding ``pytorch_lora_weights.safetensors``, or a ``.safetensors`` file.
+        adapter_name: Name of the loaded adapter.
+        trainable: If True, only this adapter trains afterwards (resume training); if False its parameters are
+            frozen too (a fixed reference / inference adapter). Other parameters are frozen either way.
+
+    Raises:
+        FileNotFoundError: The weights file is missing (named in the message).
+        ValueError: ``path`` is not a ``.safetensors`` file, or the adapter name is taken.
+    """
+    from diffusers.loaders import WanLoraLoaderMixin
+
+    file = _weights_file(path)
+    if adapter_name in (getattr(transformer, "peft_config", None) or {}):
+        raise ValueError(f"{type(transformer).__name__} already has a LoRA adapter named {adapter_name!r}")
+    state_dict, metadata = WanLoraLoaderMixin.lora_state_dict(
+        str(file.parent),
+        weight_name=file.name,
+        use_safetensors=True,
+        local_files_only=True,
+        return_lora_metadata=True,
+    )
+    WanLoraLoaderMixin.load_lora_into_transformer(
+        state_dict, transformer=transformer, adapter_name=adapter_name, metadata=metadata
+    )
+    _mark_trainable(transformer, adapter_name, trainable=trainable)
+
+
+def merge_lora(transformer: torch.nn.Module) -> torch.nn.Module:
+    """Fuse the active LoRA adapter(s) into the base weights and remove all adapters.
+
+    The result is a plain transformer whose outputs equal the adapted model's (up to rounding in the weights'
+    dtype): the export format, and the GRPO reference policy "SFT LoRA merged into the base".
+
+    Args:
+        transformer: Model carrying at least one adapter. Adapters that are not active are dropped unmerged.
+
+    Returns:
+        ``transformer`` itself, with no LoRA modules and no ``peft_config``. Parameters keep their
+        ``requires_grad`` (frozen after ``add_lora``); call ``requires_grad_(True)`` for a full fine-tune.
+
+    Raises:
+        ValueError: The model has no LoRA adapter.
+    """
+    if not getattr(transformer, "peft_config", None):
+        raise ValueError(f"{type(transformer).__name__} has no LoRA adapter to merge")
+    # peft merges the active adapters even while they are disabled; enable them so the state is consistent
+    transformer.enable_adapters()
+    transformer.fuse_lora(lora_scale=1.0)
+    transformer.unload_lora()
+    return transformer
