@@ -31,7 +31,6 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from videoreason.data.dataset import SPLITS, load_sample, read_rows
 from videoreason.data.video import decode_video
-from videoreason.tasks.base import Task
 
 _SEED_MIX = 1_000_003  # spreads (seed, epoch) pairs so that seed s, epoch e+1 != seed s+1, epoch e
 
@@ -52,7 +51,6 @@ class PuzzleVideoDataset(Dataset):
     def __init__(self, root: str | Path, rows: Sequence[dict[str, str]]):
         self.root = Path(root)
         self.rows = list(rows)
-        self._tasks: dict[str, Task] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -67,7 +65,7 @@ class PuzzleVideoDataset(Dataset):
         expected = (int(row["num_frames"]), int(row["height"]), int(row["width"]), 3)
         if frames.shape != expected:
             raise ValueError(f"sample {row['id']}: video {path} has shape {frames.shape}, metadata says {expected}")
-        sample = load_sample(self.root, row, self._tasks)
+        sample = load_sample(self.root, row)
         video = to_unit_range(frames)
         return {
             "video": video,

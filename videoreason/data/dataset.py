@@ -79,17 +79,16 @@ def load_spec(root: str | Path) -> RenderSpec:
         raise ValueError(f"invalid render spec in {path}: {err}") from err
 
 
-def load_sample(root: str | Path, row: dict[str, str], tasks: dict[str, Task] | None = None) -> Sample:
+def load_sample(root: str | Path, row: dict[str, str]) -> Sample:
     """Load a row's puzzle and solution, validating them.
 
     Raises:
         ValueError: the puzzle file is missing, not JSON, or does not validate (the message names the file).
     """
-    tasks = {} if tasks is None else tasks
     path = Path(root) / row["puzzle"]
     try:
         record: dict[str, Any] = json.loads(path.read_text())
-        task = tasks.setdefault(row["task"], resolve_task(row["task"]))
+        task = resolve_task(row["task"])
         return Sample(row, task, task.puzzle_from_dict(record["puzzle"]), task.solution_from_dict(record["solution"]))
     except (OSError, json.JSONDecodeError, KeyError, ValueError) as err:
         raise ValueError(f"bad puzzle file {path} (sample {row.get('id')}): {err}") from err

@@ -59,7 +59,6 @@ class _Job:
 
 
 _FORBIDDEN: frozenset[str] = frozenset()
-_TASKS: dict[str, Task] = {}
 
 
 def _init_worker(forbidden: frozenset[str]) -> None:
@@ -69,7 +68,7 @@ def _init_worker(forbidden: frozenset[str]) -> None:
 
 def _build_sample(job: _Job) -> tuple[int, dict[str, Any] | None]:
     """Generate, solve, render, self-verify and write one sample; ``None`` row if its puzzle is forbidden."""
-    task = _TASKS.setdefault(job.task, resolve_task(job.task))
+    task = resolve_task(job.task)
     spec = RenderSpec.from_dict(job.spec)
     seed = sample_seed(job.split, job.seed, job.index)
     puzzle = task.generate(np.random.default_rng(seed), job.difficulty)
@@ -154,8 +153,7 @@ def _forbidden_hashes(root: Path, task: Task, split: str) -> frozenset[str]:
             overlap = seeds[a] & seeds[b]
             if overlap:
                 raise ValueError(f"{root}: {task.name} splits {a!r} and {b!r} share seeds {sorted(overlap)[:5]}")
-    tasks = {task.name: task}
-    return frozenset(puzzle_hash(task, load_sample(root, r, tasks).puzzle) for r in rows if r["split"] != split)
+    return frozenset(puzzle_hash(task, load_sample(root, r).puzzle) for r in rows if r["split"] != split)
 
 
 def generate_dataset(

@@ -11,10 +11,8 @@ from tqdm.auto import tqdm
 
 from videoreason.data.dataset import load_sample, load_spec, read_rows
 from videoreason.data.video import decode_video
-from videoreason.tasks.base import Task, failed_verdict
+from videoreason.tasks.base import failed_verdict
 from videoreason.tasks.render import RenderSpec
-
-_TASKS: dict[str, Task] = {}
 
 
 def score_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | None = None) -> dict[str, Any]:
@@ -26,7 +24,7 @@ def score_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | No
         spec: the dataset's render spec (board geometry).
         videos: folder with videos named like the dataset's ``videos/<id>.mp4``; default: the dataset's own.
     """
-    sample = load_sample(root, row, _TASKS)
+    sample = load_sample(root, row)
     path = Path(root) / row["video"] if videos is None else Path(videos) / Path(row["video"]).name
     status = "ok"
     if not path.is_file():

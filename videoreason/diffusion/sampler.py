@@ -67,7 +67,7 @@ def token_timesteps(
     """Per-token timesteps ``[B, seq_len]``: 0 on latent frame 0, ``sigma * num_train_timesteps`` elsewhere.
 
     Args:
-        sigma: The step's noise level (0-d float32 tensor or float).
+        sigma: Noise level: a float, a 0-d tensor, or one per sample ``[B]``.
         latent_shape: ``(B, C, f, h, w)`` of the latents.
         patch_size: The transformer's ``(p_t, p_h, p_w)``; ``p_t`` must be 1.
         num_train_timesteps: Timestep scale (1000 for Wan).
@@ -81,7 +81,7 @@ def token_timesteps(
     t = torch.as_tensor(sigma, dtype=torch.float32) * num_train_timesteps
     mask = torch.ones(f, h // p_h, w // p_w, dtype=torch.float32, device=t.device)
     mask[0] = 0
-    return (mask * t).flatten().unsqueeze(0).expand(b, -1)  # [B, seq_len]
+    return (mask.flatten().unsqueeze(0) * t.reshape(-1, 1)).expand(b, -1)  # [B, seq_len]
 
 
 def impose_first_frame(latents: torch.Tensor, first_frame_latent: torch.Tensor) -> torch.Tensor:

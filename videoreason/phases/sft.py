@@ -20,7 +20,7 @@ from videoreason.models.codec import Codec, PixelCodec, to_uint8
 from videoreason.models.lora import LoraSpec, add_lora
 from videoreason.models.text import HashTextEmbedder, TextEmbedder
 from videoreason.models.transformer import build_transformer
-from videoreason.tasks.base import Task, resolve_task
+from videoreason.tasks.base import resolve_task
 from videoreason.tasks.render import RenderSpec
 
 
@@ -81,7 +81,6 @@ class SFTModule(L.LightningModule):
         if gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         self.spec: RenderSpec | None = None
-        self._tasks: dict[str, Task] = {}
 
     # ------------------------------------------------------------------ loss
     def flow_matching_loss(
@@ -100,8 +99,7 @@ class SFTModule(L.LightningModule):
         sigma = sigma.to(x0.device, torch.float32)
         xt = add_noise(x0, noise, sigma.view(-1, 1, 1, 1, 1))
         xt[:, :, :1] = x0[:, :, :1]  # the condition frame stays clean
-        mask = token_timesteps(torch.tensor(1.0), xt.shape, self.transformer.config.patch_size, 1).to(x0.device)
-        timestep = mask * (sigma * 1000.0).view(-1, 1)  # [B, seq_len], 0 on frame-0 tokens
+        timestep = token_timesteps(sigma, xt.shape, self.transformer.config.patch_size)  # [B, seq_len]
         embeds = self.text_embedder.embed(prompts).to(x0.device, self.transformer.dtype)
         v = self.transformer(hidden_states=xt.to(self.transformer.dtype), timestep=timestep,
                              encoder_hidden_states=embeds, return_dict=False)[0]
@@ -142,7 +140,7 @@ class SFTModule(L.LightningModule):
             raise ValueError("validation needs the dataset's RenderSpec: use a PuzzleVideoDataModule")
         videos = self.generate(batch["first_frame"], list(batch["prompt"]), batch["video"].shape[2]).cpu().numpy()
         for video, name, puzzle in zip(videos, batch["task"], batch["puzzle"], strict=True):
-            task = self._tasks.setdefault(name, resolve_task(name))
+            task = resolve_task(name)
             verdict = task.score(video, task.puzzle_from_dict(puzzle), self.spec)
             for key in ("precision", "recall", "f1", "success", "exact_match"):
                 self.log(f"val/{name}/{key}", verdict.metrics()[key], batch_size=1, on_epoch=True)

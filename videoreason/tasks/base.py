@@ -16,6 +16,7 @@ Every board is a grid of cells whose content is one of the task's ``classes``; r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import json
 from abc import ABC, abstractmethod
@@ -245,8 +246,11 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
         return self.solution_type.from_dict(data)
 
 
+@functools.cache
 def resolve_task(name: str) -> Task:
-    """A task instance from a short name (``maze`` -> ``videoreason.tasks.maze``) or a class path.
+    """The task instance of a short name (``maze`` -> ``videoreason.tasks.maze``) or a class path.
+
+    Tasks are stateless, so one shared instance per name is cached.
 
     The module of a short name must define exactly one `Task` subclass; a class path (``pkg.mod.MyTask``) lets
     users bring their own domains without registering them anywhere.
