@@ -1,0 +1,2 @@
+"""Lightning callbacks: step plans (Early-Step Focus and the anchors it is compared to), sample-video logging, and
+adapter export."""
