@@ -1,4 +1,9 @@
-"""The ``videoreason`` command: ``data generate`` and ``data verify`` (thin wrappers over the Python API)."""
+"""The ``videoreason`` command.
+
+``fit`` / ``validate`` / ``test`` go to LightningCLI (``videoreason fit --config configs/maze/sft_tiny.yaml``);
+``data generate`` / ``data verify`` build and score datasets; ``eval`` scores a checkpoint or another model's
+videos on a test split. Everything is imported lazily so ``videoreason --help`` is instant.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from videoreason.data.dataset import SPLITS
+
+TRAINER_COMMANDS = ("fit", "validate", "test")
 
 
 def _data_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +40,35 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     ver.add_argument("--videos", help="score videos from this folder instead (same file names)")
     ver.add_argument("--out", help="also write metrics.md/.csv/.json and per-sample results here")
     ver.add_argument("--workers", type=int, help="processes (default: all cores)")
+
+
+def _eval_parser(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser("eval", help="generate with a checkpoint (or take another model's videos) and score a split")
+    ev.add_argument("--data", required=True, help="dataset folder")
+    source = ev.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ckpt", help="export folder (RUN/adapter) or Lightning .ckpt of a phase module")
+    source.add_argument("--videos", help="score this folder of videos named like the dataset's (<id>.mp4)")
+    ev.add_argument("--split", default="test", choices=SPLITS)
+    ev.add_argument("--out", help="output folder (default RUN/eval/SPLIT)")
+    ev.add_argument("--batch-size", type=int, default=8, help="videos generated per forward pass")
+    ev.add_argument("--steps", type=int, help="denoising steps (default: the module's validation steps)")
+    ev.add_argument("--shift", type=float, help="sigma shift (default: the module's validation shift)")
+    ev.add_argument("--seed", type=int, default=0, help="base noise seed; puzzle i uses seed + i")
+    ev.add_argument("--limit", type=int, help="only the first N puzzles of the split")
+    ev.add_argument("--device", default="cpu", help="torch device for generation (cpu, cuda, cuda:1)")
+    ev.add_argument("--workers", type=int, help="verification processes (default: all cores)")
+    ev.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from videoreason.eval.evaluate import evaluate
+
+    report = evaluate(args.data, ckpt=args.ckpt, videos=args.videos, split=args.split, out=args.out,
+                      batch_size=args.batch_size, seed=args.seed, steps=args.steps, shift=args.shift,
+                      limit=args.limit, device=args.device, workers=args.workers, track=not args.no_mlflow)
+    print(report.markdown())
+    print(f"wrote {report.out_dir}" + (f" (MLflow run {report.mlflow_run_id})" if report.mlflow_run_id else ""))
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -75,14 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
     """The top-level argument parser."""
     parser = argparse.ArgumentParser(prog="videoreason", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    for name in TRAINER_COMMANDS:
+        sub.add_parser(name, add_help=False, help=f"LightningCLI `{name}` (see `videoreason {name} --help`)")
     _data_parser(sub)
+    _eval_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``videoreason`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TRAINER_COMMANDS:
+        from videoreason.trainer_cli import run_lightning_cli
+
+        run_lightning_cli(argv)
+        return 0
     args = build_parser().parse_args(argv)
-    handler = {"generate": _generate, "verify": _verify}[args.action]
+    handler = _eval if args.command == "eval" else {"generate": _generate, "verify": _verify}[args.action]
     try:
         return handler(args)
     except (ValueError, FileNotFoundError) as err:

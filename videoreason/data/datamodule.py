@@ -123,7 +123,7 @@ class TaskMixingSampler(Sampler[int]):
         self.groups = {name: list(groups[name]) for name in self.names}
         self.weights = torch.tensor([float(weights[name]) for name in self.names], dtype=torch.float64)
         if not bool((self.weights > 0).all()):
-            raise ValueError("task weights must be > 0, got {n: weights[n] for n in self.names}")
+            raise ValueError(f"task weights must be > 0, got { {n: weights[n] for n in self.names} }")
         self.num_samples = num_samples
         self.seed = seed
         self.epoch = 0

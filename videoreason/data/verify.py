@@ -52,6 +52,7 @@ def score_dataset(
     videos: str | Path | None = None,
     workers: int | None = None,
     progress: bool = True,
+    ids: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Per-sample verdicts for every row of ``root`` (optionally one split), using all cores.
 
@@ -61,8 +62,9 @@ def score_dataset(
         videos: score videos from this folder instead of the dataset's ground truth (same file names).
         workers: processes (default: all cores).
         progress: show a progress bar.
+        ids: only rows with these ids.
     """
-    rows = read_rows(root, split=split)
+    rows = [r for r in read_rows(root, split=split) if ids is None or r["id"] in ids]
     if not rows:
         raise ValueError(f"dataset {root} has no rows" + (f" in split {split!r}" if split else ""))
     spec = load_spec(root)

@@ -13,6 +13,12 @@ Conditioning follows diffusers' ``WanImageToVideoPipeline`` with ``expand_timest
   frame 0 is re-imposed after it. The pipeline instead lets frame 0 of its running latents drift and only overwrites
   it in each model input and once at the end; as steps are elementwise the results are identical.
 
+The plan decides per step between that Euler step (``"ode"``) and a stochastic ``sde_step`` (``"sde"``) taken on
+latent frames ``1..`` only (frame 0 is the condition and is re-imposed, so it gets no noise and no log-probability).
+``FlowSampler.rollout`` keeps the SDE steps (latents before/after, log-prob) for GRPO; ``FlowSampler.step_log_prob``
+re-evaluates one of them with gradients; an optional ``TailSpec`` replaces the ODE steps after the last SDE step by a
+short deterministic solver run (``videoreason.diffusion.solvers``).
+
 Classifier-free guidance as the pipeline: enabled when ``guidance_scale > 1``, ``v = v_u + g * (v_c - v_u)`` with
 two transformer calls (conditional first).
 
@@ -24,25 +30,28 @@ a float32 transformer both agree to float32 rounding (see ``tests/diffusion/test
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from videoreason.diffusion.schedule import NUM_TRAIN_TIMESTEPS
-from videoreason.diffusion.steps import ode_step
+from videoreason.diffusion.solvers import TailSpec, run_tail, tail_sigmas
+from videoreason.diffusion.steps import SDE_VARIANTS, ode_step, sde_step
 
-STEP_KINDS = ("ode",)
+STEP_KINDS = ("ode", "sde")
 
 
 def validate_plan(plan: Sequence[str] | None, num_steps: int) -> list[str]:
     """Check a per-step plan and return it as a list (``None`` means all ``"ode"``).
 
     Args:
-        plan: One entry per denoising step; each must be ``"ode"`` for now (``"sde"`` steps arrive with the GRPO
-            phase).
+        plan: One entry per denoising step: ``"ode"`` (deterministic Euler step, nothing stored) or ``"sde"``
+            (stochastic step with a log-probability, stored for training). The last step is never ``"sde"``: it lands
+            on the terminal sigma, the clean sample, where injected noise would stay in the output.
         num_steps: Steps of the sigma schedule (``len(sigmas) - 1``).
 
     Raises:
-        ValueError: Wrong length, or an entry that is not a supported step kind (named with its index).
+        ValueError: Wrong length, an entry that is not a step kind, or an ``"sde"`` last step (named with its index).
     """
     if plan is None:
         return ["ode"] * num_steps
@@ -53,8 +62,11 @@ def validate_plan(plan: Sequence[str] | None, num_steps: int) -> list[str]:
         raise ValueError(f"`plan` has {len(plan)} entries but the sigmas define {num_steps} steps")
     for i, kind in enumerate(plan):
         if kind not in STEP_KINDS:
-            hint = "; 'sde' steps arrive with the GRPO phase" if kind == "sde" else ""
-            raise ValueError(f"`plan[{i}]` is {kind!r}; supported step kinds: {list(STEP_KINDS)}{hint}")
+            raise ValueError(f"`plan[{i}]` is {kind!r}; supported step kinds: {list(STEP_KINDS)}")
+    if plan and plan[-1] == "sde":
+        raise ValueError(
+            f"`plan[{len(plan) - 1}]` is 'sde' but the last step must be 'ode' (it lands on the clean sample)"
+        )
     return plan
 
 
@@ -87,6 +99,56 @@ def token_timesteps(
 def impose_first_frame(latents: torch.Tensor, first_frame_latent: torch.Tensor) -> torch.Tensor:
     """``latents`` with latent frame 0 replaced by ``first_frame_latent`` (a new tensor)."""
     return torch.cat([first_frame_latent.to(latents.dtype), latents[:, :, 1:]], dim=2)
+
+
+@dataclass
+class RolloutStep:
+    """One SDE step of a rollout, detached (what GRPO trains on).
+
+    Attributes:
+        index: Step index in the plan.
+        sigma: Noise level before the step (float32 0-d tensor).
+        sigma_next: Noise level after it.
+        latents: Latents before the step ``[B, C, f, h, w]`` (frame 0 imposed).
+        next_latents: Latents after the step ``[B, C, f, h, w]`` (frame 0 imposed).
+        log_prob: Log-probability of ``next_latents`` under the rollout policy, over frames ``1..`` ``[B]``.
+    """
+
+    index: int
+    sigma: torch.Tensor
+    sigma_next: torch.Tensor
+    latents: torch.Tensor
+    next_latents: torch.Tensor
+    log_prob: torch.Tensor
+
+
+@dataclass
+class Rollout:
+    """The result of ``FlowSampler.rollout``.
+
+    Attributes:
+        latents: Final latents ``[B, C, f, h, w]`` with frame 0 imposed.
+        steps: One ``RolloutStep`` per ``"sde"`` step of the plan, in order (ODE steps store nothing).
+        sigmas: The plan's sigmas ``[n + 1]`` (float32, CPU).
+        tail_sigmas: The fast tail's grid when a ``TailSpec`` was given, else ``None``.
+    """
+
+    latents: torch.Tensor
+    steps: list[RolloutStep]
+    sigmas: torch.Tensor
+    tail_sigmas: torch.Tensor | None = None
+
+
+@dataclass
+class _Prepared:
+    """What a rollout prepares once: validated inputs in the transformer's dtype/device."""
+
+    first_frame_latent: torch.Tensor
+    sigmas: torch.Tensor
+    plan: list[str]
+    prompt_embeds: torch.Tensor
+    negative_prompt_embeds: torch.Tensor | None
+    token_mask: torch.Tensor
 
 
 class FlowSampler:
@@ -160,29 +222,16 @@ class FlowSampler:
             v = v_uncond + self.guidance_scale * (v - v_uncond)
         return v
 
-    @torch.no_grad()
-    def sample(
+    def _prepare(
         self,
         latents_noise: torch.Tensor,
         first_frame_latent: torch.Tensor,
         prompt_embeds: torch.Tensor,
         sigmas: torch.Tensor,
-        plan: Sequence[str] | None = None,
-        negative_prompt_embeds: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Denoise ``latents_noise`` along ``sigmas``.
-
-        Args:
-            latents_noise: Initial noise ``[B, C, f, h, w]`` (the latents at ``sigmas[0]``); frame 0 is ignored.
-            first_frame_latent: Clean normalised first-frame latent ``[B, C, 1, h, w]`` (or ``[B, C, h, w]``).
-            prompt_embeds: ``[B, L, text_dim]``.
-            sigmas: Decreasing float sigmas ``[n + 1]`` ending at the terminal value (``sampling_sigmas``).
-            plan: Step kinds, one per step (``None``: all ``"ode"``).
-            negative_prompt_embeds: ``[B, L', text_dim]``, needed when guidance is on.
-
-        Returns:
-            The final latents ``[B, C, f, h, w]``, float32 (or the noise's dtype), with frame 0 imposed.
-        """
+        plan: Sequence[str] | None,
+        negative_prompt_embeds: torch.Tensor | None,
+    ) -> _Prepared:
+        """Validate the inputs of a rollout and prepare what does not change between steps."""
         if latents_noise.ndim != 5:
             raise ValueError(f"`latents_noise` must be [B, C, f, h, w], got shape {tuple(latents_noise.shape)}")
         if first_frame_latent.ndim == 4:
@@ -199,23 +248,190 @@ class FlowSampler:
         plan = validate_plan(plan, len(sigmas) - 1)
         if self.do_guidance and negative_prompt_embeds is None:
             raise ValueError(f"`guidance_scale` {self.guidance_scale} > 1 needs `negative_prompt_embeds`")
-        # everything that does not change between steps is prepared once
         dtype, device = self._dtype(), latents_noise.device
-        first_frame_latent = first_frame_latent.to(latents_noise.dtype)
-        prompt_embeds = prompt_embeds.to(device=device, dtype=dtype)
         if negative_prompt_embeds is not None:
             negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
         token_mask = token_timesteps(
             torch.tensor(1.0), latents_noise.shape, self.transformer.config.patch_size, num_train_timesteps=1
         ).to(device)  # [B, seq_len]: 0 on frame 0, 1 elsewhere
-        timesteps = (sigmas * self.num_train_timesteps).to(device)  # float32, as the scheduler's timesteps
-        latents = impose_first_frame(latents_noise, first_frame_latent)
-        for i, _kind in enumerate(plan):  # all "ode" for now
+        return _Prepared(
+            first_frame_latent=first_frame_latent.to(latents_noise.dtype),
+            sigmas=sigmas,
+            plan=plan,
+            prompt_embeds=prompt_embeds.to(device=device, dtype=dtype),
+            negative_prompt_embeds=negative_prompt_embeds,
+            token_mask=token_mask,
+        )
+
+    def _step_velocity(self, latents: torch.Tensor, sigma: torch.Tensor, prep: _Prepared) -> torch.Tensor:
+        """The velocity at ``latents`` (frame 0 already imposed) and the 0-d float32 ``sigma``."""
+        timestep = prep.token_mask * (sigma * self.num_train_timesteps).to(latents.device)  # float32, as the scheduler
+        return self._velocity(latents.to(self._dtype()), timestep, prep.prompt_embeds, prep.negative_prompt_embeds)
+
+    @torch.no_grad()
+    def rollout(
+        self,
+        latents_noise: torch.Tensor,
+        first_frame_latent: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        sigmas: torch.Tensor,
+        plan: Sequence[str] | None = None,
+        *,
+        noise_level: float = 0.7,
+        variant: str = "flow_grpo",
+        generator: torch.Generator | None = None,
+        negative: torch.Tensor | None = None,
+        tail: TailSpec | None = None,
+    ) -> Rollout:
+        """Denoise along ``sigmas`` following ``plan`` and keep what GRPO trains on (the SDE steps).
+
+        ``"ode"`` steps are the Euler steps of ``sample`` and store nothing. ``"sde"`` steps are ``sde_step`` on latent
+        frames ``1..`` only: frame 0 is the clean condition, re-imposed after every step, so it gets no noise and no
+        log-probability (``log_prob`` is the mean over the noisy frames ``[C, f - 1, h, w]``). With ``tail``, the
+        plan's steps after its last ``"sde"`` step are replaced by ``tail.steps`` steps of ``tail.solver`` on the grid
+        ``tail_sigmas(sigmas, last_sde + 1, tail.steps)`` (from the start if the plan has no ``"sde"`` step).
+
+        Args:
+            latents_noise: Initial noise ``[B, C, f, h, w]`` (the latents at ``sigmas[0]``); frame 0 is ignored.
+            first_frame_latent: Clean normalised first-frame latent ``[B, C, 1, h, w]`` (or ``[B, C, h, w]``).
+            prompt_embeds: ``[B, L, text_dim]``.
+            sigmas: Decreasing float sigmas ``[n + 1]`` ending at the terminal value (``sampling_sigmas``).
+            plan: Step kinds, one per step (``None``: all ``"ode"``); see ``validate_plan``.
+            noise_level: SDE noise scale ``a`` (see ``sde_step``).
+            variant: SDE form, ``"flow_grpo"`` or ``"cps"``.
+            generator: RNG of the SDE noise (same generator state and inputs -> same rollout).
+            negative: Negative prompt embeddings ``[B, L', text_dim]``, needed when guidance is on.
+            tail: Optional fast deterministic tail after the last SDE step.
+
+        Returns:
+            A ``Rollout``: final latents (frame 0 imposed), one ``RolloutStep`` per SDE step, the sigmas.
+        """
+        prep = self._prepare(latents_noise, first_frame_latent, prompt_embeds, sigmas, plan, negative)
+        sigmas, plan, first = prep.sigmas, prep.plan, prep.first_frame_latent
+        if noise_level < 0:
+            raise ValueError(f"`noise_level` must be >= 0, got {noise_level}")
+        if variant not in SDE_VARIANTS:
+            raise ValueError(f"`variant` must be one of {list(SDE_VARIANTS)}, got {variant!r}")
+        last_sde = max((i for i, kind in enumerate(plan) if kind == "sde"), default=-1)
+        num_plan_steps = len(plan) if tail is None else last_sde + 1
+        latents = impose_first_frame(latents_noise, first)
+        steps: list[RolloutStep] = []
+        for i in range(num_plan_steps):
             # frame 0 of `latents` already holds the condition, so the model input is the latents themselves
-            v = self._velocity(latents.to(dtype), token_mask * timesteps[i], prompt_embeds, negative_prompt_embeds)
-            latents = ode_step(latents, v, sigmas[i], sigmas[i + 1])
-            latents[:, :, :1] = first_frame_latent  # re-impose the clean first frame
-        return latents
+            v = self._step_velocity(latents, sigmas[i], prep)
+            if plan[i] == "sde":
+                out = sde_step(
+                    latents[:, :, 1:],  # [B, C, f - 1, h, w]: the noisy frames only
+                    v[:, :, 1:],
+                    sigmas[i],
+                    sigmas[i + 1],
+                    noise_level,
+                    generator=generator,
+                    variant=variant,
+                )
+                next_latents = torch.cat([latents[:, :, :1], out.prev_sample], dim=2)  # [B, C, f, h, w]
+                steps.append(RolloutStep(i, sigmas[i], sigmas[i + 1], latents, next_latents, out.log_prob))
+                latents = next_latents
+            else:
+                latents = ode_step(latents, v, sigmas[i], sigmas[i + 1])
+                latents[:, :, :1] = first  # re-impose the clean first frame
+        tail_grid = None
+        if tail is not None:
+            tail_grid = tail_sigmas(sigmas, num_plan_steps, tail.steps)
+            latents = run_tail(
+                tail,
+                lambda x, sigma: self._step_velocity(x, sigma, prep),
+                latents,
+                tail_grid,
+                project=lambda x: impose_first_frame(x, first),
+            )
+        return Rollout(latents=latents, steps=steps, sigmas=sigmas, tail_sigmas=tail_grid)
+
+    def step_log_prob(
+        self,
+        step: RolloutStep,
+        first_frame_latent: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        *,
+        noise_level: float,
+        variant: str = "flow_grpo",
+        negative: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Re-evaluate a stored SDE step under the current transformer: the log-probability of ``step.next_latents``
+        given ``step.latents``.
+
+        Runs in the caller's grad mode (with grad by default: the GRPO loss back-propagates through ``log_prob`` and
+        ``mean``; wrap the reference policy's call in ``torch.no_grad``). With the transformer that made the rollout
+        and the same ``noise_level`` / ``variant`` it reproduces ``step.log_prob``.
+
+        Args:
+            step: A step of ``Rollout.steps``.
+            first_frame_latent: The rollout's first-frame latent ``[B, C, 1, h, w]`` (or ``[B, C, h, w]``).
+            prompt_embeds: The rollout's prompt embeddings ``[B, L, text_dim]``.
+            noise_level: The rollout's SDE noise scale.
+            variant: The rollout's SDE form.
+            negative: Negative prompt embeddings, needed when guidance is on.
+
+        Returns:
+            ``(log_prob [B], mean [B, C, f - 1, h, w], std)``: float32, over latent frames ``1..`` (feed ``mean`` and
+            ``std`` with the reference's ``mean`` to ``sde_kl``).
+        """
+        sigmas = torch.stack([step.sigma, step.sigma_next])  # [2]: one step
+        prep = self._prepare(step.latents, first_frame_latent, prompt_embeds, sigmas, ["ode"], negative)
+        latents = impose_first_frame(step.latents, prep.first_frame_latent)  # a no-op on a stored step's values
+        v = self._step_velocity(latents, prep.sigmas[0], prep)
+        out = sde_step(
+            latents[:, :, 1:],  # [B, C, f - 1, h, w]
+            v[:, :, 1:],
+            prep.sigmas[0],
+            prep.sigmas[1],
+            noise_level,
+            prev_sample=step.next_latents[:, :, 1:],
+            variant=variant,
+        )
+        return out.log_prob, out.mean, out.std
+
+    @torch.no_grad()
+    def sample(
+        self,
+        latents_noise: torch.Tensor,
+        first_frame_latent: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        sigmas: torch.Tensor,
+        plan: Sequence[str] | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        *,
+        noise_level: float = 0.7,
+        variant: str = "flow_grpo",
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Denoise ``latents_noise`` along ``sigmas``: ``rollout(...).latents`` (see ``rollout``).
+
+        Args:
+            latents_noise: Initial noise ``[B, C, f, h, w]`` (the latents at ``sigmas[0]``); frame 0 is ignored.
+            first_frame_latent: Clean normalised first-frame latent ``[B, C, 1, h, w]`` (or ``[B, C, h, w]``).
+            prompt_embeds: ``[B, L, text_dim]``.
+            sigmas: Decreasing float sigmas ``[n + 1]`` ending at the terminal value (``sampling_sigmas``).
+            plan: Step kinds, one per step (``None``: all ``"ode"``, the pipeline's Euler sampler).
+            negative_prompt_embeds: ``[B, L', text_dim]``, needed when guidance is on.
+            noise_level: SDE noise scale of ``"sde"`` steps.
+            variant: SDE form of ``"sde"`` steps.
+            generator: RNG of the SDE noise.
+
+        Returns:
+            The final latents ``[B, C, f, h, w]``, float32 (or the noise's dtype), with frame 0 imposed.
+        """
+        return self.rollout(
+            latents_noise,
+            first_frame_latent,
+            prompt_embeds,
+            sigmas,
+            plan,
+            noise_level=noise_level,
+            variant=variant,
+            generator=generator,
+            negative=negative_prompt_embeds,
+        ).latents
 
 
 def sample(
@@ -227,6 +443,10 @@ def sample(
     plan: Sequence[str] | None = None,
     guidance_scale: float = 1.0,
     negative_prompt_embeds: torch.Tensor | None = None,
+    *,
+    noise_level: float = 0.7,
+    variant: str = "flow_grpo",
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Functional form of ``FlowSampler(transformer, guidance_scale).sample(...)``; see there."""
     return FlowSampler(transformer, guidance_scale=guidance_scale).sample(
@@ -236,4 +456,7 @@ def sample(
         sigmas,
         plan=plan,
         negative_prompt_embeds=negative_prompt_embeds,
+        noise_level=noise_level,
+        variant=variant,
+        generator=generator,
     )

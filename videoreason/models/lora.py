@@ -307,3 +307,35 @@ def merge_lora(transformer: torch.nn.Module) -> torch.nn.Module:
     transformer.fuse_lora(lora_scale=1.0)
     transformer.unload_lora()
     return transformer
+
+
+def restore_lora(
+    transformer: torch.nn.Module, path: str | os.PathLike[str], adapter_name: str = "default"
+) -> None:
+    """Copy saved LoRA weights into the transformer's existing adapter ``adapter_name`` (same rank and targets).
+
+    The counterpart of ``save_lora`` for a model that was rebuilt with the same ``LoraSpec`` (e.g. from an exported
+    run config); unlike ``load_lora`` it keeps the adapter's trainability. Every saved tensor must land.
+
+    Raises:
+        FileNotFoundError: The weights file is missing.
+        ValueError: The model has no such adapter, or the saved weights do not fit it (names the first mismatch).
+    """
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    _require_adapter(transformer, adapter_name)
+    file = _weights_file(path)
+    saved = {k.removeprefix("transformer."): v for k, v in load_file(file).items()}
+    expected = {n.replace(f".{adapter_name}.", "."): p for n, p in transformer.named_parameters()
+                if f".{adapter_name}." in n and "lora_" in n}
+    missing = sorted(set(expected) - set(saved))
+    extra = sorted(set(saved) - set(expected))
+    if missing or extra:
+        raise ValueError(f"LoRA weights in {file} do not fit adapter {adapter_name!r}: "
+                         f"missing {missing[:3]}, unexpected {extra[:3]}")
+    for name, tensor in saved.items():
+        if tensor.shape != expected[name].shape:
+            raise ValueError(f"LoRA weight {name} in {file} has shape {tuple(tensor.shape)}, the adapter expects "
+                             f"{tuple(expected[name].shape)} (different `lora.rank`?)")
+    set_peft_model_state_dict(transformer, saved, adapter_name=adapter_name)

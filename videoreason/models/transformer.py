@@ -128,8 +128,9 @@ def build_transformer(
     dtype: torch.dtype = torch.float32,
     in_channels: int | None = None,
     text_dim: int | None = None,
+    init_seed: int = 0,
 ) -> WanTransformer3DModel:
-    """Build a named config (random init) or load a transformer from a local diffusers-format folder.
+    """Build a named config (seeded random init) or load a transformer from a local diffusers-format folder.
 
     Args:
         name_or_path: A named config (``tiny``, ``wan2.1-1.3b``, ``wan2.2-ti2v-5b``) or a local diffusers folder
@@ -138,6 +139,8 @@ def build_transformer(
         in_channels: Latent channels (input = output); must match the codec's ``latent_channels``. For a named
             config it overrides the default; for a folder it is checked against the loaded config.
         text_dim: Prompt-embedding width (named configs only; checked for a folder).
+        init_seed: Seed of a named config's random weights, so the same name always gives the same base model (a
+            LoRA trained on it can be reloaded onto it). The global RNG is left untouched.
 
     Returns:
         The ``WanTransformer3DModel``, in ``dtype``, on the current default device.
@@ -150,7 +153,10 @@ def build_transformer(
 
     if name_or_path in NAMED_CONFIGS:
         config = transformer_config(name_or_path, in_channels=in_channels, text_dim=text_dim)
-        return cast_keep_fp32(WanTransformer3DModel(**config), dtype)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed)
+            model = WanTransformer3DModel(**config)
+        return cast_keep_fp32(model, dtype)
 
     path = Path(name_or_path).expanduser()
     if not path.is_dir():

@@ -1,0 +1,45 @@
+"""``ExportAdapter``: write the trained adapter (diffusers LoRA safetensors) and the module config for eval/serving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+from videoreason.phases.export import export_module
+from videoreason.tracking import log_artifact
+
+
+class ExportAdapter(L.Callback):
+    """Export ``pl_module``'s adapter (or full transformer) with its config at the end of training.
+
+    The folder is what ``videoreason eval --ckpt`` and ``load_module`` read, and diffusers'
+    ``pipe.load_lora_weights(folder)`` accepts; it is also uploaded to the MLflow run.
+
+    Args:
+        dirpath: Export folder (default ``<trainer.default_root_dir>/adapter``).
+        every_n_train_steps: Also export every N optimizer steps (0: only at the end).
+    """
+
+    def __init__(self, dirpath: str | None = None, every_n_train_steps: int = 0) -> None:
+        if every_n_train_steps < 0:
+            raise ValueError(f"`every_n_train_steps` must be >= 0, got {every_n_train_steps}")
+        self.dirpath = dirpath
+        self.every_n_train_steps = every_n_train_steps
+        self.last_export: Path | None = None
+
+    def _export(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        target = Path(self.dirpath or Path(trainer.default_root_dir) / "adapter")
+        self.last_export = export_module(pl_module, target)
+        log_artifact(trainer, self.last_export, "adapter")
+
+    @rank_zero_only
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
+        step = trainer.global_step
+        if self.every_n_train_steps and step and step % self.every_n_train_steps == 0:
+            self._export(trainer, pl_module)
+
+    @rank_zero_only
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._export(trainer, pl_module)

@@ -1,0 +1,68 @@
+"""``LogSampleVideos``: the module's latest generated videos as an mp4 grid and a PNG contact sheet."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+from lightning.pytorch.utilities import rank_zero_only
+
+from videoreason.data.video import encode_mp4, encode_png, write_atomic
+from videoreason.eval.sheet import contact_sheet
+from videoreason.tracking import log_artifact
+
+
+def video_grid(videos: Sequence[np.ndarray], columns: int | None = None, gap: int = 2) -> np.ndarray:
+    """Tile equally shaped videos ``[F, H, W, 3]`` into one video ``[F, rows*(H+gap)-gap, cols*(W+gap)-gap, 3]``."""
+    if not videos:
+        raise ValueError("video_grid needs at least one video")
+    shapes = {v.shape for v in videos}
+    if len(shapes) != 1:
+        raise ValueError(f"videos of a grid must share one shape, got {sorted(shapes)}")
+    frames, height, width, _ = videos[0].shape
+    cols = columns or math.ceil(math.sqrt(len(videos)))
+    rows = math.ceil(len(videos) / cols)
+    grid = np.zeros((frames, rows * (height + gap) - gap, cols * (width + gap) - gap, 3), dtype=np.uint8)
+    for i, video in enumerate(videos):
+        r, c = divmod(i, cols)
+        grid[:, r * (height + gap):r * (height + gap) + height, c * (width + gap):c * (width + gap) + width] = video
+    return grid
+
+
+def write_samples(videos: Sequence[np.ndarray], out_dir: str | Path, name: str, fps: int) -> list[Path]:
+    """Write ``name.mp4`` (grid video, even-sized for H.264) and ``name.png`` (contact sheet); returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    grid = video_grid(videos)
+    grid = np.pad(grid, ((0, 0), (0, grid.shape[1] % 2), (0, grid.shape[2] % 2), (0, 0)))  # yuv420p needs even
+    paths = [out / f"{name}.mp4", out / f"{name}.png"]
+    write_atomic(paths[0], encode_mp4(grid, fps=fps))
+    write_atomic(paths[1], encode_png(contact_sheet(videos)))
+    return paths
+
+
+class LogSampleVideos(L.Callback):
+    """After each validation, save ``pl_module.sample_videos`` under ``<run dir>/samples`` and upload them to MLflow.
+
+    Args:
+        dirpath: Output folder (default ``<trainer.default_root_dir>/samples``).
+        fps: Frame rate of the grid video (default: the dataset's).
+    """
+
+    def __init__(self, dirpath: str | None = None, fps: int | None = None) -> None:
+        self.dirpath = dirpath
+        self.fps = fps
+
+    @rank_zero_only
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        videos = list(getattr(pl_module, "sample_videos", None) or [])
+        if not videos or trainer.sanity_checking:
+            return
+        spec = getattr(pl_module, "spec", None)
+        fps = self.fps or (spec.fps if spec is not None else 4)
+        out = Path(self.dirpath or Path(trainer.default_root_dir) / "samples")
+        for path in write_samples(videos, out, f"val_step{trainer.global_step:06d}", fps):
+            log_artifact(trainer, path, "samples")

@@ -1,0 +1,174 @@
+"""Evaluate a checkpoint (or another model's videos) on a dataset split: generate, verify, tabulate, track.
+
+``evaluate`` generates one video per puzzle of the split from its first frame and prompt (batched; each sample's
+noise comes from its own seed, so results do not depend on the batch size), writes them with the dataset's file
+names, scores them with the task verifiers exactly like ``videoreason data verify --videos``, and writes::
+
+    OUT/metrics.md|csv|json   P/R/F1/SR/EM per task and difficulty (percent)
+    OUT/samples.jsonl         one verdict per puzzle
+    OUT/videos/<id>.mp4       the generated videos
+    OUT/preview.png           contact sheet; OUT/samples.mp4 + samples.png a grid of the first videos
+
+and logs metrics and files to MLflow (the run directory's local store unless ``MLFLOW_TRACKING_URI`` is set).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from videoreason.data.dataset import load_spec, read_rows
+from videoreason.data.verify import score_dataset, write_preview
+from videoreason.data.video import decode_video, encode_mp4, write_atomic
+from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_tables
+
+
+@dataclass
+class EvalReport:
+    """What an evaluation produced."""
+
+    table: list[dict[str, Any]]
+    results: list[dict[str, Any]]
+    out_dir: Path
+    mlflow_run_id: str | None = None
+
+    def markdown(self) -> str:
+        return to_markdown(self.table)
+
+
+def run_dir_of(ckpt: str | Path) -> Path:
+    """The training run folder of an export folder (``RUN/adapter``) or a checkpoint (``RUN/checkpoints/x.ckpt``)."""
+    ckpt = Path(ckpt)
+    return ckpt.parent if ckpt.is_dir() else ckpt.parent.parent
+
+
+def _load_first_frame(root: Path, row: dict[str, str]) -> torch.Tensor:
+    from PIL import Image
+
+    path = root / row["input_image"]
+    try:
+        image = np.asarray(Image.open(path).convert("RGB"))
+    except OSError as err:
+        raise ValueError(f"sample {row['id']}: cannot read its first frame {path}: {err}") from err
+    return torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1.0)  # [3, H, W] in [-1, 1]
+
+
+def generate_videos(
+    module: Any,
+    root: str | Path,
+    rows: list[dict[str, str]],
+    out_dir: str | Path,
+    batch_size: int = 8,
+    seed: int = 0,
+    steps: int | None = None,
+    shift: float | None = None,
+    device: str = "cpu",
+) -> Path:
+    """Generate a video for every row into ``out_dir/<video file name>``; returns ``out_dir``.
+
+    ``module`` is a phase module with ``generate(first_frames, prompts, num_frames, seeds, steps, shift)``;
+    row ``i`` uses noise seed ``seed + i``.
+    """
+    from videoreason.phases.sft import check_codec_fits
+
+    root, out = Path(root), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = load_spec(root)
+    check_codec_fits(module.codec, spec)
+    module = module.to(device)
+    bar = tqdm(total=len(rows), desc="generate", unit="video")
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        first = torch.stack([_load_first_frame(root, r) for r in chunk]).to(device)
+        if tuple(first.shape[2:]) != (spec.height, spec.width):
+            raise ValueError(f"first frames are {tuple(first.shape[2:])}, the dataset spec says "
+                             f"{(spec.height, spec.width)}")
+        videos = module.generate(first, [r["prompt"] for r in chunk], spec.num_frames,
+                                 seeds=[seed + start + i for i in range(len(chunk))], steps=steps, shift=shift)
+        for row, video in zip(chunk, videos.cpu().numpy(), strict=True):
+            write_atomic(out / Path(row["video"]).name, encode_mp4(video, fps=spec.fps))
+        bar.update(len(chunk))
+    bar.close()
+    return out
+
+
+def evaluate(
+    data: str | Path,
+    ckpt: str | Path | None = None,
+    videos: str | Path | None = None,
+    split: str = "test",
+    out: str | Path | None = None,
+    batch_size: int = 8,
+    seed: int = 0,
+    steps: int | None = None,
+    shift: float | None = None,
+    limit: int | None = None,
+    device: str = "cpu",
+    workers: int | None = None,
+    num_samples: int = 8,
+    track: bool = True,
+) -> EvalReport:
+    """Generate with ``ckpt`` (or take ``videos`` made by any other model) and score them on ``split`` of ``data``.
+
+    Args:
+        data: Dataset folder.
+        ckpt: Export folder or Lightning ``.ckpt`` of a phase module.
+        videos: Instead of ``ckpt``: a folder of videos named like the dataset's (``<id>.mp4``).
+        split: Dataset split to evaluate.
+        out: Output folder (default ``<run dir>/eval/<split>`` for a checkpoint, ``<videos>/../eval/<split>``).
+        batch_size: Videos generated per forward pass.
+        seed: Base noise seed (row ``i`` uses ``seed + i``).
+        steps: Denoising steps (default: the module's validation steps).
+        shift: Sigma shift (default: the module's validation shift).
+        limit: Evaluate only the first ``limit`` puzzles of the split.
+        device: Torch device for generation.
+        workers: Verification processes (default: all cores).
+        num_samples: Generated videos shown in the sample grid.
+        track: Log to MLflow.
+    """
+    from videoreason.callbacks.samples import write_samples
+    from videoreason.phases.export import load_module
+
+    if (ckpt is None) == (videos is None):
+        raise ValueError("give exactly one of `ckpt` (generate with a model) and `videos` (score existing videos)")
+    data = Path(data)
+    rows = read_rows(data, split=split)[:limit]
+    if not rows:
+        raise ValueError(f"dataset {data} has no rows in split {split!r}")
+    run_dir = run_dir_of(ckpt) if ckpt is not None else Path(videos).resolve().parent
+    out_dir = Path(out) if out is not None else run_dir / "eval" / split
+    if ckpt is not None:
+        module = load_module(ckpt)
+        videos = generate_videos(module, data, rows, out_dir / "videos", batch_size, seed, steps, shift, device)
+    results = score_dataset(data, split=split, videos=videos, workers=workers, ids={r["id"] for r in rows})
+    table = summarize(results)
+    paths = write_tables(table, out_dir)
+    paths.append(out_dir / "samples.jsonl")
+    paths[-1].write_text("".join(json.dumps(r) + "\n" for r in results))
+    paths.append(write_preview(data, out_dir / "preview.png", videos=videos))
+    clips = [decode_video(p) for r in rows[:num_samples] if (p := Path(videos) / Path(r["video"]).name).is_file()]
+    if clips:
+        paths += write_samples(clips, out_dir, "samples", fps=load_spec(data).fps)
+    report = EvalReport(table, results, out_dir)
+    if track:
+        report.mlflow_run_id = _track(report, paths, run_dir, split, ckpt, videos)
+    return report
+
+
+def _track(report: EvalReport, paths: list[Path], run_dir: Path, split: str, ckpt: Any, videos: Any) -> str:
+    from videoreason.tracking import TrackedRun
+
+    run = TrackedRun(run_dir, "eval", run_name=f"eval-{split}")
+    run.log_params({"split": split, "ckpt": str(ckpt), "videos": str(videos)})
+    run.log_metrics({f"{split}/{row['task']}/{row['difficulty']}/{m}": row[m] for row in report.table
+                     for m in HEADLINE})
+    for path in paths:
+        run.log_artifact(path)
+    run.finish()
+    return run.run_id

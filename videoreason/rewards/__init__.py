@@ -1,0 +1,36 @@
+"""Rewards as torchmetrics metrics with per-sample ``compute()``, their composition, and batch scoring.
+
+``0.5 * F1Reward() + SuccessReward()`` composes element-wise; `WeightedSum` is the YAML form that keeps each
+component's name. `FrameSimilarityReward` compares videos with reference videos, for domains without a parser.
+`verdicts_for` / `VerdictPool` parse and verify a batch of videos once for all verdict rewards.
+"""
+
+from videoreason.rewards.base import Reward, RewardConfigError, VerdictReward
+from videoreason.rewards.composition import WeightedSum
+from videoreason.rewards.embedding import FrameSimilarityReward
+from videoreason.rewards.scoring import VerdictPool, verdict_of, verdicts_for
+from videoreason.rewards.verdict_rewards import (
+    ComponentReward,
+    DenseReward,
+    ExactMatchReward,
+    F1Reward,
+    PrecisionRecallF1Reward,
+    SuccessReward,
+)
+
+__all__ = [
+    "ComponentReward",
+    "DenseReward",
+    "ExactMatchReward",
+    "F1Reward",
+    "FrameSimilarityReward",
+    "PrecisionRecallF1Reward",
+    "Reward",
+    "RewardConfigError",
+    "SuccessReward",
+    "VerdictPool",
+    "VerdictReward",
+    "WeightedSum",
+    "verdict_of",
+    "verdicts_for",
+]

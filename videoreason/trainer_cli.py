@@ -1,0 +1,77 @@
+"""``videoreason fit|validate|test``: LightningCLI over our phase modules and data modules.
+
+YAML picks the module and data module by ``class_path`` (``model: {class_path: videoreason.phases.sft.SFTModule,
+init_args: ...}``); the typed ``__init__`` signatures are the schema and ``--help``. Defaults added here, so every
+run directory (``trainer.default_root_dir``) looks the same::
+
+    RUN/config.yaml         the resolved config (also an MLflow artifact)
+    RUN/mlflow.db           MLflow store (unless `trainer.logger` or MLFLOW_TRACKING_URI says otherwise)
+    RUN/mlartifacts/        MLflow artifacts
+    RUN/checkpoints/        last.ckpt (+ best, if a monitor is set)  -- RunCheckpoint
+    RUN/adapter/            LoRA safetensors + module.yaml           -- ExportAdapter
+    RUN/samples/            validation video grids (mp4 + png)       -- LogSampleVideos
+
+The render spec (frames, resolution) lives in the dataset's ``spec.json`` and the module reads it from the data
+module at setup, so nothing has to be kept in agreement by hand; a spec the codec cannot encode is an error naming
+``data.root`` and ``model.codec``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+from jsonargparse import Namespace
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+
+from videoreason.callbacks.checkpoint import RunCheckpoint
+from videoreason.callbacks.export import ExportAdapter
+from videoreason.callbacks.samples import LogSampleVideos
+from videoreason.tracking import log_artifact, logger_config
+
+
+class TrackedSaveConfig(SaveConfigCallback):
+    """Writes ``RUN/config.yaml`` (overwriting, so a run can be resumed in place) and uploads it to MLflow.
+
+    Runs on rank 0 only; the run directory is ``trainer.default_root_dir`` whatever the logger's own layout.
+    """
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        path = Path(trainer.default_root_dir) / self.config_filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, str(path), skip_none=False, overwrite=True, multifile=False)
+        log_artifact(trainer, path)
+
+
+class VideoReasonCLI(LightningCLI):
+    """LightningCLI with the module and data module chosen by ``class_path`` and MLflow as the default logger."""
+
+    def __init__(self, args: Sequence[str] | None = None, run: bool = True) -> None:
+        super().__init__(
+            L.LightningModule,
+            L.LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_callback=TrackedSaveConfig,
+            save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
+            trainer_defaults={"callbacks": [RunCheckpoint(), ExportAdapter(), LogSampleVideos()]},
+            auto_configure_optimizers=False,
+            args=list(args) if args is not None else None,
+            run=run,
+        )
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        trainer = config.trainer
+        if trainer.logger is None or trainer.logger is True:
+            root = Path(trainer.default_root_dir or ".")
+            logger = logger_config(root, experiment_name="videoreason", run_name=root.resolve().name)
+            trainer.logger = Namespace(class_path=logger["class_path"], init_args=Namespace(**logger["init_args"]))
+
+
+def run_lightning_cli(args: Sequence[str]) -> None:
+    """Run a LightningCLI subcommand (``fit``, ``validate``, ``test``)."""
+    import sys
+
+    VideoReasonCLI(None if list(args) == sys.argv[1:] else args)
