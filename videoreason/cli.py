@@ -124,15 +124,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in TRAINER_COMMANDS:
         from videoreason.trainer_cli import run_lightning_cli
 
-        run_lightning_cli(argv)
-        return 0
+        return _reporting_errors(run_lightning_cli, argv)
     args = build_parser().parse_args(argv)
     handler = _eval if args.command == "eval" else {"generate": _generate, "verify": _verify}[args.action]
+    return _reporting_errors(handler, args)
+
+
+def _reporting_errors(fn, *args) -> int:
+    """Run ``fn``; bad input (``ValueError``/``FileNotFoundError``) becomes one ``error:`` line and exit code 2.
+
+    ``VIDEOREASON_TRACEBACK=1`` re-raises instead, for debugging.
+    """
+    import os
+
     try:
-        return handler(args)
+        result = fn(*args)
     except (ValueError, FileNotFoundError) as err:
+        if os.environ.get("VIDEOREASON_TRACEBACK"):
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def test_dpmpp_2m_beats_euler_with_few_steps(steps):
     sigmas = sampling_sigmas(20, 3.0)
     start = 10  # the tail of a 10-of-20 Early-Step Focus plan
     x = torch.randn(2, 4096, generator=torch.Generator().manual_seed(0))
-    reference = euler_tail(gaussian_velocity, x, tail_sigmas(sigmas, start, 200))
+    reference = euler_tail(gaussian_velocity, x, tail_sigmas(sigmas, start, 200))  # uniform grid (the default)
     grid = tail_sigmas(sigmas, start, steps)
     err_euler = (euler_tail(gaussian_velocity, x, grid) - reference).abs().mean()
     err_dpm = (dpmpp_2m_tail(gaussian_velocity, x, grid) - reference).abs().mean()
@@ -82,17 +82,23 @@ def test_dpmpp_2m_from_sigma_one_starts_with_an_euler_step():
     torch.testing.assert_close(dpmpp_2m_tail(gaussian_velocity, x, grid), euler_tail(gaussian_velocity, x, grid))
 
 
-def test_tail_sigmas():
+@pytest.mark.parametrize("grid", ["uniform", "schedule"])
+def test_tail_sigmas(grid):
     sigmas = sampling_sigmas(20, 3.0)
-    grid = tail_sigmas(sigmas, 10, 4)
-    assert grid.shape == (5,) and grid.dtype == torch.float32
-    assert grid[0] == sigmas[10] and grid[-1] == 0
-    assert bool((grid[1:] < grid[:-1]).all())
-    assert torch.equal(tail_sigmas(sigmas, 10, 10), sigmas[10:])  # as many steps as left: the original grid
+    values = tail_sigmas(sigmas, 10, 4, grid)
+    assert values.shape == (5,) and values.dtype == torch.float32
+    assert values[0] == sigmas[10] and values[-1] == 0
+    assert bool((values[1:] < values[:-1]).all())
+    if grid == "uniform":
+        torch.testing.assert_close(values[:-1] - values[1:], torch.full((4,), sigmas[10].item() / 4))
+    else:
+        assert torch.equal(tail_sigmas(sigmas, 10, 10, grid), sigmas[10:])  # as many steps as left: the schedule
     with pytest.raises(ValueError, match="`start`"):
         tail_sigmas(sigmas, 20, 4)
     with pytest.raises(ValueError, match="`steps`"):
         tail_sigmas(sigmas, 0, 0)
+    with pytest.raises(ValueError, match="`grid`"):
+        tail_sigmas(sigmas, 0, 2, "karras")
     with pytest.raises(ValueError, match="`sigmas`"):
         euler_tail(gaussian_velocity, torch.zeros(1), torch.tensor([0.5, 0.5]))
 
@@ -103,6 +109,8 @@ def test_tail_spec_validation():
         TailSpec(0)
     with pytest.raises(ValueError, match="`solver`"):
         TailSpec(3, solver="heun")
+    with pytest.raises(ValueError, match="`grid`"):
+        TailSpec(3, grid="karras")
 
 
 @pytest.fixture()
@@ -124,7 +132,8 @@ def test_rollout_with_tail(toy):
     assert len(model.grad_modes) == 5 + 4  # 5 SDE steps, then 4 tail steps instead of 15 ODE steps
     assert not any(model.grad_modes)  # the tail (like the whole rollout) never runs with grad
     assert [s.index for s in out.steps] == list(range(5))
-    assert out.tail_sigmas[0] == sigmas[5] and out.tail_sigmas[-1] == 0 and len(out.tail_sigmas) == 5
+    torch.testing.assert_close(out.tail_sigmas, torch.linspace(sigmas[5].item(), 0, 5))
+    assert out.tail_sigmas[0] == sigmas[5] and out.tail_sigmas[-1] == 0
     assert torch.equal(out.latents[:, :, :1], first) and not out.latents.requires_grad
     # a plan without SDE steps runs the tail from the start
     model.grad_modes.clear()
@@ -138,7 +147,7 @@ def test_euler_tail_on_the_original_grid_is_the_plain_rollout(toy):
     plain = sampler.rollout(noise, first, prompt, sigmas, plan, generator=torch.Generator().manual_seed(2))
     tailed = sampler.rollout(
         noise, first, prompt, sigmas, plan, generator=torch.Generator().manual_seed(2),
-        tail=TailSpec(15, solver="euler"),
+        tail=TailSpec(15, solver="euler", grid="schedule"),
     )  # fmt: skip
     assert torch.equal(tailed.latents, plain.latents)
 

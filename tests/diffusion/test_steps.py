@@ -48,8 +48,9 @@ def test_ode_with_exact_velocity_recovers_x0():
 def test_validate_plan():
     assert validate_plan(None, 3) == ["ode", "ode", "ode"]
     assert validate_plan(("ode", "ode"), 2) == ["ode", "ode"]
-    with pytest.raises(ValueError, match=r"plan\[1\].*'sde'.*GRPO"):
-        validate_plan(["ode", "sde", "ode"], 3)
+    assert validate_plan(["ode", "sde", "ode"], 3) == ["ode", "sde", "ode"]
+    with pytest.raises(ValueError, match=r"plan\[2\]"):
+        validate_plan(["ode", "ode", "sde"], 3)  # the last step is never stochastic
     with pytest.raises(ValueError, match=r"plan\[0\].*'euler'"):
         validate_plan(["euler"], 1)
     with pytest.raises(ValueError, match="2 entries but the sigmas define 3"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import save_tiny_umt5
 
 from videoreason.models.text import HashTextEmbedder, TextEmbedder, UMT5Embedder
 
@@ -51,35 +52,9 @@ def test_cache_round_trip(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def _tiny_umt5(root):
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
-
-    words = ["<pad>", "</s>", "<unk>", "solve", "the", "maze", "sokoban", "draw", "path"]
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-    fast.save_pretrained(str(root / "tokenizer"))
-    torch.manual_seed(0)
-    config = UMT5Config(
-        vocab_size=len(words),
-        d_model=16,
-        d_kv=4,
-        d_ff=32,
-        num_layers=1,
-        num_heads=2,
-        relative_attention_num_buckets=8,
-        pad_token_id=0,
-        eos_token_id=1,
-        decoder_start_token_id=0,
-    )
-    UMT5EncoderModel(config).save_pretrained(str(root / "text_encoder"))
-
-
 def test_umt5_embedder_with_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    _tiny_umt5(tmp_path / "umt5")
+    save_tiny_umt5(tmp_path / "umt5")
     emb = UMT5Embedder(str(tmp_path / "umt5"), max_tokens=6, cache_dir=str(tmp_path / "cache"))
     assert isinstance(emb, TextEmbedder) and emb.dim == 16
     out = emb.embed(["solve the maze", "draw path"])

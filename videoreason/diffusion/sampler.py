@@ -289,7 +289,8 @@ class FlowSampler:
         frames ``1..`` only: frame 0 is the clean condition, re-imposed after every step, so it gets no noise and no
         log-probability (``log_prob`` is the mean over the noisy frames ``[C, f - 1, h, w]``). With ``tail``, the
         plan's steps after its last ``"sde"`` step are replaced by ``tail.steps`` steps of ``tail.solver`` on the grid
-        ``tail_sigmas(sigmas, last_sde + 1, tail.steps)`` (from the start if the plan has no ``"sde"`` step).
+        ``tail_sigmas(sigmas, last_sde + 1, tail.steps, tail.grid)`` (from the start if the plan has no ``"sde"``
+        step).
 
         Args:
             latents_noise: Initial noise ``[B, C, f, h, w]`` (the latents at ``sigmas[0]``); frame 0 is ignored.
@@ -337,7 +338,7 @@ class FlowSampler:
                 latents[:, :, :1] = first  # re-impose the clean first frame
         tail_grid = None
         if tail is not None:
-            tail_grid = tail_sigmas(sigmas, num_plan_steps, tail.steps)
+            tail_grid = tail_sigmas(sigmas, num_plan_steps, tail.steps, tail.grid)
             latents = run_tail(
                 tail,
                 lambda x, sigma: self._step_velocity(x, sigma, prep),

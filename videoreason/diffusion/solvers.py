@@ -2,10 +2,16 @@
 *good*, not differentiable, so it may run on a coarser grid with a higher-order solver.
 
 - ``TailSpec(steps, solver)``: what ``FlowSampler.rollout(..., tail=...)`` runs after the plan's last SDE step.
-- ``tail_sigmas``: the tail's grid. It keeps the *shape* of the original schedule (its shift): the remaining original
-  sigmas ``sigmas[start:]`` are linearly interpolated at ``steps + 1`` points evenly spaced in step-index space, so
-  the tail starts exactly at ``sigmas[start]``, ends exactly at ``sigmas[-1]`` (the terminal 0) and spends its steps
-  where the original schedule did.
+- ``tail_sigmas``: the tail's grid, from the sigma after the last SDE step down to the terminal sigma (0):
+
+  * ``"uniform"`` (default): evenly spaced in sigma. DPM-Solver++(2M) is robust on it. The shifted Wan schedule ends
+    with a tiny last nonzero sigma (~0.009 for shift 3), a huge step in ``lambda`` where the solver's linear
+    extrapolation of ``x0`` overshoots; on the exact-velocity Gaussian toy of ``tests/diffusion/test_fast_tail.py``
+    the uniform grid is the better one in most settings we tried, and by far with more than ~6 steps, where the
+    schedule-shaped grid can even be worse than Euler.
+  * ``"schedule"``: the remaining original sigmas ``sigmas[start:]`` linearly interpolated at ``steps + 1`` points
+    evenly spaced in step index (keeps the schedule's shift; with as many steps as are left it *is* the original
+    grid, so an Euler tail then reproduces the plain rollout).
 - ``euler_tail``: Euler steps (the sampler's ODE step) on any grid.
 - ``dpmpp_2m_tail``: DPM-Solver++(2M) for flow matching. With ``x_sigma = alpha x0 + sigma eps``, ``alpha = 1 - sigma``,
   the data prediction ``x0 = x - sigma v`` and ``lambda = log(alpha / sigma)``, ``h = lambda_next - lambda``::
@@ -33,6 +39,7 @@ import torch
 from videoreason.diffusion.steps import ode_step
 
 TAIL_SOLVERS = ("dpmpp_2m", "euler")
+TAIL_GRIDS = ("uniform", "schedule")
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ProjectFn = Callable[[torch.Tensor], torch.Tensor]
@@ -45,38 +52,50 @@ class TailSpec:
     Args:
         steps: Solver steps from the sigma after the last SDE step down to the terminal sigma (``>= 1``).
         solver: ``"dpmpp_2m"`` (DPM-Solver++(2M)) or ``"euler"``.
+        grid: ``"uniform"`` (evenly spaced sigmas) or ``"schedule"`` (the remaining schedule, interpolated); see
+            ``tail_sigmas``.
     """
 
     steps: int
     solver: str = "dpmpp_2m"
+    grid: str = "uniform"
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"`steps` must be >= 1, got {self.steps}")
         if self.solver not in TAIL_SOLVERS:
             raise ValueError(f"`solver` must be one of {list(TAIL_SOLVERS)}, got {self.solver!r}")
+        if self.grid not in TAIL_GRIDS:
+            raise ValueError(f"`grid` must be one of {list(TAIL_GRIDS)}, got {self.grid!r}")
 
 
-def tail_sigmas(sigmas: torch.Tensor, start: int, steps: int) -> torch.Tensor:
-    """The tail's grid: ``sigmas[start:]`` interpolated at ``steps + 1`` points evenly spaced in step index.
+def tail_sigmas(sigmas: torch.Tensor, start: int, steps: int, grid: str = "uniform") -> torch.Tensor:
+    """The tail's grid from ``sigmas[start]`` to ``sigmas[-1]`` (see the module docstring).
 
     Args:
         sigmas: The rollout's decreasing sigmas ``[n + 1]``.
         start: Index of the sigma the tail starts from (``0 <= start < n``).
         steps: Tail steps ``>= 1``.
+        grid: ``"uniform"`` (evenly spaced sigmas) or ``"schedule"`` (``sigmas[start:]`` interpolated at ``steps + 1``
+            points evenly spaced in step index).
 
     Returns:
-        float32 ``[steps + 1]``, strictly decreasing, from ``sigmas[start]`` to ``sigmas[-1]``.
+        float32 ``[steps + 1]``, strictly decreasing, from exactly ``sigmas[start]`` to exactly ``sigmas[-1]``.
     """
     n = len(sigmas) - 1
     if not 0 <= start < n:
         raise ValueError(f"`start` must be in [0, {n}), got {start}")
     if steps < 1:
         raise ValueError(f"`steps` must be >= 1, got {steps}")
+    if grid not in TAIL_GRIDS:
+        raise ValueError(f"`grid` must be one of {list(TAIL_GRIDS)}, got {grid!r}")
     values = sigmas.detach().to(torch.float64).cpu().numpy()
-    grid = np.interp(np.linspace(start, n, steps + 1), np.arange(n + 1), values)
-    grid[0], grid[-1] = values[start], values[-1]  # exact end points
-    return torch.from_numpy(grid).to(torch.float32)
+    if grid == "uniform":
+        points = np.linspace(values[start], values[-1], steps + 1)
+    else:
+        points = np.interp(np.linspace(start, n, steps + 1), np.arange(n + 1), values)
+    points[0], points[-1] = values[start], values[-1]  # exact end points
+    return torch.from_numpy(points).to(torch.float32)
 
 
 def _check_grid(sigmas: torch.Tensor) -> list[float]:

@@ -53,7 +53,7 @@ def _load_first_frame(root: Path, row: dict[str, str]) -> torch.Tensor:
 
     path = root / row["input_image"]
     try:
-        image = np.asarray(Image.open(path).convert("RGB"))
+        image = np.array(Image.open(path).convert("RGB"))
     except OSError as err:
         raise ValueError(f"sample {row['id']}: cannot read its first frame {path}: {err}") from err
     return torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1.0)  # [3, H, W] in [-1, 1]

@@ -1,0 +1,109 @@
+"""The ``videoreason`` command end to end on CPU: fit (LoRA SFT) -> checkpoint, adapter, MLflow run -> eval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from videoreason.cli import main
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "maze" / "sft_tiny.yaml"
+
+
+def _fit_args(run: Path, data: Path, *extra: str) -> list[str]:
+    return ["fit", "--config", str(CONFIG), "--trainer.default_root_dir", str(run), "--trainer.max_steps", "8",
+            "--trainer.val_check_interval", "8", "--trainer.enable_progress_bar", "false",
+            "--trainer.log_every_n_steps", "2",
+            "--data.init_args.root", str(data), "--data.init_args.batch_size", "4",
+            "--data.init_args.num_workers", "0", "--data.init_args.num_val_puzzles", "2",
+            "--data.init_args.samples_per_epoch", "16", "--model.init_args.val_steps", "2", *extra]
+
+
+def _mlflow_runs(run: Path, experiment: str):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{run.resolve() / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no MLflow experiment {experiment!r} in {run}"
+    return client, client.search_runs([exp.experiment_id])
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, maze_dataset) -> Path:
+    run = tmp_path_factory.mktemp("cli") / "run"
+    assert main(_fit_args(run, maze_dataset)) == 0
+    return run
+
+
+def test_fit_writes_checkpoint_adapter_config_and_mlflow_run(trained_run):
+    run = trained_run
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert (run / "config.yaml").is_file() and (run / "adapter" / "module.yaml").is_file()
+    lora = load_file(run / "adapter" / "pytorch_lora_weights.safetensors")
+    assert lora and all(k.startswith("transformer.") for k in lora)
+    # peft initialises lora_B to zero: non-zero B matrices mean the adapter trained
+    assert any(v.abs().sum() > 0 for k, v in lora.items() if "lora_B" in k)
+    assert list((run / "samples").glob("val_step*.mp4")) and list((run / "samples").glob("val_step*.png"))
+    client, runs = _mlflow_runs(run, "videoreason")
+    assert len(runs) == 1
+    history = client.get_metric_history(runs[0].info.run_id, "train/loss")
+    assert history and all(torch.isfinite(torch.tensor(m.value)) for m in history)
+    assert "val/maze/success" in runs[0].data.metrics
+    artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert {"config.yaml", "adapter", "samples"} <= artifacts
+
+
+def test_eval_from_adapter_and_checkpoint_agree(trained_run, maze_dataset, capsys):
+    out_a, out_c = trained_run / "eval_a", trained_run / "eval_c"
+    assert main(["eval", "--ckpt", str(trained_run / "adapter"), "--data", str(maze_dataset), "--out", str(out_a),
+                 "--steps", "2", "--batch-size", "3", "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "| task | difficulty | n | P | R | F1 | SR | EM |" in printed and "| maze | tiny | 4 |" in printed
+    assert main(["eval", "--ckpt", str(trained_run / "checkpoints" / "last.ckpt"), "--data", str(maze_dataset),
+                 "--out", str(out_c), "--steps", "2", "--batch-size", "4", "--workers", "1", "--no-mlflow"]) == 0
+    table = json.loads((out_a / "metrics.json").read_text())
+    assert table == json.loads((out_c / "metrics.json").read_text())  # same weights, batch size irrelevant
+    for name in ("metrics.md", "metrics.csv", "samples.jsonl", "preview.png", "samples.mp4"):
+        assert (out_a / name).is_file()
+    videos = sorted(p.name for p in (out_a / "videos").iterdir())
+    assert videos == sorted(p.name for p in (out_c / "videos").iterdir()) and len(videos) == 4
+    assert all((out_a / "videos" / v).read_bytes() == (out_c / "videos" / v).read_bytes() for v in videos)
+    client, runs = _mlflow_runs(trained_run, "eval")
+    assert len(runs) == 1 and "test/maze/tiny/success" in runs[0].data.metrics
+
+
+def test_eval_scores_external_videos(maze_dataset, tmp_path, capsys):
+    # the dataset's own ground truth, as if another model had made it: everything verifies
+    assert main(["eval", "--videos", str(maze_dataset / "videos"), "--data", str(maze_dataset), "--out",
+                 str(tmp_path / "ext"), "--workers", "1", "--no-mlflow"]) == 0
+    table = json.loads((tmp_path / "ext" / "metrics.json").read_text())
+    assert table[0]["success"] == 100.0 and table[0]["n"] == 4
+
+
+def test_bad_input_names_the_problem(maze_dataset, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(_fit_args(tmp_path / "r1", maze_dataset, "--model.init_args.learnig_rate", "1e-3"))
+    assert "learnig_rate" in capsys.readouterr().err
+    assert main(_fit_args(tmp_path / "r2", maze_dataset, "--model.init_args.transformer", str(tmp_path / "nope"))) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["eval", "--ckpt", str(tmp_path / "missing"), "--data", str(maze_dataset), "--no-mlflow"]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_codec_that_cannot_encode_the_dataset_names_the_keys(maze_dataset, tmp_path, capsys):
+    # the tiny VAE needs 4k+1 frames; a 6-frame dataset must be refused naming data.root and model.codec
+    from videoreason.data.generate import generate_dataset
+    from videoreason.tasks.render import RenderSpec
+
+    data = tmp_path / "six"
+    generate_dataset("maze", data, 2, split="train", difficulty="tiny", spec=RenderSpec.tiny(num_frames=6),
+                     workers=1, progress=False)
+    code = main(_fit_args(tmp_path / "r3", data, "--model.init_args.codec", "videoreason.models.codec.WanVAECodec",
+                          "--model.init_args.transformer", "tiny", "--trainer.logger", "false",
+                          "--data.init_args.num_val_puzzles", "0"))
+    err = capsys.readouterr().err
+    assert code == 2 and "`data.root`" in err and "`model.codec`" in err and "num_frames" in err
