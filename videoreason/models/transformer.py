@@ -2,8 +2,11 @@
 
 Named configs (random init, nothing downloaded):
 
-- ``tiny``: 2 layers, 2 heads x 16 dims, ffn 64, text_dim 32. Trains on CPU in minutes. Its ``in_channels`` defaults
-  to 48 (``PixelCodec(patch=4)`` latents) and should be set to the codec's ``latent_channels``.
+- ``tiny``: 2 layers, 2 heads x 16 dims, ffn 64, text_dim 32: for tests of the plumbing. Its width (32) is below
+  a token's size (48 channels x 2 x 2 patch = 192), so it cannot carry the noise through and never denoises well.
+- ``small``: 2 layers, 4 heads x 64 = 256 dims (>= the 192 values of a token), ffn 512, text_dim 32: the smallest
+  model that can learn to generate; the CPU recipes use it.
+  Both default to ``in_channels`` 48 (``PixelCodec(patch=4)`` latents); set it to the codec's ``latent_channels``.
 - ``wan2.1-1.3b``: the published Wan2.1-T2V-1.3B transformer (30 layers, 12 heads x 128 = 1536, ffn 8960, 16 latent
   channels, UMT5-XXL text_dim 4096).
 - ``wan2.2-ti2v-5b``: the published Wan2.2-TI2V-5B transformer (30 layers, 24 heads x 128 = 3072, ffn 14336, 48
@@ -50,6 +53,17 @@ NAMED_CONFIGS: dict[str, dict[str, Any]] = {
         "text_dim": 32,
         "freq_dim": 32,
         "ffn_dim": 64,
+        "num_layers": 2,
+    },
+    "small": {
+        **_COMMON,
+        "num_attention_heads": 4,
+        "attention_head_dim": 64,  # rope t/h/w = 24/20/20
+        "in_channels": 48,
+        "out_channels": 48,
+        "text_dim": 32,
+        "freq_dim": 64,
+        "ffn_dim": 512,
         "num_layers": 2,
     },
     "wan2.1-1.3b": {

@@ -1,0 +1,144 @@
+"""What both phases share: the Wan backbone (transformer + codec + prompt embedder, LoRA), sampling videos from
+first frames, validation that generates and verifies, and the optimizer. ``SFTModule`` and ``GRPOModule`` add their
+training step on top; this is the only level of inheritance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from videoreason.diffusion.noise import seeded_noise
+from videoreason.diffusion.sampler import FlowSampler
+from videoreason.diffusion.schedule import sampling_sigmas
+from videoreason.models.codec import Codec, PixelCodec, to_uint8
+from videoreason.models.lora import LoraSpec, add_lora
+from videoreason.models.text import HashTextEmbedder, TextEmbedder
+from videoreason.models.transformer import build_transformer
+from videoreason.phases.export import make_hparams_portable
+from videoreason.tasks.base import resolve_task
+from videoreason.tasks.render import RenderSpec
+
+VAL_METRICS = ("precision", "recall", "f1", "success", "exact_match")
+
+
+def check_codec_fits(codec: Codec, spec: RenderSpec) -> None:
+    """Raise ``ValueError`` naming the config keys when the dataset's videos do not fit the codec."""
+    try:
+        codec.check_shape(spec.num_frames, spec.height, spec.width)
+    except ValueError as err:
+        raise ValueError(f"the dataset (`data.root`) has {spec.num_frames}x{spec.height}x{spec.width} videos that "
+                         f"`model.codec` cannot encode: {err}") from err
+
+
+class VideoModule(L.LightningModule):
+    """Backbone, generation, validation and optimizer of a phase (see the phases for the arguments)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec: RenderSpec | None = None
+        self.sample_videos: list[np.ndarray] = []
+
+    def _record_hparams(self) -> None:
+        make_hparams_portable(self)
+
+    def _build_backbone(
+        self,
+        transformer: str | torch.nn.Module,
+        codec: Codec | None,
+        text_embedder: TextEmbedder | None,
+        lora: LoraSpec | None,
+        gradient_checkpointing: bool,
+    ) -> None:
+        """Set ``self.codec``, ``self.transformer`` (with LoRA if given) and ``self.text_embedder``, checking widths."""
+        self.codec = codec if codec is not None else PixelCodec(patch=4)
+        if isinstance(transformer, str):
+            transformer = build_transformer(transformer, in_channels=self.codec.latent_channels)
+        elif int(transformer.config.in_channels) != self.codec.latent_channels:
+            raise ValueError(f"`transformer` takes {transformer.config.in_channels} channels, `codec` makes "
+                             f"{self.codec.latent_channels}")
+        self.transformer = transformer
+        text_dim = int(self.transformer.config.text_dim)
+        self.text_embedder = text_embedder if text_embedder is not None else HashTextEmbedder(dim=text_dim)
+        if self.text_embedder.dim != text_dim:
+            raise ValueError(f"`text_embedder` width {self.text_embedder.dim} != transformer `text_dim` {text_dim}")
+        if lora is not None:
+            add_lora(self.transformer, lora)
+        if gradient_checkpointing:
+            self.transformer.enable_gradient_checkpointing()
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if self.spec is None and datamodule is not None and hasattr(datamodule, "root"):
+            from videoreason.data.dataset import load_spec
+
+            self.spec = load_spec(datamodule.root)
+        if self.spec is not None:
+            check_codec_fits(self.codec, self.spec)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        first_frames: torch.Tensor,
+        prompts: list[str],
+        num_frames: int,
+        seeds: list[int] | None = None,
+        steps: int | None = None,
+        shift: float | None = None,
+    ) -> torch.Tensor:
+        """Sample videos ``uint8 [B, F, H, W, 3]`` from first frames ``[B, 3, H, W]`` in [-1, 1].
+
+        Args:
+            first_frames: Conditioning images.
+            prompts: One prompt per image.
+            num_frames: Frames to generate (the first is the condition).
+            seeds: One noise seed per sample (default: ``seed + i``); a sample's video does not depend on its batch.
+            steps: Denoising steps (default ``val_steps``).
+            shift: Sigma shift of the schedule (default ``val_shift``).
+        """
+        batch, _, height, width = first_frames.shape
+        first = self.codec.encode(first_frames.unsqueeze(2))  # [B, C, 1, h, w]
+        seeds = [self.hparams.seed + i for i in range(batch)] if seeds is None else seeds
+        noise = seeded_noise(seeds, self.codec.latent_shape(num_frames, height, width), first.device)
+        embeds = self.text_embedder.embed(prompts).to(first.device)
+        sigmas = sampling_sigmas(steps or self.hparams.val_steps,
+                                 shift=self.hparams.val_shift if shift is None else shift)
+        latents = FlowSampler(self.transformer).sample(noise, first, embeds, sigmas)
+        return to_uint8(self.codec.decode(latents))
+
+    def on_validation_epoch_start(self) -> None:
+        self.sample_videos = []
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if self.spec is None:
+            raise ValueError("validation needs the dataset's RenderSpec: use a PuzzleVideoDataModule")
+        videos = self.generate(batch["first_frame"], list(batch["prompt"]), batch["video"].shape[2]).cpu().numpy()
+        room = self.hparams.num_sample_videos - len(self.sample_videos)
+        self.sample_videos.extend(list(videos[:max(room, 0)]))
+        for video, name, puzzle in zip(videos, batch["task"], batch["puzzle"], strict=True):
+            task = resolve_task(name)
+            verdict = task.score(video, task.puzzle_from_dict(puzzle), self.spec)
+            for key in VAL_METRICS:
+                self.log(f"val/{name}/{key}", verdict.metrics()[key], batch_size=1, on_epoch=True)
+
+    # ------------------------------------------------------------------ optimisation
+    def _optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.transformer.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("no trainable transformer parameters")
+        kwargs = dict(lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay)
+        if self.hparams.optimizer == "adamw8bit":
+            import bitsandbytes as bnb
+
+            return bnb.optim.AdamW8bit(params, **kwargs)
+        return torch.optim.AdamW(params, **kwargs)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self._optimizer()
+        warmup = self.hparams.warmup_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
