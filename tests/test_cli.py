@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from videoreason.cli import main
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "maze" / "sft_tiny.yaml"
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "maze" / "sft_tiny_lora.yaml"
 
 
 def _fit_args(run: Path, data: Path, *extra: str) -> list[str]:
@@ -20,7 +20,8 @@ def _fit_args(run: Path, data: Path, *extra: str) -> list[str]:
             "--trainer.log_every_n_steps", "2",
             "--data.init_args.root", str(data), "--data.init_args.batch_size", "4",
             "--data.init_args.num_workers", "0", "--data.init_args.num_val_puzzles", "2",
-            "--data.init_args.samples_per_epoch", "16", "--model.init_args.val_steps", "2", *extra]
+            "--data.init_args.samples_per_epoch", "16", "--model.init_args.val_steps", "2",
+            "--model.init_args.transformer", "tiny", "--model.init_args.lora.rank", "4", *extra]
 
 
 def _mlflow_runs(run: Path, experiment: str):

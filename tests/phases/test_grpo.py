@@ -1,0 +1,101 @@
+"""GRPO phase: on-policy ratio 1, KL 0 at the start, only LoRA moves, Early-Step Focus trains exactly K steps,
+the reference policy is the starting model, and rewards that break are refused."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from videoreason.callbacks.step_plans import EarlyStepFocus
+from videoreason.data.datamodule import PuzzleVideoDataModule
+from videoreason.models.lora import LoraSpec
+from videoreason.phases.export import export_module
+from videoreason.phases.grpo import GRPOModule
+from videoreason.phases.sft import SFTModule
+from videoreason.rewards.base import Reward
+
+
+class Brightness(Reward):
+    """A reward that varies between rollouts of a random model: mean brightness of the generated frames."""
+
+    def update(self, *, videos, ids=None, **_) -> None:
+        self._record([float(v[1:].mean()) / 255.0 for v in videos], ids)
+
+
+class Broken(Reward):
+    def update(self, *, videos, ids=None, **_) -> None:
+        self._record([0.5] * (len(videos) - 1), ids)  # one sample short
+
+
+def _fit(module: GRPOModule, data: PuzzleVideoDataModule, steps: int = 1, callbacks=()) -> L.Trainer:
+    trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        callbacks=list(callbacks))
+    trainer.fit(module, datamodule=data)
+    return trainer
+
+
+@pytest.fixture()
+def data(maze_dataset) -> PuzzleVideoDataModule:
+    return PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=0, samples_per_epoch=4)
+
+
+def _module(**kwargs) -> GRPOModule:
+    torch.manual_seed(0)
+    defaults = dict(transformer="tiny", lora=LoraSpec(rank=4, alpha=4), group_size=3, num_steps=4,
+                    reward=Brightness(), learning_rate=1e-2, reward_workers=1)
+    return GRPOModule(**{**defaults, **kwargs})
+
+
+def test_one_step_changes_only_lora_and_is_on_policy(data):
+    module = _module(beta=0.1)
+    base = {n: p.detach().clone() for n, p in module.transformer.named_parameters()}
+    trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
+    metrics = trainer.callback_metrics
+    changed = {n for n, p in module.transformer.named_parameters() if not torch.equal(p, base[n])}
+    assert changed and all("lora" in n for n in changed)
+    # first (only) inner epoch: the policy that rolled out is the one being scored
+    assert abs(float(metrics["train/ratio_min"]) - 1) < 1e-5 and abs(float(metrics["train/ratio_max"]) - 1) < 1e-5
+    assert float(metrics["train/kl"]) == 0.0  # the LoRA starts at zero: policy == reference
+    assert float(metrics["train/sde_steps"]) == 2.0  # Early-Step Focus: K of N trained
+    assert float(metrics["reward/total_std"]) > 0 and float(metrics["train/tied_groups"]) == 0.0
+    for key in ("time/rollout_s", "time/reward_s", "time/train_s", "train/clip_fraction", "reward/success_rate"):
+        assert key in metrics
+
+
+def test_reference_is_the_starting_model_and_kl_grows(data, tmp_path):
+    sft = SFTModule(transformer="tiny", lora=LoraSpec(rank=4, alpha=4), val_steps=2)
+    for name, param in sft.transformer.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(std=0.05)
+    export_module(sft, tmp_path / "sft")
+    module = _module(init_from=str(tmp_path / "sft"), beta=0.1, learning_rate=5e-2)
+    first = torch.zeros(1, 3, 64, 64)
+    want = sft.generate(first, ["p"], 9, steps=2)
+    torch.testing.assert_close(module.generate(first, ["p"], 9, steps=2), want, atol=1, rtol=0)  # merged SFT
+    trainer = _fit(module, data, steps=3)
+    with module.reference_policy():
+        reference = module.generate(first, ["p"], 9, steps=2)
+    torch.testing.assert_close(reference, want, atol=1, rtol=0)  # disabled adapter == start of RL, not random base
+    assert float(trainer.callback_metrics["train/kl"]) > 0
+
+
+def test_inner_epochs_move_the_ratio_and_clip(data):
+    module = _module(inner_epochs=2, clip_range=1e-4, learning_rate=5e-2)
+    trainer = _fit(module, data, steps=2)  # one batch, two optimizer steps
+    metrics = trainer.callback_metrics
+    assert float(metrics["train/ratio_max"]) - float(metrics["train/ratio_min"]) > 0
+    assert float(metrics["train/clip_fraction"]) > 0
+
+
+def test_reward_of_wrong_shape_is_refused(data):
+    with pytest.raises(ValueError, match="samples"):
+        _fit(_module(reward=Broken()), data)
+
+
+def test_bad_settings_name_the_argument():
+    with pytest.raises(ValueError, match="group_size"):
+        GRPOModule(transformer="tiny", group_size=1)
+    with pytest.raises(ValueError, match="clip_range"):
+        GRPOModule(transformer="tiny", clip_range=0)

@@ -1,0 +1,343 @@
+"""SDE-GRPO: reinforcement learning of the video model against rule-based, verifiable rewards.
+
+One training step (manual optimisation), for a batch of puzzles:
+
+1. Rollout: ``group_size`` videos per puzzle from its first frame and prompt, different noise, following
+   ``step_plan`` (set by a step-plan callback such as ``EarlyStepFocus``): ``"sde"`` steps are stochastic and keep
+   latents + log-probs, ``"ode"`` steps run without grad or storage (optionally a fast multistep tail).
+   Rollouts go in chunks of ``rollout_batch_size``; each decoded chunk is verified on a CPU thread pool while the
+   next chunk denoises.
+2. Rewards: each video is parsed and verified once; the reward metric (``WeightedSum`` etc.) turns verdicts into
+   per-sample rewards and components.
+3. Advantages: ``A = (r - mean_group) / (std_group + 1e-8)`` over each puzzle's group, gathered across ranks first
+   (a group may span ranks), optionally per reward component before weighting, optionally clipped.
+4. Policy update, for every SDE step of the plan and every micro-batch: ratio ``rho = exp(log p_theta - log p_old)``,
+   loss ``mean(max(-A rho, -A clip(rho, 1 - eps, 1 + eps))) + beta KL(p_theta || p_ref)``, gradients accumulated over
+   steps and micro-batches, one optimizer step per inner epoch.
+
+The reference policy is the model at the start of RL: with ``lora`` it is the base under the GRPO adapter (the SFT
+model, its own LoRA merged in by ``init_from``), reached with ``disable_adapters()``; without LoRA a frozen copy.
+``beta = 0`` skips the reference pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torchmetrics import Metric
+
+from videoreason.diffusion.sampler import FlowSampler, Rollout, RolloutStep
+from videoreason.diffusion.schedule import sampling_sigmas
+from videoreason.diffusion.solvers import TailSpec
+from videoreason.diffusion.steps import sde_kl
+from videoreason.models.codec import Codec, to_uint8
+from videoreason.models.lora import LoraSpec, merge_lora
+from videoreason.models.text import TextEmbedder
+from videoreason.phases.advantages import gather_group_rewards, group_advantages, group_keys, tied_group_fraction
+from videoreason.phases.video_module import VideoModule
+from videoreason.rewards.base import Reward
+from videoreason.rewards.composition import WeightedSum
+from videoreason.rewards.scoring import VerdictPool
+from videoreason.rewards.verdict_rewards import DenseReward, SuccessReward
+
+DEFAULT_LORA = LoraSpec()
+"""The GRPO adapter unless configured: rank 16 on attention and FFN."""
+
+
+def default_reward() -> WeightedSum:
+    """Sparse success plus the dense decomposed reward at half weight."""
+    return WeightedSum({"success": SuccessReward(), "dense": DenseReward()}, {"success": 1.0, "dense": 0.5})
+
+
+def slice_step(step: RolloutStep, rows: slice) -> RolloutStep:
+    """The same SDE step restricted to samples ``rows``."""
+    return dataclasses.replace(step, latents=step.latents[rows], next_latents=step.next_latents[rows],
+                               log_prob=step.log_prob[rows])
+
+
+class GRPOModule(VideoModule):
+    """SDE-GRPO with verifiable rewards (see the module docstring).
+
+    Args:
+        transformer: Named config or local diffusers folder (ignored when ``init_from`` is given).
+        codec: Video codec (default: ``init_from``'s, else ``PixelCodec(patch=4)``).
+        text_embedder: Prompt embedder (default: ``init_from``'s, else a hash embedder).
+        init_from: Export folder or ``.ckpt`` of the SFT run to start from; its LoRA is merged into the base.
+        lora: The GRPO adapter; ``None`` trains every weight (the reference is then a frozen copy).
+        reward: Reward metric; default ``success + 0.5 * dense``.
+        group_size: Rollouts per puzzle (G).
+        num_steps: Denoising steps N of a rollout.
+        shift: Sigma shift of the rollout schedule.
+        noise_level: SDE noise scale ``a``.
+        sde_variant: ``flow_grpo`` or ``cps`` (coefficients-preserving).
+        tail: Fast deterministic solver for the steps after the last SDE step (``None``: plain Euler steps).
+        clip_range: PPO clip epsilon (log-probs are means over latent elements, so small: 1e-4 .. 1e-3).
+        adv_clip: Clip advantages to ``[-adv_clip, adv_clip]`` (``None``: no clipping).
+        beta: KL weight to the reference policy (0 skips the reference pass).
+        per_reward_normalization: Normalise each ``WeightedSum`` component within its group before weighting.
+        inner_epochs: Optimizer steps on each batch of rollouts.
+        micro_batch_size: Samples per backward pass (0: all rollouts of the step at once).
+        rollout_batch_size: Videos denoised at once (0: all); chunks are verified while the next one denoises.
+        reward_workers: CPU threads verifying videos.
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: Linear LR warm-up in optimizer steps.
+        optimizer: ``adamw`` or ``adamw8bit`` (bitsandbytes).
+        max_grad_norm: Gradient-norm clip (0: off).
+        gradient_checkpointing: Recompute transformer blocks in backward.
+        val_steps: Denoising steps of validation videos (default ``num_steps``).
+        val_shift: Sigma shift of validation sampling (default ``shift``).
+        num_sample_videos: Videos kept for logging (validation and rollouts).
+        seed: Seed of rollout and validation noise.
+    """
+
+    def __init__(
+        self,
+        transformer: str = "small",
+        codec: Codec | None = None,
+        text_embedder: TextEmbedder | None = None,
+        init_from: str | None = None,
+        lora: LoraSpec | None = DEFAULT_LORA,
+        reward: Reward | None = None,
+        group_size: int = 4,
+        num_steps: int = 10,
+        shift: float = 5.0,
+        noise_level: float = 0.7,
+        sde_variant: Literal["flow_grpo", "cps"] = "flow_grpo",
+        tail: TailSpec | None = None,
+        clip_range: float = 1e-3,
+        adv_clip: float | None = 5.0,
+        beta: float = 0.0,
+        per_reward_normalization: bool = False,
+        inner_epochs: int = 1,
+        micro_batch_size: int = 0,
+        rollout_batch_size: int = 0,
+        reward_workers: int = 2,
+        learning_rate: float = 1e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        optimizer: Literal["adamw", "adamw8bit"] = "adamw",
+        max_grad_norm: float = 1.0,
+        gradient_checkpointing: bool = False,
+        val_steps: int | None = None,
+        val_shift: float | None = None,
+        num_sample_videos: int = 8,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, value, low in (("group_size", group_size, 2), ("num_steps", num_steps, 2),
+                                 ("inner_epochs", inner_epochs, 1), ("micro_batch_size", micro_batch_size, 0),
+                                 ("rollout_batch_size", rollout_batch_size, 0), ("reward_workers", reward_workers, 1)):
+            if value < low:
+                raise ValueError(f"`{name}` must be >= {low}, got {value}")
+        for name, value in (("learning_rate", learning_rate), ("clip_range", clip_range)):
+            if not value > 0:
+                raise ValueError(f"`{name}` must be > 0, got {value}")
+        if beta < 0 or noise_level < 0:
+            raise ValueError(f"`beta` and `noise_level` must be >= 0, got {beta} and {noise_level}")
+        self.save_hyperparameters(ignore=["codec", "text_embedder", "reward"])
+        self._record_hparams()
+        self.hparams.val_steps = val_steps or num_steps
+        self.hparams.val_shift = shift if val_shift is None else val_shift
+        if init_from is not None:
+            from videoreason.phases.export import load_module
+
+            start = load_module(init_from)
+            transformer = start.transformer
+            if getattr(transformer, "peft_config", None):
+                merge_lora(transformer)
+            codec = codec if codec is not None else start.codec
+            text_embedder = text_embedder if text_embedder is not None else start.text_embedder
+            transformer.requires_grad_(lora is None)
+        self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing)
+        if lora is None and beta > 0:
+            self.reference = copy.deepcopy(self.transformer).requires_grad_(False).eval()
+        self.reward = reward if reward is not None else default_reward()
+        for metric in self.reward.modules():
+            if isinstance(metric, Metric):
+                metric.sync_on_compute = False  # groups are gathered explicitly (gather_group_rewards)
+        self.automatic_optimization = False
+        self.step_plan: list[str] = ["sde"] * (num_steps - 1) + ["ode"]
+        self.rollout_videos: list[np.ndarray] = []
+        self.skipped_steps = 0
+
+    # ------------------------------------------------------------------ rollout
+    def _generator(self, batch_idx: int) -> torch.Generator:
+        """Rollout RNG from (seed, optimizer step, rank, batch): resumable, different on every rank."""
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        key = hash((self.hparams.seed, self.global_step, rank, batch_idx)) & 0x7FFF_FFFF_FFFF_FFFF
+        return torch.Generator(device=self.device).manual_seed(key)
+
+    @torch.no_grad()
+    def rollout(
+        self, first_frames: torch.Tensor, prompts: list[str], generator: torch.Generator, scorer: Any = None
+    ) -> tuple[Rollout, torch.Tensor, torch.Tensor, np.ndarray, list[Any]]:
+        """Roll out videos in chunks; ``scorer(chunk_videos, rows)`` is called on each decoded chunk (returns a
+        future). Returns the merged rollout, first-frame latents, prompt embeddings, uint8 videos, scorer results."""
+        n, _, height, width = first_frames.shape
+        first = self.codec.encode(first_frames.unsqueeze(2))  # [N, C, 1, h, w]
+        embeds = self.text_embedder.embed(prompts).to(first.device)
+        shape = self.codec.latent_shape(self.spec.num_frames, height, width)
+        noise = torch.randn((n, *shape), generator=generator, device=generator.device).to(first.device)
+        sigmas = sampling_sigmas(self.hparams.num_steps, shift=self.hparams.shift)
+        sampler = FlowSampler(self.transformer)
+        chunk = self.hparams.rollout_batch_size or n
+        parts, videos, futures = [], [], []
+        for start in range(0, n, chunk):
+            rows = slice(start, min(start + chunk, n))
+            part = sampler.rollout(noise[rows], first[rows], embeds[rows], sigmas, self.step_plan,
+                                   noise_level=self.hparams.noise_level, variant=self.hparams.sde_variant,
+                                   generator=generator, tail=self.hparams.tail)
+            video = to_uint8(self.codec.decode(part.latents)).cpu().numpy()  # [n, F, H, W, 3]
+            if scorer is not None:
+                futures.append(scorer(video, rows))
+            parts.append(part)
+            videos.append(video)
+        merged = Rollout(
+            latents=torch.cat([p.latents for p in parts]),
+            steps=[dataclasses.replace(s, latents=torch.cat([p.steps[i].latents for p in parts]),
+                                       next_latents=torch.cat([p.steps[i].next_latents for p in parts]),
+                                       log_prob=torch.cat([p.steps[i].log_prob for p in parts]))
+                   for i, s in enumerate(parts[0].steps)],
+            sigmas=parts[0].sigmas, tail_sigmas=parts[0].tail_sigmas)
+        return merged, first, embeds, np.concatenate(videos), futures
+
+    # ------------------------------------------------------------------ rewards
+    def score(self, verdicts: list[Any], ids: list[str], videos: np.ndarray) -> tuple[torch.Tensor, dict]:
+        """Per-sample total reward ``[N]`` and named components (``{}`` unless the reward is a ``WeightedSum``)."""
+        self.reward.reset()
+        self.reward.update(verdicts=verdicts, ids=ids, videos=videos)
+        total = self.reward.compute().cpu().float()
+        components = self.reward.components() if isinstance(self.reward, WeightedSum) else {}
+        if not torch.isfinite(total).all():
+            raise ValueError(f"the reward returned non-finite values for samples "
+                             f"{[i for i, r in zip(ids, total.tolist(), strict=True) if not math.isfinite(r)][:5]}")
+        if total.shape != (len(ids),):
+            raise ValueError(f"the reward returned shape {tuple(total.shape)} for {len(ids)} samples")
+        return total, {k: v.cpu().float() for k, v in components.items()}
+
+    def advantages(self, rewards: torch.Tensor, components: dict, ids: list[str]) -> tuple[torch.Tensor, float]:
+        """Group-normalised advantages of this rank's samples and the fraction of groups whose rewards all tie."""
+        keys = group_keys(ids)
+        stacked = torch.stack([rewards, *components.values()], dim=1)  # [n, 1 + K]
+        everyone, all_keys, mine = gather_group_rewards(stacked, keys)
+        weights = None
+        if self.hparams.per_reward_normalization and components:
+            weights = torch.tensor([self.reward.weights[k] for k in components])
+        adv = group_advantages(everyone[:, 0], all_keys, everyone[:, 1:] if weights is not None else None, weights,
+                               clip=self.hparams.adv_clip)
+        return adv[mine], tied_group_fraction(everyone[:, 0], all_keys)
+
+    # ------------------------------------------------------------------ policy update
+    @contextmanager
+    def reference_policy(self) -> Iterator[torch.nn.Module]:
+        """The reference transformer: the base under the disabled GRPO adapter, or the frozen copy."""
+        if hasattr(self, "reference"):
+            yield self.reference
+            return
+        self.transformer.disable_adapters()
+        try:
+            yield self.transformer
+        finally:
+            self.transformer.enable_adapters()
+
+    def policy_loss(
+        self, step: RolloutStep, first: torch.Tensor, embeds: torch.Tensor, adv: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Clipped GRPO loss (+ beta KL) of one SDE step for the samples in ``step``; returns loss and stats."""
+        kwargs = dict(noise_level=self.hparams.noise_level, variant=self.hparams.sde_variant)
+        log_prob, mean, std = FlowSampler(self.transformer).step_log_prob(step, first, embeds, **kwargs)
+        ratio = torch.exp(log_prob - step.log_prob.to(log_prob))
+        eps = self.hparams.clip_range
+        loss = torch.maximum(-adv * ratio, -adv * ratio.clamp(1 - eps, 1 + eps)).mean()
+        kl = torch.zeros((), device=loss.device)
+        if self.hparams.beta > 0:
+            with torch.no_grad(), self.reference_policy() as reference:
+                _, ref_mean, _ = FlowSampler(reference).step_log_prob(step, first, embeds, **kwargs)
+            kl = sde_kl(mean, ref_mean, std).mean()
+            loss = loss + self.hparams.beta * kl
+        clipped = ((ratio - 1).abs() > eps).float().mean()
+        return loss, {"kl": kl.detach(), "clip_fraction": clipped.detach(), "ratio": ratio.detach()}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if self.spec is None:
+            raise ValueError("GRPO needs the dataset's RenderSpec: use a PuzzleVideoDataModule")
+        group = self.hparams.group_size
+        ids = [i for i in batch["id"] for _ in range(group)]
+        tasks = [t for t in batch["task"] for _ in range(group)]
+        puzzles = [p for p in batch["puzzle"] for _ in range(group)]
+        prompts = [p for p in batch["prompt"] for _ in range(group)]
+        first_frames = batch["first_frame"].repeat_interleave(group, dim=0)  # [B*G, 3, H, W]
+
+        t0 = time.perf_counter()
+        with VerdictPool(self.hparams.reward_workers) as pool:
+            def scorer(videos: np.ndarray, rows: slice):
+                return pool.submit(videos, puzzles[rows], tasks[rows], self.spec, ids[rows])
+
+            rollout, first, embeds, videos, futures = self.rollout(first_frames, prompts,
+                                                                   self._generator(batch_idx), scorer)
+            t1 = time.perf_counter()
+            verdicts = [v for f in futures for v in f.result()]
+        rewards, components = self.score(verdicts, ids, videos)
+        adv, tied = self.advantages(rewards, components, ids)
+        t2 = time.perf_counter()
+        stats = self._update(rollout, first, embeds, adv.to(self.device))
+        t3 = time.perf_counter()
+
+        self.rollout_videos = list(videos[: self.hparams.num_sample_videos])
+        log = {"reward/total_mean": rewards.mean(), "reward/total_std": rewards.std(unbiased=False),
+               "reward/success_rate": torch.tensor([float(v.success) for v in verdicts]).mean(),
+               "train/tied_groups": tied, "time/rollout_s": t1 - t0, "time/reward_s": t2 - t1,
+               "time/train_s": t3 - t2, "train/sde_steps": float(len(rollout.steps)), **stats}
+        for name, values in components.items():
+            log[f"reward/{name}_mean"] = values.mean()
+            log[f"reward/{name}_std"] = values.std(unbiased=False)
+        self.log_dict({k: float(v) for k, v in log.items()}, on_step=True, prog_bar=False, batch_size=len(ids))
+        self.log("reward", float(rewards.mean()), prog_bar=True, batch_size=len(ids))
+
+    def _update(self, rollout: Rollout, first: torch.Tensor, embeds: torch.Tensor, adv: torch.Tensor) -> dict:
+        """Accumulate the loss over SDE steps and micro-batches; one optimizer step per inner epoch."""
+        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        n = adv.shape[0]
+        size = self.hparams.micro_batch_size or n
+        chunks = [slice(i, min(i + size, n)) for i in range(0, n, size)]
+        terms = max(len(rollout.steps) * len(chunks), 1)
+        kl, clip, ratios, losses = [], [], [], []
+        for _ in range(self.hparams.inner_epochs):
+            total = 0.0
+            for step in rollout.steps:
+                for rows in chunks:
+                    loss, stat = self.policy_loss(slice_step(step, rows), first[rows], embeds[rows], adv[rows])
+                    if not torch.isfinite(loss):
+                        total = math.nan
+                        break
+                    self.manual_backward(loss / terms)
+                    total += float(loss.detach()) / terms
+                    kl.append(stat["kl"])
+                    clip.append(stat["clip_fraction"])
+                    ratios.append(stat["ratio"])
+            if not math.isfinite(total) or not rollout.steps:
+                optimizer.zero_grad()
+                self.skipped_steps += int(bool(rollout.steps))
+                continue
+            if self.hparams.max_grad_norm:
+                self.clip_gradients(optimizer, gradient_clip_val=self.hparams.max_grad_norm,
+                                    gradient_clip_algorithm="norm")
+            optimizer.step()
+            optimizer.zero_grad()
+            scheduler.step()
+            losses.append(total)
+        ratio = torch.cat(ratios) if ratios else torch.ones(1)
+        return {"train/loss": float(np.mean(losses)) if losses else math.nan,
+                "train/kl": float(torch.stack(kl).mean()) if kl else 0.0,
+                "train/clip_fraction": float(torch.stack(clip).mean()) if clip else 0.0,
+                "train/ratio_mean": float(ratio.mean()), "train/ratio_min": float(ratio.min()),
+                "train/ratio_max": float(ratio.max()), "train/skipped_steps": float(self.skipped_steps)}
