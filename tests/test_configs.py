@@ -30,7 +30,7 @@ def _localise(node, model_dir: Path):
 
 def test_there_are_run_configs():
     names = {p.relative_to(CONFIGS).as_posix() for p in RUN_CONFIGS}
-    assert {"maze/sft_tiny.yaml", "sft_wan2.1_1.3b.yaml", "sft_wan2.2_ti2v_5b.yaml"} <= names
+    assert {"maze/sft_tiny.yaml", "maze/grpo_tiny.yaml", "sft_wan2.1_1.3b.yaml", "sft_wan2.2_ti2v_5b.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.relative_to(CONFIGS).as_posix())
@@ -38,6 +38,11 @@ def test_config_instantiates(path, tmp_path, tiny_wan_dir, maze_dataset):
     config = _localise(yaml.safe_load(path.read_text()), tiny_wan_dir)
     config["data"]["init_args"]["root"] = str(maze_dataset)
     config["trainer"]["default_root_dir"] = str(tmp_path / "run")
+    init_args = config["model"]["init_args"]
+    if init_args.get("init_from"):  # an SFT run's export: start from the (tiny) transformer instead
+        init_args["init_from"] = None
+    if isinstance(init_args.get("reward"), str):  # a reward preset path, relative to the repository
+        init_args["reward"] = str(CONFIGS.parent / init_args["reward"])
     for key in ("cache_dir",):  # keep caches out of the repository
         embedder = config["model"]["init_args"].get("text_embedder") or {}
         if key in embedder.get("init_args", {}):
@@ -51,4 +56,6 @@ def test_config_instantiates(path, tmp_path, tiny_wan_dir, maze_dataset):
     lora = config["model"]["init_args"].get("lora")
     if lora:
         assert any("lora_A" in n for n, _ in cli.model.transformer.named_parameters())
+    if "reward" in config["model"]["init_args"]:
+        assert type(cli.model.reward).__name__ == "WeightedSum"
     assert cli.trainer.logger is not None and type(cli.trainer.logger).__name__ == "MLFlowLogger"

@@ -1,2 +1,10 @@
-"""Lightning callbacks: step plans (Early-Step Focus and the anchors it is compared to), sample-video logging, and
-adapter export."""
+"""Lightning callbacks: step plans (Early-Step Focus and the anchors it is compared to), sample-video logging,
+run-directory checkpoints and adapter export."""
+
+from videoreason.callbacks.checkpoint import RunCheckpoint
+from videoreason.callbacks.export import ExportAdapter
+from videoreason.callbacks.samples import LogSampleVideos
+from videoreason.callbacks.step_plans import AllSteps, EarlyStepFocus, RandomSubset, SlidingWindow, StepPlan
+
+__all__ = ["AllSteps", "EarlyStepFocus", "ExportAdapter", "LogSampleVideos", "RandomSubset", "RunCheckpoint",
+           "SlidingWindow", "StepPlan"]

@@ -45,24 +45,39 @@ def write_samples(videos: Sequence[np.ndarray], out_dir: str | Path, name: str, 
 
 
 class LogSampleVideos(L.Callback):
-    """After each validation, save ``pl_module.sample_videos`` under ``<run dir>/samples`` and upload them to MLflow.
+    """Save generated videos under ``<run dir>/samples`` (mp4 grid + PNG contact sheet) and upload them to MLflow:
+    ``pl_module.sample_videos`` after each validation, and ``pl_module.rollout_videos`` (GRPO's latest rollouts)
+    every ``every_n_train_steps`` optimizer steps.
 
     Args:
         dirpath: Output folder (default ``<trainer.default_root_dir>/samples``).
         fps: Frame rate of the grid video (default: the dataset's).
+        every_n_train_steps: Rollout-video period in optimizer steps (0: never).
     """
 
-    def __init__(self, dirpath: str | None = None, fps: int | None = None) -> None:
+    def __init__(self, dirpath: str | None = None, fps: int | None = None, every_n_train_steps: int = 50) -> None:
+        if every_n_train_steps < 0:
+            raise ValueError(f"`every_n_train_steps` must be >= 0, got {every_n_train_steps}")
         self.dirpath = dirpath
         self.fps = fps
+        self.every_n_train_steps = every_n_train_steps
+
+    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, videos: list, name: str) -> None:
+        spec = getattr(pl_module, "spec", None)
+        fps = self.fps or (spec.fps if spec is not None else 4)
+        out = Path(self.dirpath or Path(trainer.default_root_dir) / "samples")
+        for path in write_samples(videos, out, name, fps):
+            log_artifact(trainer, path, "samples")
+
+    @rank_zero_only
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
+        videos = list(getattr(pl_module, "rollout_videos", None) or [])
+        step = trainer.global_step
+        if videos and self.every_n_train_steps and step % self.every_n_train_steps == 0:
+            self._write(trainer, pl_module, videos, f"rollout_step{step:06d}")
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         videos = list(getattr(pl_module, "sample_videos", None) or [])
-        if not videos or trainer.sanity_checking:
-            return
-        spec = getattr(pl_module, "spec", None)
-        fps = self.fps or (spec.fps if spec is not None else 4)
-        out = Path(self.dirpath or Path(trainer.default_root_dir) / "samples")
-        for path in write_samples(videos, out, f"val_step{trainer.global_step:06d}", fps):
-            log_artifact(trainer, path, "samples")
+        if videos and not trainer.sanity_checking:
+            self._write(trainer, pl_module, videos, f"val_step{trainer.global_step:06d}")
