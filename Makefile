@@ -6,7 +6,6 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
-DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-slow lint install clean
@@ -19,11 +18,21 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# The maze recipe end to end on CPU: data -> SFT (tiny) -> SDE-GRPO with Early-Step Focus -> eval, then the
+# SFT-vs-GRPO table. Everything lands in runs/ (MLflow stores in each run folder: `mlflow ui --backend-store-uri
+# sqlite:///runs/maze/grpo_tiny/mlflow.db`).
+DATA ?= runs/data/maze_tiny
+VR := $(VENV)/bin/videoreason
+
 demo: $(STAMP)
-	$(VENV)/bin/videoreason data generate --task maze --difficulty easy --num 100 --split test --out $(DEMO_DIR)/data
-	$(VENV)/bin/videoreason data generate --task flowfree --difficulty easy --num 100 --split test --out $(DEMO_DIR)/data
-	$(VENV)/bin/videoreason data generate --task sokoban --difficulty easy --num 100 --split test --out $(DEMO_DIR)/data
-	$(VENV)/bin/videoreason data verify $(DEMO_DIR)/data --out $(DEMO_DIR)/report
+	$(VR) data generate --task maze --difficulty tiny --num 2000 --split train --out $(DATA)
+	$(VR) data generate --task maze --difficulty tiny --num 16 --split val --out $(DATA)
+	$(VR) data generate --task maze --difficulty tiny --num 200 --split test --out $(DATA)
+	$(VR) fit --config configs/maze/sft_tiny.yaml --data.init_args.root $(DATA)
+	$(VR) eval --ckpt runs/maze/sft_tiny/adapter --data $(DATA) --split test
+	$(VR) fit --config configs/maze/grpo_tiny.yaml --data.init_args.root $(DATA)
+	$(VR) eval --ckpt runs/maze/grpo_tiny/adapter --data $(DATA) --split test
+	$(PY) -m videoreason.eval.compare SFT=runs/maze/sft_tiny/eval/test GRPO=runs/maze/grpo_tiny/eval/test
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not gpu and not distributed" $(PYTEST_ARGS)

@@ -99,3 +99,13 @@ def test_bad_settings_name_the_argument():
         GRPOModule(transformer="tiny", group_size=1)
     with pytest.raises(ValueError, match="clip_range"):
         GRPOModule(transformer="tiny", clip_range=0)
+
+
+def test_reward_curve_plot_is_written(data, tmp_path):
+    from videoreason.callbacks.curves import PlotCurves
+
+    curves = PlotCurves(keys=["reward/total_mean"], smoothing=2, dirpath=str(tmp_path))
+    _fit(_module(), data, steps=2, callbacks=[curves])
+    assert [s for s, _ in curves.history["reward/total_mean"]] == [1, 2]
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert (tmp_path / "curves.csv").read_text().count("reward/total_mean") == 2

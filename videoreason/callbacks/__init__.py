@@ -2,9 +2,10 @@
 run-directory checkpoints and adapter export."""
 
 from videoreason.callbacks.checkpoint import RunCheckpoint
+from videoreason.callbacks.curves import PlotCurves
 from videoreason.callbacks.export import ExportAdapter
 from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.callbacks.step_plans import AllSteps, EarlyStepFocus, RandomSubset, SlidingWindow, StepPlan
 
-__all__ = ["AllSteps", "EarlyStepFocus", "ExportAdapter", "LogSampleVideos", "RandomSubset", "RunCheckpoint",
-           "SlidingWindow", "StepPlan"]
+__all__ = ["AllSteps", "EarlyStepFocus", "ExportAdapter", "LogSampleVideos", "PlotCurves", "RandomSubset",
+           "RunCheckpoint", "SlidingWindow", "StepPlan"]

@@ -1,0 +1,386 @@
+"""Early-Step Focus: latency and peak memory of one GRPO iteration, all steps trained vs the first K = N/2.
+
+One run times, on the same model (same named config, same init seed), data and GRPO settings, a full training
+iteration (rollout + verification/rewards + advantages + policy update, exactly ``GRPOModule.training_step`` under a
+Lightning ``Trainer``) for these step plans, set by the package's step-plan callbacks:
+
+- ``all steps``: Flow-GRPO, ``AllSteps()`` = ``all_sde_plan(N)`` (N - 1 SDE steps trained);
+- ``ESF K=N/2``: ``EarlyStepFocus(N // 2)`` = ``early_plan(N, N // 2)``, the rest plain Euler ODE steps;
+- ``ESF K=N/2 + tail``: the same plus a fast deterministic tail ``TailSpec(steps=k, solver="dpmpp_2m")``.
+
+Targets: >= 40% less latency per iteration for ESF K=N/2 than all steps, >= 60% with the fast tail.
+
+It also measures the reward overlap: rollouts go in chunks of ``rollout_batch_size`` and each decoded chunk is
+verified on a thread pool (``VerdictPool``) while the next chunk denoises. ESF + tail runs once chunked
+(``--rollout-batch-size``, default one puzzle's group) and once unchunked (``rollout_batch_size=0``: verification
+only starts after the whole rollout); the verification of one iteration's videos alone is timed serially
+(``verdicts_for``, one thread) on the rollout's own videos, outside the iteration's timing.
+
+Timing: one warm-up iteration, then the median over ``--iters`` iterations of the wall time between the trainer's
+``on_train_batch_start`` and ``on_train_batch_end`` (CUDA synchronised); the rollout/reward/train split is the
+module's own ``time/*`` logs. Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` (reset per case); on CPU the
+peak process RSS (``psutil``, sampled every 5 ms from the start of ``fit``) minus the RSS at the start of ``fit``
+(model, optimizer and data already built), i.e. what the training loop adds. On CPU every case runs in its own
+subprocess by default (``--isolate``), since freed memory is not reliably returned to the OS and would hide the next
+case's peak; on CUDA cases run in-process (a fresh module each) unless ``--isolate`` is given.
+
+Data: a small maze dataset generated on the fly into a temporary folder (``difficulty="tiny"``, at
+``RenderSpec.tiny()`` = 64x64x9 unless ``--height/--width/--frames`` are given). Codec: ``PixelCodec(patch=4)`` for
+the CPU configs (``tiny``, ``small``). The real-size configs (``wan2.1-1.3b``: 16 latent channels, ``wan2.2-ti2v-5b``:
+48) get random weights and a stand-in codec with the Wan VAEs' geometry (4x temporal causal, 8x / 16x spatial, 16 / 48
+channels): a fixed random linear map of each pixel block and its pseudo-inverse. The transformer then sees exactly the
+latent shapes of a real run at that resolution, while the VAE cost (the same for every plan, tiny next to the
+transformer's) is left out; its decoded videos are noise, which is fine for timing (verification still runs on them).
+
+CPU (the default: ``small`` transformer, N = 20, G = 4, B = 2, a few minutes on 2 cores)::
+
+    python benchmarks/early_step_focus.py
+    python benchmarks/early_step_focus.py --transformer tiny --num-steps 10 --iters 2
+
+GPU (real-size transformer with random weights, bf16, Wan-like latents; 480x832x33 videos)::
+
+    python benchmarks/early_step_focus.py --device cuda --transformer wan2.1-1.3b \\
+        --height 480 --width 832 --frames 33 --batch-size 1 --group-size 4 --micro-batch-size 1 \\
+        --gradient-checkpointing
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REAL_CODECS = {"wan2.1-1.3b": (16, 8), "wan2.2-ti2v-5b": (48, 16)}  # latent channels, spatial factor
+TARGETS = {"esf": 0.40, "esf_tail": 0.60}  # latency saved vs all steps
+RESULT_TAG = "EARLY_STEP_FOCUS_RESULT "
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--transformer", default="small",
+                        choices=["tiny", "small", "wan2.1-1.3b", "wan2.2-ti2v-5b"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--precision", default=None,
+                        help="Lightning precision (default: 32-true on CPU, bf16-mixed on CUDA)")
+    parser.add_argument("--num-steps", type=int, default=20, help="denoising steps N")
+    parser.add_argument("--num-sde-steps", type=int, default=0, help="K of Early-Step Focus (0: N // 2)")
+    parser.add_argument("--tail-steps", type=int, default=3, help="steps k of the dpmpp_2m tail")
+    parser.add_argument("--group-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=2, help="puzzles per iteration")
+    parser.add_argument("--rollout-batch-size", type=int, default=0,
+                        help="videos per rollout chunk of the chunked cases (0: the group size)")
+    parser.add_argument("--micro-batch-size", type=int, default=0, help="samples per backward (0: all)")
+    parser.add_argument("--reward-workers", type=int, default=2)
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--height", type=int, default=64)
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--frames", type=int, default=9)
+    parser.add_argument("--iters", type=int, default=3, help="timed iterations per case (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations per case")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: 1 on CPU, steady on a shared machine; 0: leave as is)")
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                        help="run each case in its own process (default: on CPU only)")
+    parser.add_argument("--cases", default="all,esf,esf_tail,esf_tail_unchunked",
+                        help="comma-separated subset of: all, esf, esf_tail, esf_tail_unchunked")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
+    parser.add_argument("--data", help=argparse.SUPPRESS)  # internal: dataset folder of --case
+    args = parser.parse_args(argv)
+    if args.num_steps < 3:
+        parser.error("--num-steps must be >= 3")
+    args.num_sde_steps = args.num_sde_steps or args.num_steps // 2
+    if not 1 <= args.num_sde_steps <= args.num_steps - 1:
+        parser.error(f"--num-sde-steps must be in [1, {args.num_steps - 1}]")
+    args.precision = args.precision or ("bf16-mixed" if args.device == "cuda" else "32-true")
+    if args.threads is None:
+        args.threads = 1 if args.device == "cpu" else 0
+    args.isolate = args.device == "cpu" if args.isolate is None else args.isolate
+    args.chunk = args.rollout_batch_size or args.group_size
+    return args
+
+
+def case_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Name -> label, SDE steps trained, tail steps (0: none), rollout_batch_size."""
+    n, k = args.num_steps, args.num_sde_steps
+    return {
+        "all": {"label": "all steps (Flow-GRPO)", "sde": n - 1, "tail": 0, "rbs": args.chunk},
+        "esf": {"label": f"Early-Step Focus K={k}", "sde": k, "tail": 0, "rbs": args.chunk},
+        "esf_tail": {"label": f"ESF K={k} + dpmpp_2m tail k={args.tail_steps}", "sde": k,
+                     "tail": args.tail_steps, "rbs": args.chunk},
+        "esf_tail_unchunked": {"label": f"ESF K={k} + tail, rollout_batch_size=0", "sde": k,
+                               "tail": args.tail_steps, "rbs": 0},
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- one case
+def make_codec(name: str):
+    """``PixelCodec(patch=4)`` for the CPU configs, a Wan-shaped linear stand-in for the real-size ones."""
+    import torch
+
+    from videoreason.models.codec import Codec, PixelCodec
+
+    if name not in REAL_CODECS:
+        return PixelCodec(patch=4)
+    channels, spatial = REAL_CODECS[name]
+
+    class LinearWanCodec(Codec):
+        """Wan VAE geometry (frame 0 alone, then groups of 4 frames; ``spatial`` x ``spatial`` pixels per cell,
+        ``channels`` latents) with a fixed random linear map per block and its pseudo-inverse."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            gen = torch.Generator().manual_seed(0)
+            block = 3 * 4 * spatial * spatial
+            proj = torch.linalg.qr(torch.randn(block, channels, generator=gen))[0]  # orthonormal columns
+            self.register_buffer("proj", proj, persistent=False)
+
+        latent_channels = property(lambda self: channels)
+        temporal_factor = property(lambda self: 4)
+        spatial_factor = property(lambda self: spatial)
+
+        def _encode(self, x: torch.Tensor) -> torch.Tensor:
+            b, c, f, h, w = x.shape
+            s = spatial
+            x = torch.cat([x[:, :, :1].expand(-1, -1, 3, -1, -1), x], dim=2)  # pad frame 0 to a group of 4
+            t = (f + 3) // 4
+            x = x.reshape(b, c, t, 4, h // s, s, w // s, s).permute(0, 2, 4, 6, 1, 3, 5, 7)
+            z = x.reshape(b, t, h // s, w // s, -1) @ self.proj.to(x)  # [b, t, h', w', C]
+            return z.permute(0, 4, 1, 2, 3).contiguous()
+
+        def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+            b, _, t, hh, ww = latents.shape
+            s = spatial
+            x = latents.permute(0, 2, 3, 4, 1) @ self.proj.to(latents).T  # [b, t, h', w', block]
+            x = x.reshape(b, t, hh, ww, 3, 4, s, s).permute(0, 4, 1, 5, 2, 6, 3, 7)
+            return x.reshape(b, 3, t * 4, hh * s, ww * s)[:, :, 3:]
+
+    return LinearWanCodec()
+
+
+class PeakRSS:
+    """Peak resident memory of this process, sampled on a background thread."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        import psutil
+
+        self._process, self._interval = psutil.Process(), interval
+        self._stop = threading.Event()
+        self.base = self.peak = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def stop(self) -> float:
+        """Stop sampling; return the peak minus the RSS at construction, in bytes."""
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+        return self.peak - self.base
+
+
+def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
+    """Train ``warmup + iters`` GRPO iterations of one case; its timings and peak memory."""
+    import lightning as L
+    import torch
+
+    from videoreason.callbacks.step_plans import AllSteps, EarlyStepFocus
+    from videoreason.data.datamodule import PuzzleVideoDataModule
+    from videoreason.diffusion.solvers import TailSpec
+    from videoreason.models.transformer import build_transformer
+    from videoreason.phases.grpo import GRPOModule
+    from videoreason.rewards.scoring import verdicts_for
+
+    case = case_settings(args)[name]
+    cuda = args.device == "cuda"
+    codec = make_codec(args.transformer)
+    dtype = torch.bfloat16 if cuda and "bf16" in args.precision else torch.float32
+    with torch.device(args.device):  # a real-size random init on the GPU is much faster than on the CPU
+        transformer = build_transformer(args.transformer, dtype=dtype, in_channels=codec.latent_channels,
+                                        init_seed=args.seed)
+    videos_per_iter = args.batch_size * args.group_size
+    module = GRPOModule(
+        transformer=transformer, codec=codec, group_size=args.group_size, num_steps=args.num_steps,
+        tail=TailSpec(steps=case["tail"], solver="dpmpp_2m") if case["tail"] else None,
+        rollout_batch_size=case["rbs"], micro_batch_size=args.micro_batch_size,
+        reward_workers=args.reward_workers, gradient_checkpointing=args.gradient_checkpointing,
+        num_sample_videos=videos_per_iter, seed=args.seed)
+    if isinstance(module.hparams.tail, dict):
+        # GRPOModule stores `tail` in hparams as a dict (make_hparams_portable) and passes that dict on to
+        # FlowSampler.rollout, which needs the TailSpec: restore it so the tail runs (the bug is in the module).
+        print("warning: GRPOModule.hparams.tail is a dict; restoring the TailSpec for the rollout", file=sys.stderr)
+        module.hparams.tail = TailSpec(**module.hparams.tail)
+    total = args.warmup + args.iters
+    data = PuzzleVideoDataModule(root, batch_size=args.batch_size, num_val_puzzles=0,
+                                 samples_per_epoch=total * args.batch_size, seed=args.seed)
+    record: dict[str, Any] = {"iter": [], "rollout": [], "reward": [], "train": [], "verify": [], "sde": []}
+
+    class Timer(L.Callback):
+        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            else:
+                self.rss = PeakRSS()
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            if cuda:
+                torch.cuda.synchronize()
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if cuda:
+                torch.cuda.synchronize()
+            wall = time.perf_counter() - self.start
+            if batch_idx < args.warmup:
+                return
+            metrics = trainer.callback_metrics
+            record["iter"].append(wall)
+            for key in ("rollout", "reward", "train"):
+                record[key].append(float(metrics[f"time/{key}_s"]))
+            record["sde"].append(int(metrics["train/sde_steps"]))
+            group = args.group_size
+            videos = pl_module.rollout_videos
+            puzzles = [p for p in batch["puzzle"] for _ in range(group)]
+            tasks = [t for t in batch["task"] for _ in range(group)]
+            start = time.perf_counter()
+            verdicts_for(videos, puzzles, tasks, pl_module.spec)
+            record["verify"].append(time.perf_counter() - start)
+
+        def on_train_end(self, trainer, pl_module) -> None:
+            if cuda:
+                record["peak_mem"] = torch.cuda.max_memory_allocated()
+            else:
+                record["peak_mem"] = self.rss.stop()
+
+    callbacks = [AllSteps() if name == "all" else EarlyStepFocus(args.num_sde_steps), Timer()]
+    trainer = L.Trainer(accelerator="gpu" if cuda else "cpu", devices=1, precision=args.precision, max_epochs=1,
+                        limit_train_batches=total, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=callbacks)
+    trainer.fit(module, datamodule=data)
+    if len(record["iter"]) != args.iters:
+        raise RuntimeError(f"case {name}: timed {len(record['iter'])} iterations, expected {args.iters}")
+    summary = {key: statistics.median(values) for key, values in record.items() if key not in ("sde", "peak_mem")}
+    return {**summary, "sde": record["sde"][0], "peak_mem": record["peak_mem"], "skipped": module.skipped_steps}
+
+
+# ---------------------------------------------------------------------------------------------------- driver
+def make_dataset(args: argparse.Namespace, root: Path) -> None:
+    from videoreason.data.generate import generate_dataset
+    from videoreason.tasks.render import RenderSpec
+
+    spec = RenderSpec(height=args.height, width=args.width, num_frames=args.frames)
+    num = max((args.warmup + args.iters) * args.batch_size, 2)
+    generate_dataset("maze", root, num, split="train", difficulty="tiny", spec=spec, workers=1, progress=False)
+    generate_dataset("maze", root, 2, split="val", difficulty="tiny", spec=spec, workers=1, progress=False)
+
+
+def run_isolated(name: str, root: Path) -> dict[str, Any]:
+    """Run one case in a fresh interpreter (same arguments) and parse its result line."""
+    command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--case", name, "--data", str(root)]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_TAG)]
+    if proc.returncode or not lines:
+        sys.stdout.write(proc.stdout)
+        raise RuntimeError(f"case {name} failed (exit status {proc.returncode})")
+    return json.loads(lines[-1][len(RESULT_TAG):])
+
+
+def mem(value: float, cuda: bool) -> str:
+    return f"{value / 2**30:.2f} GiB" if cuda else f"+{value / 2**20:.0f} MiB RSS"
+
+
+def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
+    cases, cuda = case_settings(args), args.device == "cuda"
+    import torch
+
+    _, f, h, w = make_codec(args.transformer).latent_shape(args.frames, args.height, args.width)
+    tokens = f * (h // 2) * (w // 2)
+    print(f"\nGRPO iteration, transformer `{args.transformer}` on {args.device} ({args.precision}, "
+          f"{torch.get_num_threads()} torch threads), N={args.num_steps} steps, G={args.group_size}, "
+          f"B={args.batch_size} puzzles ({args.batch_size * args.group_size} videos of "
+          f"{args.frames}x{args.height}x{args.width}, {tokens} tokens each), rollout chunks of {args.chunk}, "
+          f"median of {args.iters} after {args.warmup} warm-up\n")
+    ref = results.get("all")
+    print("| plan | SDE steps trained | s/iter (median) | rollout s | train s | peak mem | ratio vs all-steps "
+          "| latency saved % |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in ("all", "esf", "esf_tail"):
+        if name not in results:
+            continue
+        r = results[name]
+        ratio = f"{r['iter'] / ref['iter']:.3f}" if ref else "-"
+        saved = f"{100 * (1 - r['iter'] / ref['iter']):.1f}" if ref else "-"
+        print(f"| {cases[name]['label']} | {r['sde']} | {r['iter']:.3f} | {r['rollout']:.3f} | {r['train']:.3f} | "
+              f"{mem(r['peak_mem'], cuda)} | {ratio} | {saved} |")
+    if ref:
+        verdicts = []
+        for name, target in TARGETS.items():
+            if name in results:
+                saved = 1 - results[name]["iter"] / ref["iter"]
+                verdicts.append(f"{cases[name]['label']}: {100 * saved:.1f}% saved vs target >= "
+                                f"{100 * target:.0f}% -> {'MET' if saved >= target else 'NOT MET'}")
+        print("\nTargets: " + "; ".join(verdicts))
+    skipped = {name: r["skipped"] for name, r in results.items() if r["skipped"]}
+    if skipped:
+        print(f"\nWarning: optimizer steps skipped (non-finite loss): {skipped}")
+
+    pair = [name for name in ("esf_tail_unchunked", "esf_tail") if name in results]
+    if pair:
+        print("\nReward overlap (ESF + tail): verification of each rollout chunk runs on the VerdictPool while the "
+              "next chunk denoises; reward s = wait for the verdicts + scoring + advantages after the rollout.\n")
+        print("| rollout_batch_size | rollout s | reward s | rollout + reward s | s/iter (median) | verify alone s |")
+        print("|---|---|---|---|---|---|")
+        for name in pair:
+            r = results[name]
+            rbs = cases[name]["rbs"]
+            label = f"0 (all {args.batch_size * args.group_size} at once, no overlap)" if rbs == 0 else str(rbs)
+            print(f"| {label} | {r['rollout']:.3f} | {r['reward']:.3f} | {r['rollout'] + r['reward']:.3f} | "
+                  f"{r['iter']:.3f} | {r['verify']:.3f} |")
+        print("\nverify alone: serial `verdicts_for` (one thread) over the iteration's videos, timed separately.")
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.case:
+        import warnings
+
+        warnings.filterwarnings("ignore", module="lightning")
+        result = run_case(args, args.case, args.data)
+        print(RESULT_TAG + json.dumps(result), flush=True)
+        return
+    names = [n.strip() for n in args.cases.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(case_settings(args)))
+    if unknown:
+        raise SystemExit(f"unknown cases {unknown}; choose among {sorted(case_settings(args))}")
+    with tempfile.TemporaryDirectory(prefix="early_step_focus_") as tmp:
+        root = Path(tmp) / "maze"
+        make_dataset(args, root)
+        results = {}
+        for name in names:
+            start = time.perf_counter()
+            results[name] = run_isolated(name, root) if args.isolate else run_case(args, name, str(root))
+            print(f"case {name}: {results[name]['iter']:.3f} s/iter ({time.perf_counter() - start:.0f} s with "
+                  f"setup)", file=sys.stderr, flush=True)
+    report(args, results)
+
+
+if __name__ == "__main__":
+    main()
