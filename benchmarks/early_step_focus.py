@@ -207,9 +207,11 @@ def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
     cuda = args.device == "cuda"
     codec = make_codec(args.transformer)
     dtype = torch.bfloat16 if cuda and "bf16" in args.precision else torch.float32
-    with torch.device(args.device):  # a real-size random init on the GPU is much faster than on the CPU
-        transformer = build_transformer(args.transformer, dtype=dtype, in_channels=codec.latent_channels,
-                                        init_seed=args.seed)
+    transformer: Any = args.transformer  # on CPU the module builds it by name, as the CPU recipes do
+    if cuda:  # a real-size random init is much faster on the GPU, and bf16 weights halve its memory
+        with torch.device(args.device):
+            transformer = build_transformer(args.transformer, dtype=dtype, in_channels=codec.latent_channels,
+                                            init_seed=args.seed)
     videos_per_iter = args.batch_size * args.group_size
     module = GRPOModule(
         transformer=transformer, codec=codec, group_size=args.group_size, num_steps=args.num_steps,

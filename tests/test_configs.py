@@ -41,8 +41,8 @@ def test_config_instantiates(path, tmp_path, tiny_wan_dir, maze_dataset):
     init_args = config["model"]["init_args"]
     if init_args.get("init_from"):  # an SFT run's export: start from the (tiny) transformer instead
         init_args["init_from"] = None
-    if isinstance(init_args.get("reward"), str):  # a reward preset path, relative to the repository
-        init_args["reward"] = str(CONFIGS.parent / init_args["reward"])
+    if isinstance(init_args.get("reward"), str):  # a reward preset path, relative to the config file
+        init_args["reward"] = str(path.parent / init_args["reward"])
     for key in ("cache_dir",):  # keep caches out of the repository
         embedder = config["model"]["init_args"].get("text_embedder") or {}
         if key in embedder.get("init_args", {}):

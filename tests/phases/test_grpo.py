@@ -109,3 +109,9 @@ def test_reward_curve_plot_is_written(data, tmp_path):
     assert [s for s, _ in curves.history["reward/total_mean"]] == [1, 2]
     assert (tmp_path / "curves.png").stat().st_size > 1000
     assert (tmp_path / "curves.csv").read_text().count("reward/total_mean") == 2
+
+
+def test_fast_tail_config_runs(data):
+    module = _module(tail={"steps": 2, "solver": "dpmpp_2m"})
+    trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
+    assert float(trainer.callback_metrics["train/sde_steps"]) == 2.0

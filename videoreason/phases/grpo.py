@@ -164,6 +164,7 @@ class GRPOModule(VideoModule):
         for metric in self.reward.modules():
             if isinstance(metric, Metric):
                 metric.sync_on_compute = False  # groups are gathered explicitly (gather_group_rewards)
+        self.tail = TailSpec(**tail) if isinstance(tail, dict) else tail  # hparams keep it as a dict
         self.automatic_optimization = False
         self.step_plan: list[str] = ["sde"] * (num_steps - 1) + ["ode"]
         self.rollout_videos: list[np.ndarray] = []
@@ -195,7 +196,7 @@ class GRPOModule(VideoModule):
             rows = slice(start, min(start + chunk, n))
             part = sampler.rollout(noise[rows], first[rows], embeds[rows], sigmas, self.step_plan,
                                    noise_level=self.hparams.noise_level, variant=self.hparams.sde_variant,
-                                   generator=generator, tail=self.hparams.tail)
+                                   generator=generator, tail=self.tail)
             video = to_uint8(self.codec.decode(part.latents)).cpu().numpy()  # [n, F, H, W, 3]
             if scorer is not None:
                 futures.append(scorer(video, rows))
@@ -324,6 +325,8 @@ class GRPOModule(VideoModule):
                     kl.append(stat["kl"])
                     clip.append(stat["clip_fraction"])
                     ratios.append(stat["ratio"])
+                if not math.isfinite(total):
+                    break  # skip the remaining steps: this update is dropped
             if not math.isfinite(total) or not rollout.steps:
                 optimizer.zero_grad()
                 self.skipped_steps += int(bool(rollout.steps))
