@@ -43,10 +43,9 @@ def test_config_instantiates(path, tmp_path, tiny_wan_dir, maze_dataset):
         init_args["init_from"] = None
     if isinstance(init_args.get("reward"), str):  # a reward preset path, relative to the config file
         init_args["reward"] = str(path.parent / init_args["reward"])
-    for key in ("cache_dir",):  # keep caches out of the repository
-        embedder = config["model"]["init_args"].get("text_embedder") or {}
-        if key in embedder.get("init_args", {}):
-            embedder["init_args"][key] = str(tmp_path / "cache")
+    embedder = init_args.get("text_embedder") or {}
+    if "cache_dir" in embedder.get("init_args", {}):  # keep caches out of the repository
+        embedder["init_args"]["cache_dir"] = str(tmp_path / "cache")
     local = tmp_path / path.name
     local.write_text(yaml.safe_dump(config))
     cli = VideoReasonCLI(["--config", str(local)], run=False)

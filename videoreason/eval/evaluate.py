@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from videoreason.data.datamodule import to_unit_range
 from videoreason.data.dataset import load_spec, read_rows
 from videoreason.data.verify import score_dataset, write_preview
 from videoreason.data.video import decode_video, encode_mp4, write_atomic
@@ -56,7 +57,7 @@ def _load_first_frame(root: Path, row: dict[str, str]) -> torch.Tensor:
         image = np.array(Image.open(path).convert("RGB"))
     except OSError as err:
         raise ValueError(f"sample {row['id']}: cannot read its first frame {path}: {err}") from err
-    return torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1.0)  # [3, H, W] in [-1, 1]
+    return to_unit_range(image[None])[:, 0]  # [3, H, W] in [-1, 1]
 
 
 def generate_videos(

@@ -42,6 +42,7 @@ from videoreason.models.codec import Codec, to_uint8
 from videoreason.models.lora import LoraSpec, merge_lora
 from videoreason.models.text import TextEmbedder
 from videoreason.phases.advantages import gather_group_rewards, group_advantages, group_keys, tied_group_fraction
+from videoreason.phases.export import make_hparams_portable
 from videoreason.phases.video_module import VideoModule
 from videoreason.rewards.base import Reward
 from videoreason.rewards.composition import WeightedSum
@@ -144,7 +145,7 @@ class GRPOModule(VideoModule):
         if beta < 0 or noise_level < 0:
             raise ValueError(f"`beta` and `noise_level` must be >= 0, got {beta} and {noise_level}")
         self.save_hyperparameters(ignore=["codec", "text_embedder", "reward"])
-        self._record_hparams()
+        make_hparams_portable(self)
         self.hparams.val_steps = val_steps or num_steps
         self.hparams.val_shift = shift if val_shift is None else val_shift
         if init_from is not None:
@@ -218,11 +219,11 @@ class GRPOModule(VideoModule):
         self.reward.update(verdicts=verdicts, ids=ids, videos=videos)
         total = self.reward.compute().cpu().float()
         components = self.reward.components() if isinstance(self.reward, WeightedSum) else {}
+        if total.shape != (len(ids),):
+            raise ValueError(f"the reward returned shape {tuple(total.shape)} for {len(ids)} samples")
         if not torch.isfinite(total).all():
             raise ValueError(f"the reward returned non-finite values for samples "
                              f"{[i for i, r in zip(ids, total.tolist(), strict=True) if not math.isfinite(r)][:5]}")
-        if total.shape != (len(ids),):
-            raise ValueError(f"the reward returned shape {tuple(total.shape)} for {len(ids)} samples")
         return total, {k: v.cpu().float() for k, v in components.items()}
 
     def advantages(self, rewards: torch.Tensor, components: dict, ids: list[str]) -> tuple[torch.Tensor, float]:

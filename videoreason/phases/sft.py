@@ -18,6 +18,7 @@ from videoreason.diffusion.schedule import add_noise, sample_training_sigmas, ve
 from videoreason.models.codec import Codec
 from videoreason.models.lora import LoraSpec
 from videoreason.models.text import TextEmbedder
+from videoreason.phases.export import make_hparams_portable
 from videoreason.phases.video_module import VideoModule, check_codec_fits
 
 __all__ = ["SFTModule", "check_codec_fits"]
@@ -70,7 +71,7 @@ class SFTModule(VideoModule):
         if val_steps < 1:
             raise ValueError(f"`val_steps` must be >= 1, got {val_steps}")
         self.save_hyperparameters(ignore=["codec", "text_embedder"])
-        self._record_hparams()
+        make_hparams_portable(self)
         self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing)
 
     # ------------------------------------------------------------------ loss

@@ -18,7 +18,6 @@ from videoreason.models.codec import Codec, PixelCodec, to_uint8
 from videoreason.models.lora import LoraSpec, add_lora
 from videoreason.models.text import HashTextEmbedder, TextEmbedder
 from videoreason.models.transformer import build_transformer
-from videoreason.phases.export import make_hparams_portable
 from videoreason.tasks.base import resolve_task
 from videoreason.tasks.render import RenderSpec
 
@@ -41,9 +40,6 @@ class VideoModule(L.LightningModule):
         super().__init__()
         self.spec: RenderSpec | None = None
         self.sample_videos: list[np.ndarray] = []
-
-    def _record_hparams(self) -> None:
-        make_hparams_portable(self)
 
     def _build_backbone(
         self,
