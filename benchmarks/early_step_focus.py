@@ -81,6 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--micro-batch-size", type=int, default=0, help="samples per backward (0: all)")
     parser.add_argument("--reward-workers", type=int, default=2)
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--beta", type=float, default=0.0,
+                        help="KL weight (> 0 adds the reference policy's forward to every trained step)")
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--frames", type=int, default=9)
@@ -217,13 +219,8 @@ def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
         transformer=transformer, codec=codec, group_size=args.group_size, num_steps=args.num_steps,
         tail=TailSpec(steps=case["tail"], solver="dpmpp_2m") if case["tail"] else None,
         rollout_batch_size=case["rbs"], micro_batch_size=args.micro_batch_size,
-        reward_workers=args.reward_workers, gradient_checkpointing=args.gradient_checkpointing,
+        reward_workers=args.reward_workers, gradient_checkpointing=args.gradient_checkpointing, beta=args.beta,
         num_sample_videos=videos_per_iter, seed=args.seed)
-    if isinstance(module.hparams.tail, dict):
-        # GRPOModule stores `tail` in hparams as a dict (make_hparams_portable) and passes that dict on to
-        # FlowSampler.rollout, which needs the TailSpec: restore it so the tail runs (the bug is in the module).
-        print("warning: GRPOModule.hparams.tail is a dict; restoring the TailSpec for the rollout", file=sys.stderr)
-        module.hparams.tail = TailSpec(**module.hparams.tail)
     total = args.warmup + args.iters
     data = PuzzleVideoDataModule(root, batch_size=args.batch_size, num_val_puzzles=0,
                                  samples_per_epoch=total * args.batch_size, seed=args.seed)
@@ -336,6 +333,8 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None
                 verdicts.append(f"{cases[name]['label']}: {100 * saved:.1f}% saved vs target >= "
                                 f"{100 * target:.0f}% -> {'MET' if saved >= target else 'NOT MET'}")
         print("\nTargets: " + "; ".join(verdicts))
+    if ref:
+        cost_model(args, ref)
     skipped = {name: r["skipped"] for name, r in results.items() if r["skipped"]}
     if skipped:
         print(f"\nWarning: optimizer steps skipped (non-finite loss): {skipped}")
@@ -353,6 +352,26 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None
             print(f"| {label} | {r['rollout']:.3f} | {r['reward']:.3f} | {r['rollout'] + r['reward']:.3f} | "
                   f"{r['iter']:.3f} | {r['verify']:.3f} |")
         print("\nverify alone: serial `verdicts_for` (one thread) over the iteration's videos, timed separately.")
+
+
+def cost_model(args: argparse.Namespace, ref: dict[str, Any]) -> None:
+    """What the all-steps case's per-step costs allow: predicted savings for other K and tails, and the bound.
+
+    An iteration costs ``rollout_steps * r + trained_steps * t + other`` (``r``: one no-grad rollout step of all
+    videos, ``t``: one trained SDE step, ``other``: rewards, optimizer, loop). However expensive training is
+    (``t / r -> inf``), training K of the N - 1 trainable steps saves at most ``1 - K / (N - 1)``.
+    """
+    n, tail = args.num_steps, args.tail_steps
+    r, t = ref["rollout"] / n, ref["train"] / (n - 1)
+    other = ref["iter"] - ref["rollout"] - ref["train"]
+    print(f"\nCost model from the all-steps case: rollout step r = {r:.3f} s, trained step t = {t:.3f} s "
+          f"(t / r = {t / r:.2f}), other {other:.3f} s per iteration.\n")
+    print("| plan | predicted s/iter | predicted saving % | bound as t/r -> inf % |")
+    print("|---|---|---|---|")
+    for k in sorted({args.num_sde_steps, max(n // 4, 1)}, reverse=True):
+        for steps, label in ((n, f"ESF K={k}"), (k + tail, f"ESF K={k} + tail k={tail}")):
+            cost = steps * r + k * t + other
+            print(f"| {label} | {cost:.3f} | {100 * (1 - cost / ref['iter']):.1f} | {100 * (1 - k / (n - 1)):.1f} |")
 
 
 def main() -> None:

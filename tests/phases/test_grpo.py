@@ -101,12 +101,17 @@ def test_bad_settings_name_the_argument():
         GRPOModule(transformer="tiny", clip_range=0)
 
 
-def test_reward_curve_plot_is_written(data, tmp_path):
+def test_reward_curve_plot_is_written(maze_dataset, tmp_path):
     from videoreason.callbacks.curves import PlotCurves
 
-    curves = PlotCurves(keys=["reward/total_mean"], smoothing=2, dirpath=str(tmp_path))
-    _fit(_module(), data, steps=2, callbacks=[curves])
+    data = PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=2, samples_per_epoch=4)
+    curves = PlotCurves(keys=["reward/total_mean", "val/reward"], smoothing=2, dirpath=str(tmp_path))
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, val_check_interval=2,
+                        num_sanity_val_steps=1, callbacks=[curves])
+    trainer.fit(_module(val_steps=2), datamodule=data)
     assert [s for s, _ in curves.history["reward/total_mean"]] == [1, 2]
+    assert [s for s, _ in curves.history["val/reward"]] == [2]  # after the validation, not the sanity check
     assert (tmp_path / "curves.png").stat().st_size > 1000
     assert (tmp_path / "curves.csv").read_text().count("reward/total_mean") == 2
 
@@ -115,3 +120,14 @@ def test_fast_tail_config_runs(data):
     module = _module(tail={"steps": 2, "solver": "dpmpp_2m"})
     trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
     assert float(trainer.callback_metrics["train/sde_steps"]) == 2.0
+
+
+def test_validation_logs_the_training_reward_on_held_out_puzzles(maze_dataset):
+    data = PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=2, samples_per_epoch=2)
+    module = _module(val_steps=2)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.validate(module, datamodule=data)
+    brightness = [float(v[1:].mean()) / 255.0 for v in module.sample_videos]
+    assert len(brightness) == 2
+    assert float(trainer.callback_metrics["val/reward"]) == pytest.approx(sum(brightness) / 2, rel=1e-5)
+    assert "val/maze/success" in trainer.callback_metrics

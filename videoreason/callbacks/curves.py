@@ -12,7 +12,7 @@ from videoreason.tracking import log_artifact
 
 
 class PlotCurves(L.Callback):
-    """Record logged metrics after every training batch; at the end of training write ``curves.png`` (one panel per
+    """Record logged metrics after every training batch (``val/`` metrics after every validation); at the end of training write ``curves.png`` (one panel per
     metric, raw and moving average) and ``curves.csv`` into the run directory and upload them to MLflow.
 
     Args:
@@ -24,14 +24,22 @@ class PlotCurves(L.Callback):
     def __init__(self, keys: list[str] | None = None, smoothing: int = 10, dirpath: str | None = None) -> None:
         if smoothing < 1:
             raise ValueError(f"`smoothing` must be >= 1, got {smoothing}")
-        self.keys = list(keys) if keys is not None else ["reward/total_mean", "reward/success_rate"]
+        self.keys = list(keys) if keys is not None else ["reward/total_mean", "reward/success_rate", "val/reward"]
         self.smoothing = smoothing
         self.dirpath = dirpath
         self.history: dict[str, list[tuple[int, float]]] = {k: [] for k in self.keys}
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
+        self._record(trainer, validation=False)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._record(trainer, validation=True)
+
+    def _record(self, trainer: L.Trainer, validation: bool) -> None:
+        """Append the current value of each key: ``val/`` keys after a validation, the others after a batch."""
         for key in self.keys:
-            if key in trainer.callback_metrics:
+            if key.startswith("val/") == validation and key in trainer.callback_metrics:
                 self.history[key].append((trainer.global_step, float(trainer.callback_metrics[key])))
 
     def state_dict(self) -> dict:

@@ -238,6 +238,12 @@ class GRPOModule(VideoModule):
                                clip=self.hparams.adv_clip)
         return adv[mine], tied_group_fraction(everyone[:, 0], all_keys)
 
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """Verified metrics as every phase, plus ``val/reward``: the training reward on held-out puzzles."""
+        verdicts, videos = self.validate_batch(batch)
+        rewards, _ = self.score(verdicts, list(batch["id"]), videos)
+        self.log("val/reward", rewards.mean(), batch_size=len(verdicts), on_epoch=True)
+
     # ------------------------------------------------------------------ policy update
     @contextmanager
     def reference_policy(self) -> Iterator[torch.nn.Module]:

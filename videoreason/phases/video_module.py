@@ -18,7 +18,8 @@ from videoreason.models.codec import Codec, PixelCodec, to_uint8
 from videoreason.models.lora import LoraSpec, add_lora
 from videoreason.models.text import HashTextEmbedder, TextEmbedder
 from videoreason.models.transformer import build_transformer
-from videoreason.tasks.base import resolve_task
+from videoreason.rewards.scoring import verdicts_for
+from videoreason.tasks.base import Verdict
 from videoreason.tasks.render import RenderSpec
 
 VAL_METRICS = ("precision", "recall", "f1", "success", "exact_match")
@@ -109,16 +110,20 @@ class VideoModule(L.LightningModule):
         self.sample_videos = []
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.validate_batch(batch)
+
+    def validate_batch(self, batch: dict[str, Any]) -> tuple[list[Verdict], np.ndarray]:
+        """Generate the batch's videos, verify them, log ``val/{task}/{metric}``; returns verdicts and videos."""
         if self.spec is None:
             raise ValueError("validation needs the dataset's RenderSpec: use a PuzzleVideoDataModule")
         videos = self.generate(batch["first_frame"], list(batch["prompt"]), batch["video"].shape[2]).cpu().numpy()
         room = self.hparams.num_sample_videos - len(self.sample_videos)
         self.sample_videos.extend(list(videos[:max(room, 0)]))
-        for video, name, puzzle in zip(videos, batch["task"], batch["puzzle"], strict=True):
-            task = resolve_task(name)
-            verdict = task.score(video, task.puzzle_from_dict(puzzle), self.spec)
+        verdicts = verdicts_for(videos, batch["puzzle"], list(batch["task"]), self.spec, list(batch["id"]))
+        for verdict, name in zip(verdicts, batch["task"], strict=True):
             for key in VAL_METRICS:
                 self.log(f"val/{name}/{key}", verdict.metrics()[key], batch_size=1, on_epoch=True)
+        return verdicts, videos
 
     # ------------------------------------------------------------------ optimisation
     def _optimizer(self) -> torch.optim.Optimizer:
