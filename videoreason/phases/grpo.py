@@ -157,7 +157,7 @@ class GRPOModule(VideoModule):
                 merge_lora(transformer)
             codec = codec if codec is not None else start.codec
             text_embedder = text_embedder if text_embedder is not None else start.text_embedder
-            transformer.requires_grad_(lora is None)
+            transformer.requires_grad_(lora is None).train()  # load_module hands it over in eval mode
         self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing)
         if lora is None and beta > 0:
             self.reference = copy.deepcopy(self.transformer).requires_grad_(False).eval()
