@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, add_help=False, help=f"LightningCLI `{name}` (see `videoreason {name} --help`)")
     _data_parser(sub)
     _eval_parser(sub)
+    sub.add_parser("recipe", add_help=False, help="data -> SFT -> GRPO -> eval of a task's tiny recipe, with CIs "
+                   "(see `videoreason recipe --help`)")
     return parser
 
 
@@ -125,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from videoreason.trainer_cli import run_lightning_cli
 
         return _reporting_errors(run_lightning_cli, argv)
+    if argv and argv[0] == "recipe":
+        from videoreason.recipe import main as run_recipe
+
+        return _reporting_errors(run_recipe, argv[1:])
     args = build_parser().parse_args(argv)
     handler = _eval if args.command == "eval" else {"generate": _generate, "verify": _verify}[args.action]
     return _reporting_errors(handler, args)

@@ -12,8 +12,9 @@ from videoreason.tracking import log_artifact
 
 
 class PlotCurves(L.Callback):
-    """Record logged metrics after every training batch (``val/`` metrics after every validation); at the end of training write ``curves.png`` (one panel per
-    metric, raw and moving average) and ``curves.csv`` into the run directory and upload them to MLflow.
+    """Record logged metrics after every training batch (``val/`` metrics after every validation); at the end of
+    training write ``curves.png`` (one panel per metric, raw and moving average) and ``curves.csv`` into the run
+    directory and upload them to MLflow.
 
     Args:
         keys: Logged metric names to plot.

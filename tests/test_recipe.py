@@ -1,0 +1,57 @@
+"""The recipe runner: variants map to the right configs, the report computes CIs from per-puzzle eval rows and logs
+to MLflow, a failing phase names its log, and an existing output folder is not overwritten."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from videoreason.recipe import Recipe, main, run, variants
+
+
+def _eval_rows(folder: Path, successes: list[float]) -> None:
+    folder.mkdir(parents=True)
+    rows = [{"id": f"maze_test_{i}", "task": "maze", "difficulty": "tiny", "precision": s, "recall": s, "f1": s,
+             "success": s, "exact_match": s} for i, s in enumerate(successes)]
+    (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_variants_point_at_the_ablation_configs():
+    names = variants("maze", ["reward", "plan"])
+    assert list(names) == ["grpo", "sparse", "all_steps"]
+    assert Path(names["sparse"][1]).name == "maze_sparse.yaml" and Path(names["sparse"][1]).is_file()
+    assert "AllSteps" in names["all_steps"][1]
+
+
+def test_report_has_intervals_gain_and_mlflow_run(tmp_path):
+    _eval_rows(tmp_path / "sft" / "eval" / "test", [0.0] * 200)
+    _eval_rows(tmp_path / "grpo" / "eval" / "test", [1.0] * 50 + [0.0] * 150)
+    recipe = Recipe("maze", tmp_path, [], seed=0, reuse=True, overrides={"sft": [], "grpo": []})
+    recipe.times = {"sft": 60.0, "grpo": 120.0}
+    result = recipe.report()
+    assert result["metrics"]["grpo"]["success"]["mean"] == pytest.approx(25.0)
+    assert result["sr_gain"]["grpo"]["low"] > 15
+    text = (tmp_path / "results.md").read_text()
+    assert "do not overlap" in text and "| sft | 0.0 [0.0, 0.0]" in text and "2.0 min" in text
+    assert (tmp_path / "mlflow.db").is_file()
+
+
+def test_report_refuses_evaluations_on_different_puzzles(tmp_path):
+    _eval_rows(tmp_path / "sft" / "eval" / "test", [0.0] * 10)
+    _eval_rows(tmp_path / "grpo" / "eval" / "test", [0.0] * 9)
+    with pytest.raises(ValueError, match="other puzzles"):
+        Recipe("maze", tmp_path, [], seed=0, reuse=True, overrides={"sft": [], "grpo": []}).report()
+
+
+def test_failing_phase_names_its_log(tmp_path):
+    with pytest.raises(RuntimeError, match="exit 2") as err:
+        run(["eval", "--ckpt", str(tmp_path / "missing"), "--data", str(tmp_path)], tmp_path / "eval.log")
+    assert str(tmp_path / "eval.log") in str(err.value)
+
+
+def test_existing_output_is_not_overwritten(tmp_path):
+    (tmp_path / "sft").mkdir()
+    with pytest.raises(ValueError, match="--reuse"):
+        main(["--task", "maze", "--out", str(tmp_path)])

@@ -1,0 +1,213 @@
+"""The whole recipe of one task, from scratch: data -> SFT -> SDE-GRPO (variants) -> evaluation on the held-out
+test split -> one table with 95% bootstrap confidence intervals over puzzles and wall time per phase.
+
+Every phase is the ``videoreason`` command a user would type (``data generate``, ``fit --config``, ``eval``), run
+in a subprocess and timed. GRPO variants start from the same SFT model:
+
+- ``grpo``: the task's GRPO config as shipped (dense decomposed reward, Early-Step Focus);
+- ``sparse`` (``--ablate reward``): the same with the sparse success reward (``configs/rewards/<task>_sparse.yaml``);
+- ``all_steps`` (``--ablate plan``): the same with every denoising step trained (``AllSteps``, Flow-GRPO).
+
+Results land in ``OUT/results.{md,json}`` and an MLflow run (experiment ``recipe``) in ``OUT``'s store, with each
+GRPO run's reward curves. ``--reuse`` keeps phases whose outputs exist (resume an interrupted recipe).
+
+    videoreason recipe --task maze --out runs/maze
+    python benchmarks/learning.py --task maze --ablate reward plan
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
+from videoreason.eval.table import HEADLINE, LABELS
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass(frozen=True)
+class DataRecipe:
+    """The dataset a task's tiny recipe trains and tests on."""
+
+    difficulty: str = "tiny"
+    num_train: int = 2000
+    num_val: int = 16
+    num_test: int = 200
+    render: tuple[str, ...] = field(default_factory=tuple)  # extra `data generate` flags (--height, ...)
+
+
+DATA = {"maze": DataRecipe(), "flowfree": DataRecipe(), "sokoban": DataRecipe()}
+ALL_STEPS_CALLBACKS = ('{"trainer": {"callbacks": [{"class_path": "videoreason.callbacks.AllSteps"}, '
+                       '{"class_path": "videoreason.callbacks.PlotCurves"}]}}')
+
+
+def variants(task: str, ablate: Sequence[str]) -> dict[str, list[str]]:
+    """GRPO variant name -> extra ``fit`` arguments on top of ``configs/<task>/grpo_tiny.yaml``."""
+    out = {"grpo": []}
+    if "reward" in ablate:
+        out["sparse"] = ["--model.init_args.reward", str(CONFIGS / "rewards" / f"{task}_sparse.yaml")]
+    if "plan" in ablate:
+        out["all_steps"] = ["--config", ALL_STEPS_CALLBACKS]
+    return out
+
+
+def run(command: list[str], log: Path) -> float:
+    """Run one ``videoreason`` command, output to ``log``; its wall time in seconds. Fails loudly."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print("$ videoreason " + " ".join(command), flush=True)
+    start = time.perf_counter()
+    with log.open("w") as stream:
+        code = subprocess.call([sys.executable, "-m", "videoreason.cli", *command], stdout=stream,
+                               stderr=subprocess.STDOUT)
+    if code:
+        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:])
+        raise RuntimeError(f"`videoreason {command[0]}` failed (exit {code}); log {log}:\n{tail}")
+    return time.perf_counter() - start
+
+
+def per_puzzle(eval_dir: Path) -> dict[str, dict[str, float]]:
+    """Puzzle id -> headline metrics, from an evaluation's ``samples.jsonl``."""
+    rows = [json.loads(line) for line in (eval_dir / "samples.jsonl").read_text().splitlines() if line.strip()]
+    return {r["id"]: {m: float(r[m]) for m in HEADLINE} for r in rows}
+
+
+class Recipe:
+    """Runs and reports the recipe (see the module docstring)."""
+
+    def __init__(self, task: str, out: Path, ablate: Sequence[str], seed: int, reuse: bool,
+                 overrides: dict[str, list[str]]) -> None:
+        if task not in DATA:
+            raise ValueError(f"unknown task {task!r}; recipes exist for {sorted(DATA)}")
+        for phase in ("sft", "grpo"):
+            if not (CONFIGS / task / f"{phase}_tiny.yaml").is_file():
+                raise FileNotFoundError(f"missing recipe config {CONFIGS / task / f'{phase}_tiny.yaml'}")
+        self.task, self.out, self.seed, self.reuse = task, out, seed, reuse
+        self.variants = variants(task, ablate)
+        self.overrides = overrides
+        self.times: dict[str, float] = {}
+
+    def phase(self, name: str, done: Path, command: list[str]) -> None:
+        if self.reuse and done.exists():
+            print(f"reusing {done}")
+            return
+        self.times[name] = run(command, self.out / "logs" / f"{name}.log")
+
+    def fit(self, name: str, config: str, extra: list[str]) -> None:
+        run_dir = self.out / name
+        self.phase(name, run_dir / "adapter", [
+            "fit", "--config", str(CONFIGS / self.task / config), "--seed_everything", str(self.seed),
+            "--trainer.default_root_dir", str(run_dir), "--data.init_args.root", str(self.out / "data"),
+            *extra, *self.overrides["sft" if name == "sft" else "grpo"]])
+        self.phase(f"eval_{name}", run_dir / "eval" / "test" / "samples.jsonl", [
+            "eval", "--ckpt", str(run_dir / "adapter"), "--data", str(self.out / "data"), "--split", "test",
+            "--seed", str(self.seed)])
+
+    def run_all(self) -> dict:
+        data, root = DATA[self.task], self.out / "data"
+        for split, num in (("train", data.num_train), ("val", data.num_val), ("test", data.num_test)):
+            self.phase(f"data_{split}", root / f".done_{split}", [
+                "data", "generate", "--task", self.task, "--difficulty", data.difficulty, "--num", str(num),
+                "--split", split, "--seed", str(self.seed), "--out", str(root), *data.render])
+            (root / f".done_{split}").touch()
+        self.fit("sft", "sft_tiny.yaml", [])
+        for name, extra in self.variants.items():
+            self.fit(name, "grpo_tiny.yaml",
+                     ["--model.init_args.init_from", str(self.out / "sft" / "adapter"), *extra])
+        return self.report()
+
+    def report(self) -> dict:
+        models = ["sft", *self.variants]
+        scores = {m: per_puzzle(self.out / m / "eval" / "test") for m in models}
+        ids = sorted(scores["sft"])
+        for m in models:
+            if sorted(scores[m]) != ids:
+                raise ValueError(f"{m} was evaluated on other puzzles than sft ({len(scores[m])} vs {len(ids)})")
+        table: dict[str, dict[str, Estimate]] = {
+            m: {k: bootstrap_mean([scores[m][i][k] for i in ids], seed=self.seed).scaled(100) for k in HEADLINE}
+            for m in models}
+        gains = {m: paired_difference([scores[m][i]["success"] for i in ids],
+                                      [scores["sft"][i]["success"] for i in ids], seed=self.seed).scaled(100)
+                 for m in self.variants}
+        result = {"task": self.task, "n": len(ids), "seed": self.seed, "times_s": self.times,
+                  "metrics": {m: {k: vars(e) for k, e in row.items()} for m, row in table.items()},
+                  "sr_gain": {m: vars(e) for m, e in gains.items()}}
+        text = self.markdown(table, gains, len(ids))
+        print(text)
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "results.md").write_text(text + "\n")
+        (self.out / "results.json").write_text(json.dumps(result, indent=1))
+        self.track(result, table)
+        return result
+
+    def markdown(self, table: dict[str, dict[str, Estimate]], gains: dict[str, Estimate], n: int) -> str:
+        head = ["model", *(LABELS[k] for k in HEADLINE), "train wall time"]
+        lines = [f"{self.task}: {n} held-out test puzzles, mean [95% bootstrap CI] in %, seed {self.seed}", "",
+                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for m, row in table.items():
+            wall = self.times.get(m)
+            lines.append(f"| {m} | " + " | ".join(str(row[k]) for k in HEADLINE)
+                         + f" | {'reused' if wall is None else f'{wall / 60:.1f} min'} |")
+        lines.append("")
+        for m, gain in gains.items():
+            disjoint = not table[m]["success"].overlaps(table["sft"]["success"])
+            lines.append(f"- {m} SR - sft SR: {gain.mean:+.1f} points, paired 95% CI [{gain.low:+.1f}, "
+                         f"{gain.high:+.1f}]; the two SR intervals {'do not overlap' if disjoint else 'overlap'}")
+        total = sum(self.times.values())
+        lines.append(f"- wall time of the phases run now: {total / 60:.1f} min "
+                     + ", ".join(f"{k} {v / 60:.1f}" for k, v in self.times.items()))
+        return "\n".join(lines)
+
+    def track(self, result: dict, table: dict[str, dict[str, Estimate]]) -> None:
+        from videoreason.tracking import TrackedRun
+
+        tracked = TrackedRun(self.out, "recipe", run_name=f"{self.task}_seed{self.seed}")
+        tracked.log_params({"task": self.task, "seed": self.seed, "variants": ",".join(self.variants),
+                            "n_test": result["n"]})
+        tracked.log_metrics({f"{m}/{k}{suffix}": value for m, row in table.items() for k, e in row.items()
+                             for suffix, value in (("", e.mean), ("_low", e.low), ("_high", e.high))})
+        tracked.log_metrics({f"time/{k}_s": v for k, v in self.times.items()})
+        for path in (self.out / "results.md", self.out / "results.json"):
+            tracked.log_artifact(path)
+        for m in self.variants:
+            curves = self.out / m / "curves.png"
+            if curves.is_file():
+                tracked.log_artifact(curves, f"curves/{m}")
+        tracked.finish()
+        print(f"MLflow run {tracked.run_id} in {tracked.tracking_uri}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="videoreason recipe", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="maze", choices=sorted(DATA))
+    parser.add_argument("--out", help="output folder (default runs/recipe/<task>)")
+    parser.add_argument("--ablate", nargs="*", default=[], choices=["reward", "plan"],
+                        help="also run GRPO with the sparse reward (reward) / with all steps trained (plan)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse", action="store_true", help="skip phases whose outputs already exist")
+    parser.add_argument("--sft-args", default="", help="extra `fit` arguments of the SFT phase (one string)")
+    parser.add_argument("--grpo-args", default="", help="extra `fit` arguments of every GRPO phase (one string)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out or os.path.join("runs", "recipe", args.task))
+    if out.exists() and any(out.iterdir()) and not args.reuse:
+        raise ValueError(f"{out} already holds a recipe run; pass --reuse to continue it or choose another --out")
+    recipe = Recipe(args.task, out, args.ablate, args.seed, args.reuse,
+                    {"sft": args.sft_args.split(), "grpo": args.grpo_args.split()})
+    recipe.run_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
