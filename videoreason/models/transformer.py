@@ -66,6 +66,17 @@ NAMED_CONFIGS: dict[str, dict[str, Any]] = {
         "ffn_dim": 512,
         "num_layers": 2,
     },
+    "medium": {  # `small` twice as deep and with a wider FFN: the CPU recipes' model when reasoning needs depth
+        **_COMMON,
+        "num_attention_heads": 4,
+        "attention_head_dim": 64,
+        "in_channels": 48,
+        "out_channels": 48,
+        "text_dim": 32,
+        "freq_dim": 64,
+        "ffn_dim": 1024,
+        "num_layers": 4,
+    },
     "wan2.1-1.3b": {
         **_COMMON,
         "num_attention_heads": 12,
@@ -95,7 +106,7 @@ def transformer_config(name: str, in_channels: int | None = None, text_dim: int 
     """The ``WanTransformer3DModel`` config dict of a named config.
 
     Args:
-        name: One of ``NAMED_CONFIGS`` (``tiny``, ``wan2.1-1.3b``, ``wan2.2-ti2v-5b``).
+        name: One of ``NAMED_CONFIGS`` (``tiny``, ``small``, ``medium``, ``wan2.1-1.3b``, ``wan2.2-ti2v-5b``).
         in_channels: Latent channels (input and output); ``None`` keeps the config's own. The codec decides.
         text_dim: Width of the prompt embeddings; ``None`` keeps the config's own.
 
