@@ -25,7 +25,8 @@ def test_variants_point_at_the_ablation_configs():
     assert "AllSteps" in names["all_steps"][1]
 
 
-def test_report_has_intervals_gain_and_mlflow_run(tmp_path):
+def test_report_has_intervals_gain_and_mlflow_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # other tests' MLflow clients may have set it
     _eval_rows(tmp_path / "sft" / "eval" / "test", [0.0] * 200)
     _eval_rows(tmp_path / "grpo" / "eval" / "test", [1.0] * 50 + [0.0] * 150)
     recipe = Recipe("maze", tmp_path, [], seed=0, reuse=True, overrides={"sft": [], "grpo": []})
