@@ -61,3 +61,27 @@ def test_generated_video_shape_and_bad_config():
 
     with pytest.raises(ValueError, match="text_dim"):
         SFTModule(text_embedder=HashTextEmbedder(dim=7))
+
+
+def test_change_weight_upweights_where_the_solution_is_drawn():
+    module = SFTModule(change_weight=9.0)
+    torch.nn.init.zeros_(module.transformer.proj_out.weight)
+    torch.nn.init.zeros_(module.transformer.proj_out.bias)  # v = 0: the loss is the weighted mean of target^2
+    video = torch.full((1, 3, 9, 64, 64), -1.0)
+    sigma, gen = torch.tensor([0.5]), torch.Generator().manual_seed(0)
+    noise = torch.randn(module.codec.encode(video).shape, generator=gen)
+    static = module.flow_matching_loss(video, ["p"], sigma, noise)
+    module.hparams.change_weight = 0.0
+    assert torch.allclose(static, module.flow_matching_loss(video, ["p"], sigma, noise))  # nothing changes: plain
+    video[:, :, 4:, :8, :8] = 1.0  # one 8x8 block painted from frame 4 on
+    plain = module.flow_matching_loss(video, ["p"], sigma, noise)
+    module.hparams.change_weight = 9.0
+    weighted = module.flow_matching_loss(video, ["p"], sigma, noise)
+    target = (noise - module.codec.encode(video))[:, :, 1:].square()
+    changed = torch.zeros(1, 1, *target.shape[2:])
+    changed[:, :, 3:, :2, :2] = 1.0  # latent frames 4.. (frame 0 excluded), PixelCodec patch 4: 2x2 cells
+    weight = 1 + 9.0 * changed
+    assert torch.allclose(plain, target.mean())
+    assert torch.allclose(weighted, (target * weight).mean() / weight.mean())
+    with pytest.raises(ValueError, match="change_weight"):
+        SFTModule(change_weight=-1)
