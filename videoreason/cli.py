@@ -85,11 +85,10 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from videoreason.data.verify import score_dataset, write_preview
-    from videoreason.eval.table import summarize, to_markdown, write_tables
+    from videoreason.eval.table import summarize, to_markdown, write_sample_rows, write_tables
 
     results = score_dataset(args.dir, split=args.split, videos=args.videos, workers=args.workers)
     table = summarize(results)
@@ -100,8 +99,7 @@ def _verify(args: argparse.Namespace) -> int:
               + ", ".join(r["id"] for r in problems[:10]) + (" ..." if len(problems) > 10 else ""))
     if args.out:
         paths = write_tables(table, args.out)
-        paths.append(Path(args.out) / "samples.jsonl")
-        paths[-1].write_text("".join(json.dumps(r) + "\n" for r in results))
+        paths.append(write_sample_rows(results, args.out))
         paths.append(write_preview(args.dir, Path(args.out) / "preview.png", videos=args.videos))
         print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
-from videoreason.eval.table import HEADLINE, LABELS
+from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -75,8 +75,7 @@ def run(command: list[str], log: Path) -> float:
 
 def per_puzzle(eval_dir: Path) -> dict[str, dict[str, float]]:
     """Puzzle id -> headline metrics, from an evaluation's ``samples.jsonl``."""
-    rows = [json.loads(line) for line in (eval_dir / "samples.jsonl").read_text().splitlines() if line.strip()]
-    return {r["id"]: {m: float(r[m]) for m in HEADLINE} for r in rows}
+    return {r["id"]: {m: float(r[m]) for m in HEADLINE} for r in read_sample_rows(eval_dir)}
 
 
 class Recipe:
@@ -106,7 +105,7 @@ class Recipe:
             "fit", "--config", str(CONFIGS / self.task / config), "--seed_everything", str(self.seed),
             "--trainer.default_root_dir", str(run_dir), "--data.init_args.root", str(self.out / "data"),
             *extra, *self.overrides["sft" if name == "sft" else "grpo"]])
-        self.phase(f"eval_{name}", run_dir / "eval" / "test" / "samples.jsonl", [
+        self.phase(f"eval_{name}", run_dir / "eval" / "test" / SAMPLES_FILE, [
             "eval", "--ckpt", str(run_dir / "adapter"), "--data", str(self.out / "data"), "--split", "test",
             "--seed", str(self.seed)])
 

@@ -14,7 +14,6 @@ and logs metrics and files to MLflow (the run directory's local store unless ``M
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from videoreason.data.datamodule import to_unit_range
 from videoreason.data.dataset import load_spec, read_rows
 from videoreason.data.verify import score_dataset, write_preview
 from videoreason.data.video import decode_video, encode_mp4, write_atomic
-from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_tables
+from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_sample_rows, write_tables
 
 
 @dataclass
@@ -150,8 +149,7 @@ def evaluate(
     results = score_dataset(data, split=split, videos=videos, workers=workers, ids={r["id"] for r in rows})
     table = summarize(results)
     paths = write_tables(table, out_dir)
-    paths.append(out_dir / "samples.jsonl")
-    paths[-1].write_text("".join(json.dumps(r) + "\n" for r in results))
+    paths.append(write_sample_rows(results, out_dir))
     paths.append(write_preview(data, out_dir / "preview.png", videos=videos))
     clips = [decode_video(p) for r in rows[:num_samples] if (p := Path(videos) / Path(r["video"]).name).is_file()]
     if clips:

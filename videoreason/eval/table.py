@@ -61,3 +61,20 @@ def write_tables(table: Sequence[dict[str, Any]], out_dir: str | Path, name: str
     paths[1].write_text(buffer.getvalue())
     paths[2].write_text(json.dumps(list(table), indent=1))
     return paths
+
+
+SAMPLES_FILE = "samples.jsonl"
+
+
+def write_sample_rows(results: Sequence[dict[str, Any]], out_dir: str | Path) -> Path:
+    """Write one JSON line per sample (its verdict row) to ``out_dir/samples.jsonl``; returns the path."""
+    path = Path(out_dir) / SAMPLES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in results))
+    return path
+
+
+def read_sample_rows(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-sample rows ``write_sample_rows`` wrote into ``out_dir``."""
+    text = (Path(out_dir) / SAMPLES_FILE).read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
