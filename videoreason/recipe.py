@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -199,7 +198,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    out = Path(args.out or os.path.join("runs", "recipe", args.task))
+    out = Path(args.out) if args.out else Path("runs", "recipe", args.task)
     if out.exists() and any(out.iterdir()) and not args.reuse:
         raise ValueError(f"{out} already holds a recipe run; pass --reuse to continue it or choose another --out")
     recipe = Recipe(args.task, out, args.ablate, args.seed, args.reuse,
