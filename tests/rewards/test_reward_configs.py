@@ -45,7 +45,8 @@ def test_config_instantiates_and_scores_its_task(path):
 
 def test_yaml_dense_equals_python_composition():
     reward = load(next(p for p in CONFIGS if p.name == "maze_dense.yaml"))
-    weights = {"connectivity": 3.0, "goal_reached": 2.0, "wall_free": 1.0, "layout_preserved": 1.0, "monotonic": 1.0}
+    weights = {"connectivity": 3.0, "goal_reached": 2.0, "detour_free": 2.0, "wall_free": 1.0, "layout_preserved": 1.0,
+               "monotonic": 1.0}
     python = SuccessReward() + 0.5 * DenseReward(weights) + 0.5 * F1Reward()
     verdicts = task_verdicts("maze")
     reward.update(verdicts=verdicts)

@@ -128,6 +128,18 @@ def test_wall_crossed_fails_and_lowers_wall_free():
     assert verdict.components["wall_free"] < 1 and verdict.components["layout_preserved"] < 1
 
 
+def test_painting_the_whole_floor_fails_and_zeroes_detour_free():
+    puzzle, solution, states = make(3, "medium")
+    flooded = states.copy()
+    flooded[-1][puzzle.grid == FLOOR] = PATH
+    verdict = TASK.verify(parsed_from_states(flooded), puzzle)
+    assert not verdict.success and verdict.recall == 1.0 and verdict.precision < 1.0
+    assert verdict.components["connectivity"] == verdict.components["goal_reached"] == 1.0
+    off_path = int((puzzle.grid == FLOOR).sum()) - len(solution.path[1:-1])
+    assert verdict.components["detour_free"] == pytest.approx(1 - min(1, off_path / len(solution.path[1:-1])))
+    assert verdict.components["detour_free"] < 1.0
+
+
 def test_gap_in_path_fails_and_lowers_connectivity():
     puzzle, solution, states = make(4, "medium")
     broken = states.copy()

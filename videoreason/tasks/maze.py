@@ -20,6 +20,8 @@ between start and goal, exclusive):
 - components, each in [0, 1]:
   ``connectivity`` = ``|R & reach| / |R|`` where ``reach`` is what the start reaches through painted blocks;
   ``goal_reached`` = 1 if the goal is in that reach; ``wall_free`` = ``1 - min(1, walls painted / |R|)``;
+  ``detour_free`` = ``1 - min(1, |D - R - walls| / |R|)`` (floor painted off the path: dead-end branches; without it
+  painting the whole floor would maximise every other component);
   ``layout_preserved`` = fraction of (frame, wall/start/goal block) pairs unchanged;
   ``monotonic`` = fraction of consecutive frame pairs with ``D_t`` a subset of ``D_{t+1}``.
 """
@@ -195,7 +197,7 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
     }
     puzzle_type = MazePuzzle
     solution_type = MazeSolution
-    component_names = ("connectivity", "goal_reached", "wall_free", "layout_preserved", "monotonic")
+    component_names = ("connectivity", "goal_reached", "wall_free", "detour_free", "layout_preserved", "monotonic")
 
     def generate(self, rng: np.random.Generator, difficulty: str | MazeDifficulty) -> MazePuzzle:
         level = self.difficulty(difficulty)
@@ -257,6 +259,8 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
         monotonic = float(grows.mean())
         walls_painted = int((final & (initial == WALL)).sum())
         wall_free = 1.0 - min(1.0, walls_painted / max(1, len(reference)))
+        detours = int((final & (initial == FLOOR)).sum()) - int(sum(final[c] for c in reference))
+        detour_free = 1.0 - min(1.0, detours / max(1, len(reference)))
 
         start, goal = puzzle.start, puzzle.goal
         ends = np.zeros_like(final)
@@ -279,6 +283,7 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
             "connectivity": connectivity,
             "goal_reached": goal_reached,
             "wall_free": wall_free,
+            "detour_free": detour_free,
             "layout_preserved": layout_preserved,
             "monotonic": monotonic,
         }
