@@ -8,16 +8,10 @@ import pytest
 import torch
 from jsonargparse import ArgumentParser
 
-from videoreason.rewards import DenseReward, F1Reward, Reward, SuccessReward, WeightedSum
+from videoreason.rewards import DenseReward, F1Reward, Reward, SuccessReward, WeightedSum, load_reward, preset_names
 from videoreason.tasks.base import Verdict, failed_verdict, resolve_task
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs" / "rewards").glob("*.yaml"))
-
-
-def load(path: Path) -> Reward:
-    parser = ArgumentParser()
-    parser.add_argument("--reward", type=Reward, sub_configs=True)  # as LightningCLI adds typed init args
-    return parser.instantiate(parser.parse_args(["--reward", str(path)])).reward
 
 
 def task_verdicts(name: str) -> list[Verdict]:
@@ -35,7 +29,7 @@ def test_every_task_has_sparse_dense_and_f1_configs():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_instantiates_and_scores_its_task(path):
-    reward = load(path)
+    reward = load_reward(path)
     assert isinstance(reward, WeightedSum)
     reward.update(verdicts=task_verdicts(path.stem.split("_")[0]))
     out = reward.compute()
@@ -44,7 +38,7 @@ def test_config_instantiates_and_scores_its_task(path):
 
 
 def test_yaml_dense_equals_python_composition():
-    reward = load(next(p for p in CONFIGS if p.name == "maze_dense.yaml"))
+    reward = load_reward(next(p for p in CONFIGS if p.name == "maze_dense.yaml"))
     weights = {"connectivity": 3.0, "goal_reached": 2.0, "detour_free": 2.0, "wall_free": 1.0, "layout_preserved": 1.0,
                "monotonic": 1.0}
     python = SuccessReward() + 0.5 * DenseReward(weights) + 0.5 * F1Reward()
@@ -52,6 +46,13 @@ def test_yaml_dense_equals_python_composition():
     reward.update(verdicts=verdicts)
     python.update(verdicts=verdicts)
     torch.testing.assert_close(reward.compute(), python.compute())
+
+
+def test_presets_load_by_name_and_unknown_names_list_them():
+    assert set(preset_names()) == {p.stem for p in CONFIGS}
+    assert isinstance(load_reward("maze_sparse"), WeightedSum)
+    with pytest.raises(FileNotFoundError, match="maze_dense"):
+        load_reward("maze_dence")
 
 
 def test_lightningcli_style_init_argument_accepts_the_file():

@@ -2,12 +2,14 @@
 
 ``0.5 * F1Reward() + SuccessReward()`` composes element-wise; `WeightedSum` is the YAML form that keeps each
 component's name. `FrameSimilarityReward` compares videos with reference videos, for domains without a parser.
+`load_reward` reads a YAML preset (``configs/rewards/``).
 `verdicts_for` / `VerdictPool` parse and verify a batch of videos once for all verdict rewards.
 """
 
 from videoreason.rewards.base import Reward, RewardConfigError, VerdictReward
 from videoreason.rewards.composition import WeightedSum
 from videoreason.rewards.embedding import FrameSimilarityReward
+from videoreason.rewards.presets import load_reward, preset_names
 from videoreason.rewards.scoring import VerdictPool, verdict_of, verdicts_for
 from videoreason.rewards.verdict_rewards import (
     ComponentReward,
@@ -31,6 +33,8 @@ __all__ = [
     "VerdictPool",
     "VerdictReward",
     "WeightedSum",
+    "load_reward",
+    "preset_names",
     "verdict_of",
     "verdicts_for",
 ]
