@@ -29,6 +29,7 @@ def test_report_has_intervals_gain_and_mlflow_run(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # other tests' MLflow clients may have set it
     _eval_rows(tmp_path / "sft" / "eval" / "test", [0.0] * 200)
     _eval_rows(tmp_path / "grpo" / "eval" / "test", [1.0] * 50 + [0.0] * 150)
+    (tmp_path / "grpo" / "eval" / "test" / "samples.png").write_bytes(b"png")
     recipe = Recipe("maze", tmp_path, [], seed=0, reuse=True, overrides={"sft": [], "grpo": []})
     recipe.times = {"sft": 60.0, "grpo": 120.0}
     result = recipe.report()
@@ -37,6 +38,7 @@ def test_report_has_intervals_gain_and_mlflow_run(tmp_path, monkeypatch):
     text = (tmp_path / "results.md").read_text()
     assert "do not overlap" in text and "| sft | 0.0 [0.0, 0.0]" in text and "2.0 min" in text
     assert (tmp_path / "mlflow.db").is_file()
+    assert [p.parent.name for p in tmp_path.glob("mlartifacts/**/samples/*/samples.png")] == ["grpo"]
 
 
 def test_report_refuses_evaluations_on_different_puzzles(tmp_path):

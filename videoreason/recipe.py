@@ -9,7 +9,7 @@ in a subprocess and timed. GRPO variants start from the same SFT model:
 - ``all_steps`` (``--ablate plan``): the same with every denoising step trained (``AllSteps``, Flow-GRPO).
 
 Results land in ``OUT/results.{md,json}`` and an MLflow run (experiment ``recipe``) in ``OUT``'s store, with each
-GRPO run's reward curves. ``--reuse`` keeps phases whose outputs exist (resume an interrupted recipe).
+GRPO run's reward curves and every model's sample test videos. ``--reuse`` keeps phases whose outputs exist (resume an interrupted recipe).
 
     videoreason recipe --task maze --out runs/maze
     python benchmarks/learning.py --task maze --ablate reward plan
@@ -178,6 +178,11 @@ class Recipe:
             curves = self.out / m / "curves.png"
             if curves.is_file():
                 tracked.log_artifact(curves, f"curves/{m}")
+        for m in ("sft", *self.variants):
+            for name in ("samples.mp4", "samples.png"):
+                sample = self.out / m / "eval" / "test" / name
+                if sample.is_file():
+                    tracked.log_artifact(sample, f"samples/{m}")
         tracked.finish()
         print(f"MLflow run {tracked.run_id} in {tracked.tracking_uri}")
 
