@@ -41,6 +41,20 @@ def test_report_has_intervals_gain_and_mlflow_run(tmp_path, monkeypatch):
     assert [p.parent.name for p in tmp_path.glob("mlartifacts/**/samples/*/samples.png")] == ["grpo"]
 
 
+def test_ablation_lines_and_times_survive_reuse(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name, successes in (("sft", [0.0] * 20), ("grpo", [1.0] * 5 + [0.0] * 15), ("sparse", [0.0] * 20),
+                            ("all_steps", [1.0] * 6 + [0.0] * 14)):
+        _eval_rows(tmp_path / name / "eval" / "test", successes)
+    (tmp_path / "times.json").write_text(json.dumps({"grpo": 60.0, "all_steps": 100.0}))
+    recipe = Recipe("maze", tmp_path, ["reward", "plan"], seed=0, reuse=True, overrides={"sft": [], "grpo": []})
+    assert recipe.times == {"grpo": 60.0, "all_steps": 100.0}  # measured by the earlier, interrupted run
+    recipe.report()
+    text = (tmp_path / "results.md").read_text()
+    assert "Early-Step Focus vs all steps trained: SR -5.0 points, 40.0% less GRPO wall time" in text
+    assert "dense vs sparse reward: SR +25.0 points" in text
+
+
 def test_report_refuses_evaluations_on_different_puzzles(tmp_path):
     _eval_rows(tmp_path / "sft" / "eval" / "test", [0.0] * 10)
     _eval_rows(tmp_path / "grpo" / "eval" / "test", [0.0] * 9)

@@ -9,7 +9,8 @@ in a subprocess and timed. GRPO variants start from the same SFT model:
 - ``all_steps`` (``--ablate plan``): the same with every denoising step trained (``AllSteps``, Flow-GRPO).
 
 Results land in ``OUT/results.{md,json}`` and an MLflow run (experiment ``recipe``) in ``OUT``'s store, with each
-GRPO run's reward curves and every model's sample test videos. ``--reuse`` keeps phases whose outputs exist (resume an interrupted recipe).
+GRPO run's reward curves and every model's sample test videos. ``--reuse`` keeps phases whose outputs exist
+(resume an interrupted recipe).
 
     videoreason recipe --task maze --out runs/maze
     python benchmarks/learning.py --task maze --ablate reward plan
@@ -23,27 +24,36 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+TIMES_FILE = "times.json"  # wall seconds per phase, so a --reuse run still reports the phases run before
 
 
 @dataclass(frozen=True)
 class DataRecipe:
-    """The dataset a task's tiny recipe trains and tests on."""
+    """The dataset a task's tiny recipe trains and tests on: ``size`` pixels square, ``frames`` frames."""
 
+    size: int
+    frames: int = 5
     difficulty: str = "tiny"
     num_train: int = 2000
     num_val: int = 16
     num_test: int = 200
-    render: tuple[str, ...] = field(default_factory=tuple)  # extra `data generate` flags (--height, ...)
+
+    @property
+    def render(self) -> list[str]:
+        """The `data generate` flags of the frame size and count."""
+        return ["--height", str(self.size), "--width", str(self.size), "--frames", str(self.frames)]
 
 
-DATA = {"maze": DataRecipe(), "flowfree": DataRecipe(), "sokoban": DataRecipe()}
+# One board block or cell = 8 pixels = one transformer token (PixelCodec patch 4 x Wan patch 2): 7x7 maze blocks,
+# 4x4 FlowFree cells, 6x6 Sokoban squares. Five frames: the first (the puzzle) and four steps of the solution.
+DATA = {"maze": DataRecipe(size=56), "flowfree": DataRecipe(size=32), "sokoban": DataRecipe(size=48)}
 ALL_STEPS_CALLBACKS = ('{"trainer": {"callbacks": [{"class_path": "videoreason.callbacks.AllSteps"}, '
                        '{"class_path": "videoreason.callbacks.PlotCurves"}]}}')
 
@@ -90,13 +100,15 @@ class Recipe:
         self.task, self.out, self.seed, self.reuse = task, out, seed, reuse
         self.variants = variants(task, ablate)
         self.overrides = overrides
-        self.times: dict[str, float] = {}
+        times = out / TIMES_FILE
+        self.times: dict[str, float] = json.loads(times.read_text()) if reuse and times.is_file() else {}
 
     def phase(self, name: str, done: Path, command: list[str]) -> None:
         if self.reuse and done.exists():
             print(f"reusing {done}")
             return
         self.times[name] = run(command, self.out / "logs" / f"{name}.log")
+        (self.out / TIMES_FILE).write_text(json.dumps(self.times, indent=1))  # kept for a later --reuse
 
     def fit(self, name: str, config: str, extra: list[str]) -> None:
         run_dir = self.out / name
@@ -152,14 +164,22 @@ class Recipe:
         for m, row in table.items():
             wall = self.times.get(m)
             lines.append(f"| {m} | " + " | ".join(str(row[k]) for k in HEADLINE)
-                         + f" | {'reused' if wall is None else f'{wall / 60:.1f} min'} |")
+                         + f" | {'-' if wall is None else f'{wall / 60:.1f} min'} |")
         lines.append("")
         for m, gain in gains.items():
             disjoint = not table[m]["success"].overlaps(table["sft"]["success"])
             lines.append(f"- {m} SR - sft SR: {gain.mean:+.1f} points, paired 95% CI [{gain.low:+.1f}, "
                          f"{gain.high:+.1f}]; the two SR intervals {'do not overlap' if disjoint else 'overlap'}")
+        if "all_steps" in table:
+            sr = table["grpo"]["success"].mean - table["all_steps"]["success"].mean
+            saved = (f"{1 - self.times['grpo'] / self.times['all_steps']:.1%} less GRPO wall time"
+                     if {"grpo", "all_steps"} <= set(self.times) else "wall times not measured")
+            lines.append(f"- Early-Step Focus vs all steps trained: SR {sr:+.1f} points, {saved}")
+        if "sparse" in table:
+            diff = {k: table["grpo"][k].mean - table["sparse"][k].mean for k in ("success", "f1")}
+            lines.append(f"- dense vs sparse reward: SR {diff['success']:+.1f} points, F1 {diff['f1']:+.1f} points")
         total = sum(self.times.values())
-        lines.append(f"- wall time of the phases run now: {total / 60:.1f} min "
+        lines.append(f"- wall time of all phases: {total / 60:.1f} min: "
                      + ", ".join(f"{k} {v / 60:.1f}" for k, v in self.times.items()))
         return "\n".join(lines)
 
