@@ -18,21 +18,15 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# The maze recipe end to end on CPU: data -> SFT (tiny) -> SDE-GRPO with Early-Step Focus -> eval, then the
-# SFT-vs-GRPO table. Everything lands in runs/ (MLflow stores in each run folder: `mlflow ui --backend-store-uri
-# sqlite:///runs/maze/grpo_tiny/mlflow.db`).
-DATA ?= runs/data/maze_tiny
+# The maze recipe end to end on CPU (videoreason/recipe.py): data -> SFT -> SDE-GRPO with Early-Step Focus -> eval
+# on 200 held-out mazes, ending with the SFT-vs-GRPO table with 95% bootstrap intervals. Everything lands in
+# $(RECIPE) (results.md, one MLflow store: `mlflow ui --backend-store-uri sqlite:///$(RECIPE)/mlflow.db`); a rerun
+# resumes (--reuse keeps finished phases).
+RECIPE ?= runs/recipe/maze
 VR := $(VENV)/bin/videoreason
 
 demo: $(STAMP)
-	$(VR) data generate --task maze --difficulty tiny --num 2000 --split train --out $(DATA)
-	$(VR) data generate --task maze --difficulty tiny --num 16 --split val --out $(DATA)
-	$(VR) data generate --task maze --difficulty tiny --num 200 --split test --out $(DATA)
-	$(VR) fit --config configs/maze/sft_tiny.yaml --data.init_args.root $(DATA)
-	$(VR) eval --ckpt runs/maze/sft_tiny/adapter --data $(DATA) --split test
-	$(VR) fit --config configs/maze/grpo_tiny.yaml --data.init_args.root $(DATA)
-	$(VR) eval --ckpt runs/maze/grpo_tiny/adapter --data $(DATA) --split test
-	$(PY) -m videoreason.eval.compare SFT=runs/maze/sft_tiny/eval/test GRPO=runs/maze/grpo_tiny/eval/test
+	$(VR) recipe --task maze --out $(RECIPE) --reuse
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not gpu and not distributed" $(PYTEST_ARGS)
