@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from videoreason.recipe import Recipe, main, run, variants
+from videoreason.recipe import DATA, Recipe, main, run, variants
+from videoreason.tasks.base import resolve_task
 
 
 def _eval_rows(folder: Path, successes: list[float]) -> None:
@@ -23,6 +25,14 @@ def test_variants_point_at_the_ablation_configs():
     assert list(names) == ["grpo", "sparse", "all_steps"]
     assert Path(names["sparse"][1]).name == "maze_sparse.yaml" and Path(names["sparse"][1]).is_file()
     assert "AllSteps" in names["all_steps"][1]
+
+
+@pytest.mark.parametrize("task", sorted(DATA))
+def test_recipe_frames_give_every_board_cell_one_token(task):
+    data, solver = DATA[task], resolve_task(task)
+    board = solver.initial_state(solver.generate(np.random.default_rng(0), data.difficulty))
+    assert data.size == 8 * board.shape[0] == 8 * board.shape[1]  # PixelCodec patch 4 x Wan patch 2 = 8 px
+    assert data.render == ["--height", str(data.size), "--width", str(data.size), "--frames", str(data.frames)]
 
 
 def test_report_has_intervals_gain_and_mlflow_run(tmp_path, monkeypatch):
