@@ -108,7 +108,9 @@ class Recipe:
             print(f"reusing {done}")
             return
         self.times[name] = run(command, self.out / "logs" / f"{name}.log")
-        (self.out / TIMES_FILE).write_text(json.dumps(self.times, indent=1))  # kept for a later --reuse
+        staged = self.out / f"{TIMES_FILE}.tmp"  # renamed into place: an interrupted write keeps the old file
+        staged.write_text(json.dumps(self.times, indent=1))
+        staged.replace(self.out / TIMES_FILE)
 
     def fit(self, name: str, config: str, extra: list[str]) -> None:
         run_dir = self.out / name
