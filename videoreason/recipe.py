@@ -29,8 +29,9 @@ from pathlib import Path
 
 from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
+from videoreason.rewards.presets import PRESETS
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = PRESETS.parent  # the repository's configs/ (reward presets live in configs/rewards/)
 TIMES_FILE = "times.json"  # wall seconds per phase, so a --reuse run still reports the phases run before
 
 
@@ -62,7 +63,7 @@ def variants(task: str, ablate: Sequence[str]) -> dict[str, list[str]]:
     """GRPO variant name -> extra ``fit`` arguments on top of ``configs/<task>/grpo_tiny.yaml``."""
     out = {"grpo": []}
     if "reward" in ablate:
-        out["sparse"] = ["--model.init_args.reward", str(CONFIGS / "rewards" / f"{task}_sparse.yaml")]
+        out["sparse"] = ["--model.init_args.reward", str(PRESETS / f"{task}_sparse.yaml")]
     if "plan" in ablate:
         out["all_steps"] = ["--config", ALL_STEPS_CALLBACKS]
     return out

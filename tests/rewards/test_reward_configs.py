@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from jsonargparse import ArgumentParser
 
 from videoreason.rewards import DenseReward, F1Reward, Reward, SuccessReward, WeightedSum, load_reward, preset_names
+from videoreason.rewards.presets import PRESETS
 from videoreason.tasks.base import Verdict, failed_verdict, resolve_task
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs" / "rewards").glob("*.yaml"))
+CONFIGS = sorted(PRESETS.glob("*.yaml"))
 
 
 def task_verdicts(name: str) -> list[Verdict]:
