@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
+from videoreason.diffusion.noise import Generators, standard_normal
 from videoreason.diffusion.schedule import NUM_TRAIN_TIMESTEPS
 from videoreason.diffusion.solvers import TailSpec, run_tail, tail_sigmas
 from videoreason.diffusion.steps import SDE_VARIANTS, ode_step, sde_step
@@ -279,7 +280,7 @@ class FlowSampler:
         *,
         noise_level: float = 0.7,
         variant: str = "flow_grpo",
-        generator: torch.Generator | None = None,
+        generator: Generators | None = None,
         negative: torch.Tensor | None = None,
         tail: TailSpec | None = None,
     ) -> Rollout:
@@ -300,7 +301,8 @@ class FlowSampler:
             plan: Step kinds, one per step (``None``: all ``"ode"``); see ``validate_plan``.
             noise_level: SDE noise scale ``a`` (see ``sde_step``).
             variant: SDE form, ``"flow_grpo"`` or ``"cps"``.
-            generator: RNG of the SDE noise (same generator state and inputs -> same rollout).
+            generator: RNG of the SDE noise (same generator state and inputs -> same rollout), or one generator per
+                sample (then a sample's rollout does not depend on the rest of the batch).
             negative: Negative prompt embeddings ``[B, L', text_dim]``, needed when guidance is on.
             tail: Optional fast deterministic tail after the last SDE step.
 
@@ -321,15 +323,10 @@ class FlowSampler:
             # frame 0 of `latents` already holds the condition, so the model input is the latents themselves
             v = self._step_velocity(latents, sigmas[i], prep)
             if plan[i] == "sde":
-                out = sde_step(
-                    latents[:, :, 1:],  # [B, C, f - 1, h, w]: the noisy frames only
-                    v[:, :, 1:],
-                    sigmas[i],
-                    sigmas[i + 1],
-                    noise_level,
-                    generator=generator,
-                    variant=variant,
-                )
+                noisy = latents[:, :, 1:]  # [B, C, f - 1, h, w]: the noisy frames only
+                shape = noisy.shape if generator is None or isinstance(generator, torch.Generator) else noisy.shape[1:]
+                out = sde_step(noisy, v[:, :, 1:], sigmas[i], sigmas[i + 1], noise_level,
+                               noise=standard_normal(generator, shape, noisy.device), variant=variant)
                 next_latents = torch.cat([latents[:, :, :1], out.prev_sample], dim=2)  # [B, C, f, h, w]
                 steps.append(RolloutStep(i, sigmas[i], sigmas[i + 1], latents, next_latents, out.log_prob))
                 latents = next_latents

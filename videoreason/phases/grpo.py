@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torchmetrics import Metric
 
+from videoreason.diffusion.noise import sample_generators, standard_normal
 from videoreason.diffusion.sampler import FlowSampler, Rollout, RolloutStep
 from videoreason.diffusion.schedule import sampling_sigmas
 from videoreason.diffusion.solvers import TailSpec
@@ -172,15 +173,15 @@ class GRPOModule(VideoModule):
         self.skipped_steps = 0
 
     # ------------------------------------------------------------------ rollout
-    def _generator(self, batch_idx: int) -> torch.Generator:
-        """Rollout RNG from (seed, optimizer step, rank, batch): resumable, different on every rank."""
-        rank = self.trainer.global_rank if self._trainer is not None else 0
-        key = hash((self.hparams.seed, self.global_step, rank, batch_idx)) & 0x7FFF_FFFF_FFFF_FFFF
-        return torch.Generator(device=self.device).manual_seed(key)
+    def _generators(self, ids: list[str]) -> list[torch.Generator]:
+        """Rollout RNG per sample, from (seed, optimizer step, puzzle id, copy in its group): resumable, and a
+        sample's rollout is the same whatever rank, batch or chunk it lands in (so 1 and N processes agree)."""
+        copies = [f"{i}#{j % self.hparams.group_size}" for j, i in enumerate(ids)]
+        return sample_generators(self.hparams.seed, self.global_step, keys=copies)
 
     @torch.no_grad()
     def rollout(
-        self, first_frames: torch.Tensor, prompts: list[str], generator: torch.Generator, scorer: Any = None
+        self, first_frames: torch.Tensor, prompts: list[str], generators: list[torch.Generator], scorer: Any = None
     ) -> tuple[Rollout, torch.Tensor, torch.Tensor, np.ndarray, list[Any]]:
         """Roll out videos in chunks; ``scorer(chunk_videos, rows)`` is called on each decoded chunk (returns a
         future). Returns the merged rollout, first-frame latents, prompt embeddings, uint8 videos, scorer results."""
@@ -188,7 +189,7 @@ class GRPOModule(VideoModule):
         first = self.codec.encode(first_frames.unsqueeze(2))  # [N, C, 1, h, w]
         embeds = self.text_embedder.embed(prompts).to(first.device)
         shape = self.codec.latent_shape(self.spec.num_frames, height, width)
-        noise = torch.randn((n, *shape), generator=generator, device=generator.device).to(first.device)
+        noise = standard_normal(generators, shape, first.device)  # [N, C, f, h, w]
         sigmas = sampling_sigmas(self.hparams.num_steps, shift=self.hparams.shift)
         sampler = FlowSampler(self.transformer)
         chunk = self.hparams.rollout_batch_size or n
@@ -197,7 +198,7 @@ class GRPOModule(VideoModule):
             rows = slice(start, min(start + chunk, n))
             part = sampler.rollout(noise[rows], first[rows], embeds[rows], sigmas, self.step_plan,
                                    noise_level=self.hparams.noise_level, variant=self.hparams.sde_variant,
-                                   generator=generator, tail=self.tail)
+                                   generator=generators[rows], tail=self.tail)
             video = to_uint8(self.codec.decode(part.latents)).cpu().numpy()  # [n, F, H, W, 3]
             if scorer is not None:
                 futures.append(scorer(video, rows))
@@ -290,8 +291,8 @@ class GRPOModule(VideoModule):
             def scorer(videos: np.ndarray, rows: slice):
                 return pool.submit(videos, puzzles[rows], tasks[rows], self.spec, ids[rows])
 
-            rollout, first, embeds, videos, futures = self.rollout(first_frames, prompts,
-                                                                   self._generator(batch_idx), scorer)
+            rollout, first, embeds, videos, futures = self.rollout(first_frames, prompts, self._generators(ids),
+                                                                   scorer)
             t1 = time.perf_counter()
             verdicts = [v for f in futures for v in f.result()]
         rewards, components = self.score(verdicts, ids, videos)

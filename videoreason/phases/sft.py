@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import torch
 
+from videoreason.diffusion.noise import sample_generators, standard_normal
 from videoreason.diffusion.sampler import token_timesteps
 from videoreason.diffusion.schedule import add_noise, sample_training_sigmas, velocity_target
 from videoreason.models.codec import Codec
@@ -48,7 +49,7 @@ class SFTModule(VideoModule):
         val_steps: Denoising steps when sampling validation videos.
         val_shift: Sigma shift of the validation sampling schedule.
         num_sample_videos: Validation videos kept in ``sample_videos`` for logging (``LogSampleVideos``).
-        seed: Seed of the validation noise (the same videos every validation).
+        seed: Seed of the training noise (drawn per sample from seed, step and id) and of the validation noise.
     """
 
     def __init__(
@@ -113,9 +114,12 @@ class SFTModule(VideoModule):
         return (error * weight).mean() / weight.mean()
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        video = batch["video"]
-        sigma = sample_training_sigmas(video.shape[0], mode=self.hparams.sigma_sampling, shift=self.hparams.shift,
-                                       device=video.device)
-        loss = self.flow_matching_loss(video, list(batch["prompt"]), sigma)
+        video = batch["video"]  # [B, 3, F, H, W]
+        # noise and sigma per sample, keyed by (seed, step, id): the same whatever rank or batch a sample is in
+        generators = sample_generators(self.hparams.seed, self.global_step, keys=list(batch["id"]))
+        sigma = torch.cat([sample_training_sigmas(1, mode=self.hparams.sigma_sampling, shift=self.hparams.shift,
+                                                  generator=g) for g in generators])
+        noise = standard_normal(generators, self.codec.latent_shape(*video.shape[2:]), video.device)
+        loss = self.flow_matching_loss(video, list(batch["prompt"]), sigma, noise)
         self.log("train/loss", loss, prog_bar=True, batch_size=video.shape[0])
         return loss
