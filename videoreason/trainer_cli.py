@@ -65,9 +65,19 @@ class VideoReasonCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
         if trainer.logger is None or trainer.logger is True:
+            if _launch_rank() > 0:  # loggers write from rank 0 only; others must not race it creating the store
+                trainer.logger = False
+                return
             root = Path(trainer.default_root_dir or ".")
             logger = logger_config(root, experiment_name="videoreason", run_name=root.resolve().name)
             trainer.logger = Namespace(class_path=logger["class_path"], init_args=Namespace(**logger["init_args"]))
+
+
+def _launch_rank() -> int:
+    """This process's global rank as the launcher (torchrun, SLURM, Lightning's own) set it in the environment."""
+    from lightning.fabric.utilities.rank_zero import _get_rank
+
+    return _get_rank() or 0
 
 
 def run_lightning_cli(args: Sequence[str]) -> None:

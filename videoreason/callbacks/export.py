@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_only
 
 from videoreason.phases.export import export_module
 from videoreason.tracking import log_artifact
@@ -15,7 +14,9 @@ class ExportAdapter(L.Callback):
     """Export ``pl_module``'s adapter (or full transformer) with its config at the end of training.
 
     The folder is what ``videoreason eval --ckpt`` and ``load_module`` read, and diffusers'
-    ``pipe.load_lora_weights(folder)`` accepts; it is also uploaded to the MLflow run.
+    ``pipe.load_lora_weights(folder)`` accepts; it is also uploaded to the MLflow run. Rank 0 writes it; when the
+    transformer is sharded (FSDP2) every rank first takes part in gathering the full tensors, so the export is one
+    safetensors file whatever the number of processes.
 
     Args:
         dirpath: Export folder (default ``<trainer.default_root_dir>/adapter``).
@@ -30,16 +31,22 @@ class ExportAdapter(L.Callback):
         self.last_export: Path | None = None
 
     def _export(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        target = Path(self.dirpath or Path(trainer.default_root_dir) / "adapter")
-        self.last_export = export_module(pl_module, target)
-        log_artifact(trainer, self.last_export, "adapter")
+        from videoreason.parallel import gather_state, is_sharded
 
-    @rank_zero_only
+        transformer = pl_module.transformer
+        state = None
+        if is_sharded(transformer):  # a collective: all ranks gather
+            state = gather_state(transformer, trainable_only=bool(getattr(transformer, "peft_config", None)))
+        if trainer.is_global_zero:
+            target = Path(self.dirpath or Path(trainer.default_root_dir) / "adapter")
+            self.last_export = export_module(pl_module, target, state)
+            log_artifact(trainer, self.last_export, "adapter")
+        trainer.strategy.barrier("export")
+
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
         step = trainer.global_step
         if self.every_n_train_steps and step and step % self.every_n_train_steps == 0:
             self._export(trainer, pl_module)
 
-    @rank_zero_only
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._export(trainer, pl_module)

@@ -27,7 +27,7 @@ from typing import Any
 import lightning
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from videoreason.data.dataset import SPLITS, load_sample, read_rows
 from videoreason.data.video import decode_video
@@ -95,23 +95,32 @@ def seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-class TaskMixingSampler(Sampler[int]):
-    """Deterministic weighted task mixing.
+class TaskMixingSampler(DistributedSampler):
+    """Deterministic weighted task mixing, split over data-parallel ranks.
 
     Each of ``num_samples`` draws picks a task with probability proportional to its weight, then takes the next
     index of that task's shuffled index list (reshuffled when exhausted), so every row of a task is seen before
     any repeats. The generator is seeded from ``(seed, epoch)``; :meth:`set_epoch` sets the epoch (Lightning calls
     it every epoch), and each full iteration advances it by one, so two iterations without ``set_epoch`` differ too.
 
+    With ``num_replicas`` ranks, the draws (padded to a multiple of ``num_replicas`` by drawing more) are dealt
+    round-robin: rank ``r`` gets draws ``r, r + W, ...``, so batch ``k`` of all ranks together is batch ``k`` of one
+    process with a ``W`` times larger batch. It is a ``DistributedSampler`` so Lightning uses it as it is instead
+    of wrapping (and re-shuffling) it.
+
     Args:
         groups: task name -> dataset indices of its rows (non-empty).
         weights: task name -> sampling weight (> 0), same keys as ``groups``.
-        num_samples: draws per epoch.
+        num_samples: draws per epoch (all ranks together).
         seed: base seed.
+        num_replicas: data-parallel ranks.
+        rank: this rank.
     """
 
     def __init__(self, groups: dict[str, Sequence[int]], weights: dict[str, float], num_samples: int,
-                 seed: int = 0):
+                 seed: int = 0, num_replicas: int = 1, rank: int = 0):
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"`rank` must be in [0, {num_replicas}), got {rank}")
         if set(groups) != set(weights):
             raise ValueError(f"groups {sorted(groups)} and weights {sorted(weights)} name different tasks")
         empty = sorted(name for name, indices in groups.items() if not indices)
@@ -124,7 +133,9 @@ class TaskMixingSampler(Sampler[int]):
         self.weights = torch.tensor([float(weights[name]) for name in self.names], dtype=torch.float64)
         if not bool((self.weights > 0).all()):
             raise ValueError(f"task weights must be > 0, got { {n: weights[n] for n in self.names} }")
-        self.num_samples = num_samples
+        self.num_replicas, self.rank = num_replicas, rank
+        self.total_size = -(-num_samples // num_replicas) * num_replicas
+        self.num_samples = self.total_size // num_replicas  # per rank, as DistributedSampler
         self.seed = seed
         self.epoch = 0
 
@@ -137,7 +148,7 @@ class TaskMixingSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * _SEED_MIX + self.epoch)
         self.epoch += 1
-        choices = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator).tolist()
+        choices = torch.multinomial(self.weights, self.total_size, replacement=True, generator=generator).tolist()
         order: dict[str, list[int]] = {name: [] for name in self.names}
         out = []
         for choice in choices:
@@ -146,7 +157,7 @@ class TaskMixingSampler(Sampler[int]):
                 indices = self.groups[name]
                 order[name] = [indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
             out.append(order[name].pop())
-        return iter(out)
+        return iter(out[self.rank::self.num_replicas])
 
 
 def select_val_rows(rows: Sequence[dict[str, str]], num: int) -> list[dict[str, str]]:
@@ -281,8 +292,12 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         if self.train_dataset is None or self._sampler is None:
             self.setup("fit")
         assert self.train_dataset is not None and self._sampler is not None
-        trainer = getattr(self, "_trainer", None)
+        trainer = self.trainer
         if trainer is not None:
+            ranks = trainer.distributed_sampler_kwargs or {}  # deal the draws to this trainer's ranks
+            self._sampler = TaskMixingSampler(self._sampler.groups, self.task_weights,
+                                              self.samples_per_epoch or len(self.train_dataset), seed=self.seed,
+                                              num_replicas=ranks.get("num_replicas", 1), rank=ranks.get("rank", 0))
             self._sampler.set_epoch(trainer.current_epoch)
         return self._loader(self.train_dataset, self._sampler)
 
@@ -293,3 +308,9 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             self.setup("validate")
         assert self.val_dataset is not None
         return self._loader(self.val_dataset, None)
+
+    def prompts(self) -> list[str]:
+        """The distinct prompts of the training and validation rows, in first-seen order (after ``setup``): what
+        a phase embeds once at fit start (``TextEmbedder.precompute``) before freeing the text encoder."""
+        datasets = (self.train_dataset, self.val_dataset)
+        return list(dict.fromkeys(row["prompt"] for ds in datasets if ds is not None for row in ds.rows))

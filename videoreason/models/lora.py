@@ -189,7 +189,12 @@ def lora_spec_of(transformer: torch.nn.Module, adapter_name: str = "default") ->
     )
 
 
-def save_lora(transformer: torch.nn.Module, out_dir: str | os.PathLike[str], adapter_name: str = "default") -> Path:
+def save_lora(
+    transformer: torch.nn.Module,
+    out_dir: str | os.PathLike[str],
+    adapter_name: str = "default",
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Write adapter ``adapter_name`` as ``out_dir/pytorch_lora_weights.safetensors`` (diffusers LoRA format, with
     the peft config as metadata) plus ``out_dir/lora_spec.json``.
 
@@ -200,6 +205,8 @@ def save_lora(transformer: torch.nn.Module, out_dir: str | os.PathLike[str], ada
         transformer: Model carrying the adapter.
         out_dir: Directory (created if needed).
         adapter_name: Which adapter to save.
+        state_dict: Full tensors by parameter name to save instead of the model's own (how a sharded model is
+            exported: ``videoreason.parallel.gather_state``).
 
     Returns:
         Path of the written ``.safetensors`` file.
@@ -213,7 +220,7 @@ def save_lora(transformer: torch.nn.Module, out_dir: str | os.PathLike[str], ada
     _require_adapter(transformer, adapter_name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    layers = get_peft_model_state_dict(transformer, adapter_name=adapter_name)
+    layers = get_peft_model_state_dict(transformer, state_dict=state_dict, adapter_name=adapter_name)
     layers = {k: v.detach().contiguous() for k, v in layers.items()}
     config = transformer.peft_config[adapter_name].to_dict()
     metadata = {k: config[k] for k in _METADATA_KEYS if k in config}

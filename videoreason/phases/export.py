@@ -68,8 +68,20 @@ def instantiate_module(config: dict[str, Any], where: str = "module config") -> 
         raise ValueError(f"cannot build the module of {where}: {err}") from err
 
 
-def export_module(module: L.LightningModule, out_dir: str | os.PathLike[str]) -> Path:
-    """Write ``module``'s adapter (or full transformer) and config to ``out_dir``, replacing it atomically."""
+def export_module(
+    module: L.LightningModule, out_dir: str | os.PathLike[str], state: dict[str, torch.Tensor] | None = None
+) -> Path:
+    """Write ``module``'s adapter (or full transformer) and config to ``out_dir``, replacing it atomically.
+
+    Args:
+        module: A phase module (``.transformer``).
+        out_dir: Export folder.
+        state: Full transformer tensors to write instead of the module's own: the trainable (LoRA) parameters, or
+            the whole state dict of a full fine-tune, as ``videoreason.parallel.gather_state`` assembles them from
+            a sharded model.
+    """
+    from safetensors.torch import save_file
+
     from videoreason.models.lora import save_lora
 
     out = Path(out_dir)
@@ -78,7 +90,11 @@ def export_module(module: L.LightningModule, out_dir: str | os.PathLike[str]) ->
     try:
         transformer = module.transformer
         if getattr(transformer, "peft_config", None):
-            save_lora(transformer, tmp)
+            save_lora(transformer, tmp, state_dict=state)
+        elif state is not None:  # diffusers folder: config.json + one safetensors file
+            transformer.save_config(tmp / "transformer")
+            save_file({k: v.contiguous() for k, v in state.items()},
+                      tmp / "transformer" / "diffusion_pytorch_model.safetensors", metadata={"format": "pt"})
         else:
             transformer.save_pretrained(tmp / "transformer", safe_serialization=True)
         (tmp / MODULE_CONFIG).write_text(yaml.safe_dump(module_config(module), sort_keys=False))

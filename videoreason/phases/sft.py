@@ -39,13 +39,18 @@ class SFTModule(VideoModule):
         learning_rate: Peak learning rate.
         weight_decay: AdamW weight decay.
         warmup_steps: Linear warm-up steps, then constant.
-        optimizer: ``adamw`` (torch) or ``adamw8bit`` (bitsandbytes, GPU).
+        optimizer: ``adamw`` (torch), ``adamw8bit`` (bitsandbytes: 8-bit moments, a quarter of AdamW's optimizer
+            memory) or ``paged_adamw8bit`` (the same with its state in CUDA unified memory, paged out to the host
+            under memory pressure; plain ``adamw8bit`` on CPU).
         sigma_sampling: Training sigma distribution, ``uniform`` or ``logit_normal``.
         shift: Sigma shift applied to training sigmas.
         change_weight: Extra loss weight on the latent cells that differ from the first frame, i.e. where the
             solution is drawn (weight ``1 + change_weight`` there, 1 elsewhere, normalised). A maze path covers a
             few percent of a video, so the plain MSE is dominated by copying the board. 0 turns it off.
         gradient_checkpointing: Recompute transformer blocks in the backward pass to save memory.
+        quantize_base: Store the frozen base weights of the transformer blocks in int8 (bitsandbytes LLM.int8,
+            ``videoreason.models.quantize``) under the LoRA adapter: about half the transformer's memory of bf16.
+            Needs ``lora``.
         val_steps: Denoising steps when sampling validation videos.
         val_shift: Sigma shift of the validation sampling schedule.
         num_sample_videos: Validation videos kept in ``sample_videos`` for logging (``LogSampleVideos``).
@@ -61,11 +66,12 @@ class SFTModule(VideoModule):
         learning_rate: float = 1e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
-        optimizer: Literal["adamw", "adamw8bit"] = "adamw",
+        optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit"] = "adamw",
         sigma_sampling: Literal["uniform", "logit_normal"] = "logit_normal",
         shift: float = 3.0,
         change_weight: float = 0.0,
         gradient_checkpointing: bool = False,
+        quantize_base: bool = False,
         val_steps: int = 10,
         val_shift: float = 5.0,
         num_sample_videos: int = 8,
@@ -82,7 +88,7 @@ class SFTModule(VideoModule):
             raise ValueError(f"`val_steps` must be >= 1, got {val_steps}")
         self.save_hyperparameters(ignore=["codec", "text_embedder"])
         make_hparams_portable(self)
-        self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing)
+        self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base)
 
     # ------------------------------------------------------------------ loss
     def flow_matching_loss(

@@ -1,0 +1,107 @@
+"""FSDP2 through Lightning: the strategy, how a phase module shards its transformer, and gathering the trained weights.
+
+``FSDP2Strategy`` is Lightning's ``ModelParallelStrategy`` with every process in one data-parallel (sharding)
+dimension, whatever the number of nodes. Under it Lightning calls the phase module's ``configure_model``, which calls
+``shard_transformer``: ``fully_shard`` per Wan block, then the root, with a bf16-params / fp32-reduce mixed precision
+policy when the trainer's precision is bf16. Checkpoints are then sharded folders (one file per rank + Lightning's
+``meta.pt``) that resume with the same number of processes; ``gather_state`` assembles full tensors for the
+single-file export. On the CPU everything runs with gloo, which is how the tests prove it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.collectives.torch_collective import default_pg_timeout
+from lightning.pytorch.strategies import ModelParallelStrategy
+
+
+class FSDP2Strategy(ModelParallelStrategy):
+    """``ModelParallelStrategy`` for pure FSDP2 data parallelism: one mesh dimension spanning all ranks.
+
+    ``ModelParallelStrategy``'s defaults split the mesh into nodes x devices for 2-D (FSDP x tensor) parallelism;
+    here the data-parallel size is always ``num_nodes * devices`` and the tensor-parallel size 1, so the same config
+    runs on 1 GPU, 8 GPUs or 4 nodes.
+
+    Args:
+        save_distributed_checkpoint: Each rank writes its shard (a checkpoint folder); ``False`` gathers full
+            weights and optimizer state on rank 0 into one file.
+        process_group_backend: ``nccl`` / ``gloo`` (default: by device).
+        timeout: Collective timeout.
+    """
+
+    def __init__(
+        self,
+        save_distributed_checkpoint: bool = True,
+        process_group_backend: str | None = None,
+        timeout: timedelta | None = default_pg_timeout,
+    ) -> None:
+        super().__init__(data_parallel_size="auto", tensor_parallel_size=1,
+                         save_distributed_checkpoint=save_distributed_checkpoint,
+                         process_group_backend=process_group_backend, timeout=timeout)
+
+    def setup_environment(self) -> None:
+        self._data_parallel_size = self.num_nodes * self.num_processes
+        super().setup_environment()
+
+
+def mixed_precision_policy(precision: str | None) -> Any:
+    """FSDP2 ``MixedPrecisionPolicy`` for a Lightning precision string: bf16 (or fp16) parameters for compute and
+    fp32 gradient reduction for ``bf16-*`` (``16-*``); ``None`` (full precision) otherwise."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    precision = str(precision or "")
+    if precision.startswith("bf16"):
+        return MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    if precision.startswith("16"):
+        return MixedPrecisionPolicy(param_dtype=torch.float16, reduce_dtype=torch.float32)
+    return None
+
+
+def shard_transformer(transformer: torch.nn.Module, mesh: Any, precision: str | None = None) -> torch.nn.Module:
+    """Apply ``fully_shard`` to each Wan transformer block, then to the root (in place; returns it).
+
+    Per-block units are all-gathered one at a time in forward and backward, so peak memory holds one block's full
+    weights; the root unit holds the patch/text/time embedders and the head. LoRA and frozen weights share units
+    (FSDP2 allows mixed ``requires_grad``); only trainable ones get gradients and optimizer state. Activation
+    checkpointing (``gradient_checkpointing``) recomputes each block, re-gathering its weights in backward.
+
+    Args:
+        transformer: A ``WanTransformer3DModel`` (``.blocks``), with or without peft LoRA layers.
+        mesh: 1-D ``DeviceMesh`` to shard over.
+        precision: Lightning precision string, for ``mixed_precision_policy``.
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    blocks = getattr(transformer, "blocks", None)
+    if blocks is None:
+        raise TypeError(f"{type(transformer).__name__} has no `blocks`: expected a Wan transformer")
+    policy = mixed_precision_policy(precision)
+    kwargs = {"mesh": mesh, **({"mp_policy": policy} if policy is not None else {})}
+    for block in blocks:
+        fully_shard(block, **kwargs)
+    fully_shard(transformer, **kwargs)
+    return transformer
+
+
+def is_sharded(module: torch.nn.Module) -> bool:
+    """Whether any parameter of ``module`` is a DTensor (sharded by FSDP2)."""
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in module.parameters())
+
+
+def gather_state(module: torch.nn.Module, trainable_only: bool) -> dict[str, torch.Tensor]:
+    """Full, unsharded CPU tensors of ``module``'s trainable parameters (``trainable_only``) or its whole state dict.
+
+    A collective when ``module`` is sharded: every rank must call it; every rank gets the result.
+    """
+    from torch.distributed.tensor import DTensor
+
+    if trainable_only:
+        items = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    else:
+        items = list(module.state_dict().items())
+    return {name: (t.full_tensor() if isinstance(t, DTensor) else t).detach().cpu() for name, t in items}
