@@ -128,21 +128,41 @@ def _load_export(path: Path) -> L.LightningModule:
     return module
 
 
-def _load_checkpoint(path: Path) -> L.LightningModule:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+SHARDED_METADATA = "meta.pt"
+"""Lightning's non-tensor part of a sharded (``FSDP2Strategy``) checkpoint folder, next to the per-rank shards."""
+
+
+def _module_from_hparams(checkpoint: dict[str, Any], path: Path) -> L.LightningModule:
     hparams = dict(checkpoint.get("hyper_parameters") or {})
     if "_class_path" not in hparams:
         raise ValueError(f"checkpoint {path} does not record its module class (`_class_path` in hyper_parameters)")
     init_args = {k: v for k, v in hparams.items() if k not in _PRIVATE_KEYS}
-    module = instantiate_module({"class_path": hparams["_class_path"], "init_args": init_args}, where=str(path))
+    return instantiate_module({"class_path": hparams["_class_path"], "init_args": init_args}, where=str(path))
+
+
+def _load_checkpoint(path: Path) -> L.LightningModule:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    module = _module_from_hparams(checkpoint, path)
     module.load_state_dict(checkpoint["state_dict"], strict=True)
+    return module
+
+
+def _load_sharded_checkpoint(path: Path) -> L.LightningModule:
+    """A module from a sharded checkpoint folder, in one process: the shards are resharded into full tensors."""
+    import torch.distributed.checkpoint as dcp
+
+    module = _module_from_hparams(torch.load(path / SHARDED_METADATA, map_location="cpu", weights_only=True), path)
+    state = {"state_dict": module.state_dict()}
+    dcp.load(state, checkpoint_id=str(path), no_dist=True)
+    module.load_state_dict(state["state_dict"], strict=True)
     return module
 
 
 def load_module(path: str | os.PathLike[str]) -> L.LightningModule:
     """A trained module, in eval mode on the CPU, from an export folder or a Lightning ``.ckpt`` file.
 
-    Checkpoints are read with ``torch.load(weights_only=True)``; export folders hold only YAML and safetensors.
+    Checkpoints are read with ``torch.load(weights_only=True)``, sharded checkpoint folders (written under
+    ``FSDP2Strategy``) with ``torch.distributed.checkpoint``; export folders hold only YAML and safetensors.
 
     Raises:
         FileNotFoundError: ``path`` does not exist or is incomplete.
@@ -151,7 +171,9 @@ def load_module(path: str | os.PathLike[str]) -> L.LightningModule:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint or export at {path}")
-    if path.is_dir():
+    if path.is_dir() and (path / SHARDED_METADATA).is_file():
+        module = _load_sharded_checkpoint(path)
+    elif path.is_dir():
         module = _load_export(path)
     elif path.suffix == ".ckpt":
         module = _load_checkpoint(path)
