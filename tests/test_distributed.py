@@ -145,8 +145,10 @@ def test_sharded_checkpoint_written_by_two_processes_resumes_on_two_processes(tm
                for n, p in moved.items()) > 1e-4  # the step-2 state is not the step-3 one
 
 
-def test_two_node_launch_on_localhost_completes_a_grpo_step(tmp_path, data):
-    config = write_config(tmp_path, "grpo", data, devices=1, batch_size=1, steps=1, strategy=FSDP2, num_nodes=2)
+@pytest.mark.parametrize("hybrid", [False, True], ids=["fsdp2", "hsdp"])
+def test_two_node_launch_on_localhost_completes_a_grpo_step(tmp_path, data, hybrid):
+    strategy = {**FSDP2, "init_args": {"hybrid": hybrid}}
+    config = write_config(tmp_path, "grpo", data, devices=1, batch_size=1, steps=1, strategy=strategy, num_nodes=2)
     port = free_port()
     nodes = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank),

@@ -25,7 +25,11 @@ class FSDP2Strategy(ModelParallelStrategy):
     here the data-parallel size is always ``num_nodes * devices`` and the tensor-parallel size 1, so the same config
     runs on 1 GPU, 8 GPUs or 4 nodes.
 
+    With ``hybrid`` (HSDP) the mesh is ``nodes x devices``: weights are sharded within a node and replicated across
+    nodes, so the per-block all-gathers stay on the fast intra-node links and only gradients cross nodes.
+
     Args:
+        hybrid: Shard within each node, replicate across nodes (multi-node runs); ``False`` shards over all ranks.
         save_distributed_checkpoint: Each rank writes its shard (a checkpoint folder); ``False`` gathers full
             weights and optimizer state on rank 0 into one file.
         process_group_backend: ``nccl`` / ``gloo`` (default: by device).
@@ -34,6 +38,7 @@ class FSDP2Strategy(ModelParallelStrategy):
 
     def __init__(
         self,
+        hybrid: bool = False,
         save_distributed_checkpoint: bool = True,
         process_group_backend: str | None = None,
         timeout: timedelta | None = default_pg_timeout,
@@ -41,10 +46,40 @@ class FSDP2Strategy(ModelParallelStrategy):
         super().__init__(data_parallel_size="auto", tensor_parallel_size=1,
                          save_distributed_checkpoint=save_distributed_checkpoint,
                          process_group_backend=process_group_backend, timeout=timeout)
+        self.hybrid = hybrid
 
     def setup_environment(self) -> None:
         self._data_parallel_size = self.num_nodes * self.num_processes
         super().setup_environment()
+        if self.hybrid:
+            from torch.distributed.device_mesh import init_device_mesh
+
+            self._device_mesh = init_device_mesh(self.root_device.type, (self.num_nodes, self.num_processes),
+                                                 mesh_dim_names=HSDP_DIMS)
+            self.lightning_module._device_mesh = self._device_mesh
+
+    @property
+    def distributed_sampler_kwargs(self) -> dict[str, Any]:
+        return {"num_replicas": self.world_size, "rank": self.global_rank}  # every rank is data-parallel
+
+
+HSDP_DIMS = ("replicate", "shard")
+"""Mesh dimension names of hybrid sharding; ``fully_shard`` on a 2-D mesh replicates over the first."""
+
+
+def data_parallel_mesh(mesh: Any) -> Any:
+    """The mesh to ``fully_shard`` over: the 2-D HSDP mesh as it is, else its ``data_parallel`` dimension.
+
+    Raises:
+        ValueError: The mesh asks for tensor parallelism, which the Wan modules here do not implement.
+    """
+    names = tuple(mesh.mesh_dim_names or ())
+    if names == HSDP_DIMS:
+        return mesh
+    if "tensor_parallel" in names and mesh["tensor_parallel"].size() > 1:
+        raise ValueError("tensor parallelism is not supported: use `trainer.strategy: "
+                         "videoreason.parallel.FSDP2Strategy` (every rank data-parallel)")
+    return mesh["data_parallel"] if "data_parallel" in names else mesh
 
 
 def mixed_precision_policy(precision: str | None) -> Any:
@@ -70,7 +105,7 @@ def shard_transformer(transformer: torch.nn.Module, mesh: Any, precision: str | 
 
     Args:
         transformer: A ``WanTransformer3DModel`` (``.blocks``), with or without peft LoRA layers.
-        mesh: 1-D ``DeviceMesh`` to shard over.
+        mesh: 1-D ``DeviceMesh`` to shard over, or a 2-D one to replicate over its first dimension (HSDP).
         precision: Lightning precision string, for ``mixed_precision_policy``.
     """
     from torch.distributed.fsdp import fully_shard
