@@ -47,9 +47,9 @@ def data(tmp_path_factory) -> Path:
 
 
 def write_config(folder: Path, phase: str, data: Path, *, devices: int, batch_size: int, steps: int,
-                 strategy: dict | None, num_nodes: int = 1) -> Path:
+                 strategy: dict | None, num_nodes: int = 1, **model_args: object) -> Path:
     """A tiny LoRA run config (``phase`` = ``sft`` or ``grpo``) in ``folder/run.yaml``; the run dir is ``folder``."""
-    model = {"transformer": "tiny", "lora": {"rank": 4, "alpha": 4}, "learning_rate": 1e-2}
+    model = {"transformer": "tiny", "lora": {"rank": 4, "alpha": 4}, "learning_rate": 1e-2, **model_args}
     if phase == "grpo":
         model.update(group_size=4, num_steps=4, reward_workers=1, rollout_batch_size=3, reward=VARYING_REWARD)
     config = {
@@ -102,7 +102,9 @@ def lora_b_size(weights: dict[str, torch.Tensor]) -> float:
 
 
 def test_fsdp2_sft_on_two_processes_ends_where_one_process_with_the_global_batch_ends(tmp_path, data):
-    two = write_config(tmp_path / "two", "sft", data, devices=2, batch_size=2, steps=3, strategy=FSDP2)
+    # with activation checkpointing per block on the sharded side: recomputation re-gathers each block
+    two = write_config(tmp_path / "two", "sft", data, devices=2, batch_size=2, steps=3, strategy=FSDP2,
+                       gradient_checkpointing=True)
     one = write_config(tmp_path / "one", "sft", data, devices=1, batch_size=4, steps=3, strategy=None)
     fit(two, nproc=2)
     fit(one)
