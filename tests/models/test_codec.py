@@ -98,3 +98,56 @@ def test_wan_vae_loads_local_folder(tmp_path, vae_codec):
     loaded = WanVAECodec(str(tmp_path))
     video = torch.randint(0, 256, (1, 5, 16, 16, 3), dtype=torch.uint8)
     torch.testing.assert_close(loaded.encode(video), vae_codec.encode(video))
+
+
+def _spy(monkeypatch, obj, name: str) -> list[int]:
+    calls = [0]
+    original = getattr(obj, name)
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(obj, name, counting)
+    return calls
+
+
+def test_wan_vae_slicing_gives_the_same_latents_and_video(vae_codec, monkeypatch):
+    sliced = WanVAECodec("tiny", slicing=True)
+    decoded = _spy(monkeypatch, sliced.vae, "_decode")
+    video = torch.rand(3, 3, 5, 16, 24) * 2 - 1  # [B, 3, F, H, W]
+    latents = vae_codec.encode(video)
+    torch.testing.assert_close(sliced.encode(video), latents, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(sliced.decode(latents), vae_codec.decode(latents), atol=1e-5, rtol=1e-5)
+    assert decoded == [3]  # one video at a time
+
+
+def test_wan_vae_tiling_matches_the_plain_codec(vae_codec, monkeypatch):
+    tiled = WanVAECodec("tiny", tiling=True, tile_size=64, tile_stride=48)
+    assert tiled.vae.use_tiling and tiled.vae.tile_sample_min_width == 64 and tiled.vae.tile_sample_stride_width == 48
+    encoded, decoded = _spy(monkeypatch, tiled.vae, "tiled_encode"), _spy(monkeypatch, tiled.vae, "tiled_decode")
+    gen = torch.Generator().manual_seed(0)
+    small = torch.randn(1, 4, 2, 8, 8, generator=gen)  # 64 x 64 px, one tile: tiling does not kick in
+    assert torch.equal(tiled.decode(small), vae_codec.decode(small)) and decoded == [0]
+    video = torch.rand(1, 3, 5, 64, 96, generator=gen) * 2 - 1  # overlapping 64 px tiles, stride 48
+    latents, tiled_latents = vae_codec.encode(video), tiled.encode(video)  # [1, 4, 2, 8, 12]
+    assert encoded == [1] and tiled_latents.shape == latents.shape
+    assert (tiled_latents - latents).abs().mean() < 0.1 * latents.abs().mean()
+    tiled_video = tiled.decode(latents)
+    assert decoded == [1]
+    # the codec's normalisation wraps diffusers' tiled path exactly ...
+    raw = latents * tiled.latents_std + tiled.latents_mean
+    torch.testing.assert_close(tiled_video, tiled.vae.tiled_decode(raw, return_dict=False)[0].clamp(-1, 1))
+    # ... and tiles agree with the whole frame up to the seams (a random VAE is no trained one: loose bounds,
+    # diffusers' own tiling test allows 0.5)
+    plain_video = vae_codec.decode(latents)
+    assert tiled_video.shape == plain_video.shape == (1, 3, 5, 64, 96)
+    assert (tiled_video - plain_video).abs().max() < 0.5 and (tiled_video - plain_video).abs().mean() < 0.03
+
+
+def test_wan_vae_tile_settings_name_the_key():
+    with pytest.raises(ValueError, match="`tile_size` must be a positive multiple of 8"):
+        WanVAECodec("tiny", tiling=True, tile_size=60)
+    with pytest.raises(ValueError, match="`tile_stride`"):
+        WanVAECodec("tiny", tiling=True, tile_size=64, tile_stride=72)
+    assert not WanVAECodec("tiny", tile_size=60).vae.use_tiling  # only checked when tiling is on

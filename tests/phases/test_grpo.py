@@ -131,3 +131,91 @@ def test_validation_logs_the_training_reward_on_held_out_puzzles(maze_dataset):
     assert len(brightness) == 2
     assert float(trainer.callback_metrics["val/reward"]) == pytest.approx(sum(brightness) / 2, rel=1e-5)
     assert "val/maze/success" in trainer.callback_metrics
+
+
+def test_move_step_moves_latents_and_log_prob_only():
+    from videoreason.diffusion.sampler import RolloutStep
+    from videoreason.phases.grpo import move_step
+
+    step = RolloutStep(3, torch.tensor(0.8), torch.tensor(0.6), torch.randn(2, 4, 3, 2, 2), torch.randn(2, 4, 3, 2, 2),
+                       torch.randn(2))
+    moved = move_step(step, "meta")  # "meta" stands in for the GPU
+    assert all(t.is_meta for t in (moved.latents, moved.next_latents, moved.log_prob))
+    assert moved.index == 3 and moved.sigma is step.sigma and moved.sigma_next is step.sigma_next
+    same = move_step(step, torch.device("cpu"))
+    assert same.latents is step.latents and same.log_prob is step.log_prob  # in place already: no copy
+
+
+def _capture_rollouts(module: GRPOModule, monkeypatch) -> list:
+    """Record the rollouts ``_update`` receives (with their step tensors' devices)."""
+    seen = []
+    update = module._update
+
+    def recording(rollout, *args):
+        seen.append([(s.latents.device, s.next_latents.device, s.log_prob.device) for s in rollout.steps])
+        return update(rollout, *args)
+
+    monkeypatch.setattr(module, "_update", recording)
+    return seen
+
+
+def test_offloaded_rollouts_give_the_same_update(data, monkeypatch):
+    import videoreason.phases.grpo as grpo
+
+    moves = []
+    original = grpo.move_step
+    monkeypatch.setattr(grpo, "move_step", lambda step, device, pin=False: moves.append(str(device))
+                        or original(step, device, pin))
+    results = {}
+    for offload in (False, True):
+        moves.clear()
+        module = _module(offload_rollouts=offload, rollout_batch_size=3, micro_batch_size=2)
+        seen = _capture_rollouts(module, monkeypatch)
+        trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
+        results[offload] = (float(trainer.callback_metrics["train/loss"]),
+                            {n: p.detach().clone() for n, p in module.transformer.named_parameters() if "lora" in n})
+        assert len(seen) == 1 and all(d.type == "cpu" for step in seen[0] for d in step)
+        # 6 rollouts in 2 chunks x 2 SDE steps go to the CPU; the update brings 3 micro-batches x 2 steps back
+        assert moves.count("cpu") == (4 + 6 if offload else 6)
+    assert results[True][0] == results[False][0]
+    for name, weight in results[False][1].items():
+        assert torch.equal(results[True][1][name], weight)
+
+
+def test_grpo_trains_lora_on_an_int8_base(data):
+    module = _module(quantize_base=True, beta=0.1)
+    base = {n: p.detach().clone() for n, p in module.transformer.named_parameters()}
+    assert module.transformer.blocks[0].attn1.to_q.base_layer.weight.dtype == torch.int8
+    trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
+    changed = {n for n, p in module.transformer.named_parameters() if not torch.equal(p, base[n])}
+    assert changed and all("lora" in n for n in changed)
+    assert float(trainer.callback_metrics["train/kl"]) == 0.0  # reference = the int8 base under the disabled adapter
+    assert abs(float(trainer.callback_metrics["train/ratio_max"]) - 1) < 1e-5
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_offloaded_rollouts_on_cuda_are_pinned_and_update_the_same(data, monkeypatch):
+    results = {}
+    for offload in (False, True):
+        module = _module(offload_rollouts=offload, rollout_batch_size=3, micro_batch_size=2)
+        seen = []
+        update = module._update
+
+        def recording(rollout, *args, update=update, seen=seen):
+            seen.append([(s.latents, s.next_latents, s.log_prob) for s in rollout.steps])
+            return update(rollout, *args)
+
+        monkeypatch.setattr(module, "_update", recording)
+        trainer = L.Trainer(max_steps=1, accelerator="cuda", devices=1, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                            callbacks=[EarlyStepFocus(num_sde_steps=2)])
+        trainer.fit(module, datamodule=data)
+        tensors = [t for step in seen[0] for t in step]
+        if offload:
+            assert all(t.device.type == "cpu" and t.is_pinned() for t in tensors)
+        else:
+            assert all(t.is_cuda for t in tensors)
+        results[offload] = {n: p.detach().cpu() for n, p in module.transformer.named_parameters() if "lora" in n}
+    for name, weight in results[False].items():
+        torch.testing.assert_close(results[True][name], weight)

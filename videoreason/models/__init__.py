@@ -25,6 +25,7 @@ _EXPORTS = {
     "save_lora": "lora",
     "load_lora": "lora",
     "merge_lora": "lora",
+    "quantize_8bit": "quantize",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -214,9 +214,24 @@ class WanVAECodec(Codec):
         path_or_tiny: ``"tiny"`` (random ``TINY_VAE_CONFIG``, for tests and CPU runs) or a local diffusers folder
             holding ``vae/`` (a pipeline root) or the VAE folder itself (with ``config.json``).
         dtype: Dtype of the VAE weights (latents come back float32 either way).
+        tiling: Encode and decode frames larger than ``tile_size`` in overlapping spatial tiles, blended at the
+            seams (diffusers ``enable_tiling``): activation memory of one tile instead of the whole frame, at the
+            price of small differences near the seams.
+        slicing: Encode and decode a batch one video at a time (diffusers ``enable_slicing``); same result.
+        tile_size: Tile side in pixels (``None``: diffusers' 256); a multiple of the spatial factor.
+        tile_stride: Distance between tile starts in pixels (``None``: diffusers' 192); at most ``tile_size``, the
+            rest is the blended overlap.
     """
 
-    def __init__(self, path_or_tiny: str = "tiny", dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        path_or_tiny: str = "tiny",
+        dtype: torch.dtype = torch.float32,
+        tiling: bool = False,
+        slicing: bool = False,
+        tile_size: int | None = None,
+        tile_stride: int | None = None,
+    ) -> None:
         super().__init__()
         from diffusers import AutoencoderKLWan
 
@@ -232,6 +247,17 @@ class WanVAECodec(Codec):
         c = int(cfg.z_dim)
         self.register_buffer("latents_mean", torch.tensor(cfg.latents_mean, dtype=torch.float32).view(1, c, 1, 1, 1))
         self.register_buffer("latents_std", torch.tensor(cfg.latents_std, dtype=torch.float32).view(1, c, 1, 1, 1))
+        if slicing:
+            self.vae.enable_slicing()
+        if tiling:
+            size = self.vae.tile_sample_min_height if tile_size is None else int(tile_size)
+            stride = self.vae.tile_sample_stride_height if tile_stride is None else int(tile_stride)
+            f = self.spatial_factor
+            if size < f or size % f:
+                raise ValueError(f"`tile_size` must be a positive multiple of {f} for {self.name}, got {size}")
+            if not f <= stride <= size or stride % f:
+                raise ValueError(f"`tile_stride` must be a multiple of {f} in [{f}, tile_size={size}], got {stride}")
+            self.vae.enable_tiling(size, size, stride, stride)
 
     @property
     def latent_channels(self) -> int:

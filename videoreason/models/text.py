@@ -7,7 +7,9 @@
 
 Both share ``TextEmbedder.embed``: with a ``cache_dir``, each prompt's ``[L, dim]`` embedding is stored as
 ``<sha1(cache_id, max_tokens, prompt)>.safetensors`` and read back on later calls; ``UMT5Embedder`` frees its encoder
-after filling the cache (it reloads lazily if a new prompt ever comes).
+after filling the cache (it reloads lazily if a new prompt ever comes). ``TextEmbedder.precompute(prompts)`` embeds
+a known set of prompts once (into the disk cache, or into memory without one) and then frees the encoder: the phases
+call it at fit start with every training and validation prompt, so training never holds the encoder.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class TextEmbedder(abc.ABC):
             raise ValueError(f"`max_tokens` must be >= 1, got {max_tokens}")
         self.max_tokens = int(max_tokens)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
+        self._memory: dict[str, torch.Tensor] = {}  # precomputed without a cache_dir: prompt -> [L, dim]
 
     @property
     @abc.abstractmethod
@@ -74,28 +77,65 @@ class TextEmbedder(abc.ABC):
         Returns:
             float32 ``[B, max_tokens, dim]`` on CPU.
         """
-        from safetensors.torch import load_file, save_file
+        from safetensors.torch import load_file
 
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        if self.cache_dir is None:
+        if self.cache_dir is None and not self._memory:
             return self._embed(prompts).float()
-        out: dict[str, torch.Tensor] = {}
+        out = {p: self._memory[p] for p in dict.fromkeys(prompts) if p in self._memory}
         for prompt in dict.fromkeys(prompts):
             path = self.cache_path(prompt)
-            if path is not None and path.is_file():
+            if prompt not in out and path is not None and path.is_file():
                 out[prompt] = load_file(str(path))["embeds"]  # [L, dim]
         missing = [p for p in dict.fromkeys(prompts) if p not in out]
         if missing:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
             fresh = self._embed(missing).float().cpu()  # [M, L, dim]
-            for prompt, emb in zip(missing, fresh, strict=True):
-                path = self.cache_path(prompt)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                save_file({"embeds": emb.contiguous()}, str(tmp), metadata={"cache_id": self.cache_id})
-                os.replace(tmp, path)  # atomic: concurrent ranks never read a half-written file
-                out[prompt] = emb
-            self.release()
+            out.update(zip(missing, fresh, strict=True))
+            if self.cache_dir is not None:
+                self._save(missing, fresh)
+                self.release()
         return torch.stack([out[p] for p in prompts])  # [B, L, dim]
+
+    def _save(self, prompts: list[str], embeds: torch.Tensor) -> None:
+        """Write ``embeds [M, L, dim]`` of ``prompts`` to the disk cache, each file atomically."""
+        from safetensors.torch import save_file
+
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        for prompt, emb in zip(prompts, embeds, strict=True):
+            path = self.cache_path(prompt)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            save_file({"embeds": emb.contiguous()}, str(tmp), metadata={"cache_id": self.cache_id})
+            os.replace(tmp, path)  # atomic: concurrent ranks never read a half-written file
+
+    @torch.no_grad()
+    def precompute(self, prompts: Sequence[str], batch_size: int = 16) -> int:
+        """Embed ``prompts`` once, then ``release()`` the encoder; later ``embed`` calls of them load nothing.
+
+        With a ``cache_dir`` the embeddings go to the disk cache (prompts already there are skipped); without one
+        they are kept in memory (``[max_tokens, dim]`` float32 each: 8 MiB per prompt for UMT5-XXL at 512 tokens, so
+        give a ``cache_dir`` for datasets with many distinct prompts).
+
+        Args:
+            prompts: Prompts to embed (duplicates are embedded once).
+            batch_size: Prompts per encoder call.
+
+        Returns:
+            Number of prompts that were embedded (not found in memory or on disk).
+        """
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
+        todo = [p for p in dict.fromkeys(prompts) if p not in self._memory]
+        if self.cache_dir is not None:
+            todo = [p for p in todo if not self.cache_path(p).is_file()]
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            fresh = self._embed(chunk).float().cpu()  # [M, L, dim]
+            if self.cache_dir is None:
+                self._memory.update(zip(chunk, fresh, strict=True))
+            else:
+                self._save(chunk, fresh)
+        self.release()
+        return len(todo)
 
     __call__ = embed
 
@@ -160,6 +200,9 @@ class UMT5Embedder(TextEmbedder):
         cache_dir: Optional disk cache; after filling it the encoder is freed.
         device: Device the encoder runs on.
         dtype: Encoder weight dtype (embeddings come back float32).
+        offload: Keep the encoder in CPU memory and move it to ``device`` only while encoding; ``release()`` then
+            keeps it there instead of dropping it, so a prompt that was not precomputed costs a copy to the device,
+            not a read from disk (UMT5-XXL: about 11 GB of host memory in bf16).
     """
 
     def __init__(
@@ -169,8 +212,10 @@ class UMT5Embedder(TextEmbedder):
         cache_dir: str | None = None,
         device: str = "cpu",
         dtype: torch.dtype = torch.float32,
+        offload: bool = False,
     ) -> None:
         super().__init__(max_tokens=max_tokens, cache_dir=cache_dir)
+        self.offload = bool(offload)
         root = Path(path).expanduser()
         self.encoder_path = component_folder(root, "text_encoder", "UMT5 encoder")
         self.tokenizer_path = root / "tokenizer" if self.encoder_path != root else root
@@ -202,16 +247,18 @@ class UMT5Embedder(TextEmbedder):
         if self._encoder is None:
             self._encoder = (
                 UMT5EncoderModel.from_pretrained(str(self.encoder_path), torch_dtype=self.dtype, local_files_only=True)
-                .to(self.device)
+                .to("cpu" if self.offload else self.device)
                 .eval()
             )
 
     def release(self) -> None:
-        """Move the encoder to CPU and drop it (and free CUDA cache); the tokenizer stays."""
+        """Move the encoder to CPU and drop it (keep it there with ``offload``), then free the CUDA cache; the
+        tokenizer stays."""
         if self._encoder is not None:
             self._encoder.to("cpu")
-            self._encoder = None
-            gc.collect()
+            if not self.offload:
+                self._encoder = None
+                gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
@@ -228,7 +275,11 @@ class UMT5Embedder(TextEmbedder):
         )
         ids = tokens.input_ids.to(self.device)  # [B, L]
         mask = tokens.attention_mask.to(self.device)  # [B, L]
-        hidden = self._encoder(ids, mask).last_hidden_state.float()  # [B, L, dim]
+        try:
+            hidden = self._encoder.to(self.device)(ids, mask).last_hidden_state.float()  # [B, L, dim]
+        finally:
+            if self.offload:
+                self._encoder.to("cpu")
         lengths = mask.gt(0).sum(dim=1)  # [B]
         out = torch.zeros_like(hidden)
         for i, n in enumerate(lengths.tolist()):

@@ -65,6 +65,18 @@ def slice_step(step: RolloutStep, rows: slice) -> RolloutStep:
                                log_prob=step.log_prob[rows])
 
 
+def move_step(step: RolloutStep, device: torch.device | str, pin: bool = False) -> RolloutStep:
+    """The same SDE step with its latents and log-prob on ``device``; ``pin`` puts them in page-locked host memory
+    (``device`` must then be the CPU), so the copy back to the GPU runs asynchronously. Tensors already in place
+    are not copied."""
+    def move(t: torch.Tensor) -> torch.Tensor:
+        t = t.to(device, non_blocking=t.is_pinned())
+        return t.pin_memory() if pin and not t.is_pinned() else t
+
+    return dataclasses.replace(step, latents=move(step.latents), next_latents=move(step.next_latents),
+                               log_prob=move(step.log_prob))
+
+
 class GRPOModule(VideoModule):
     """SDE-GRPO with verifiable rewards (see the module docstring).
 
@@ -92,9 +104,15 @@ class GRPOModule(VideoModule):
         learning_rate: AdamW learning rate.
         weight_decay: AdamW weight decay.
         warmup_steps: Linear LR warm-up in optimizer steps.
-        optimizer: ``adamw`` or ``adamw8bit`` (bitsandbytes).
+        optimizer: ``adamw``, ``adamw8bit`` (bitsandbytes 8-bit moments) or ``paged_adamw8bit`` (state paged to the
+            host under GPU memory pressure).
         max_grad_norm: Gradient-norm clip (0: off).
         gradient_checkpointing: Recompute transformer blocks in backward.
+        quantize_base: Int8 frozen base weights under the GRPO adapter (``videoreason.models.quantize``); needs
+            ``lora``. The reference policy (adapter disabled) is then the int8 base too.
+        offload_rollouts: Keep the stored SDE-step latents of a rollout in CPU memory (pinned on CUDA) from the end
+            of each chunk until the policy update, which moves one micro-batch at a time back to the device: the
+            device then holds ``micro_batch_size`` samples' step latents instead of ``2 x steps x G x B``.
         val_steps: Denoising steps of validation videos (default ``num_steps``).
         val_shift: Sigma shift of validation sampling (default ``shift``).
         num_sample_videos: Videos kept for logging (validation and rollouts).
@@ -126,9 +144,11 @@ class GRPOModule(VideoModule):
         learning_rate: float = 1e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
-        optimizer: Literal["adamw", "adamw8bit"] = "adamw",
+        optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit"] = "adamw",
         max_grad_norm: float = 1.0,
         gradient_checkpointing: bool = False,
+        quantize_base: bool = False,
+        offload_rollouts: bool = False,
         val_steps: int | None = None,
         val_shift: float | None = None,
         num_sample_videos: int = 8,
@@ -159,13 +179,15 @@ class GRPOModule(VideoModule):
             codec = codec if codec is not None else start.codec
             text_embedder = text_embedder if text_embedder is not None else start.text_embedder
             transformer.requires_grad_(lora is None).train()  # load_module hands it over in eval mode
-        self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing)
+        self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base)
         if lora is None and beta > 0:
             self.reference = copy.deepcopy(self.transformer).requires_grad_(False).eval()
         self.reward = reward if reward is not None else default_reward()
         for metric in self.reward.modules():
             if isinstance(metric, Metric):
-                metric.sync_on_compute = False  # groups are gathered explicitly (gather_group_rewards)
+                # groups are gathered explicitly (gather_group_rewards); torchmetrics reads `_to_sync`, set from
+                # `sync_on_compute` only in its __init__
+                metric.sync_on_compute = metric._to_sync = False
         self.tail = TailSpec(**tail) if isinstance(tail, dict) else tail  # hparams keep it as a dict
         self.automatic_optimization = False
         self.step_plan: list[str] = ["sde"] * (num_steps - 1) + ["ode"]
@@ -200,6 +222,8 @@ class GRPOModule(VideoModule):
                                    noise_level=self.hparams.noise_level, variant=self.hparams.sde_variant,
                                    generator=generators[rows], tail=self.tail)
             video = to_uint8(self.codec.decode(part.latents)).cpu().numpy()  # [n, F, H, W, 3]
+            if self.hparams.offload_rollouts:  # free the chunk's step latents on the device right away
+                part.steps = [move_step(s, "cpu") for s in part.steps]
             if scorer is not None:
                 futures.append(scorer(video, rows))
             parts.append(part)
@@ -211,13 +235,25 @@ class GRPOModule(VideoModule):
                                        log_prob=torch.cat([p.steps[i].log_prob for p in parts]))
                    for i, s in enumerate(parts[0].steps)],
             sigmas=parts[0].sigmas, tail_sigmas=parts[0].tail_sigmas)
+        if self.hparams.offload_rollouts and torch.cuda.is_available():
+            merged.steps = [move_step(s, "cpu", pin=True) for s in merged.steps]  # async copies back in _update
         return merged, first, embeds, np.concatenate(videos), futures
 
     # ------------------------------------------------------------------ rewards
-    def score(self, verdicts: list[Any], ids: list[str], videos: np.ndarray) -> tuple[torch.Tensor, dict]:
-        """Per-sample total reward ``[N]`` and named components (``{}`` unless the reward is a ``WeightedSum``)."""
+    def score(
+        self, verdicts: list[Any], ids: list[str], videos: np.ndarray, references: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict]:
+        """Per-sample total reward ``[N]`` and named components (``{}`` unless the reward is a ``WeightedSum``).
+
+        Rewards get ``verdicts``, ``ids``, ``videos`` (uint8 ``[N, F, H, W, 3]``) and ``references``: the
+        ground-truth solution video of each sample's puzzle, same layout (for embedding rewards such as
+        ``FrameSimilarityReward``).
+        """
         self.reward.reset()
-        self.reward.update(verdicts=verdicts, ids=ids, videos=videos)
+        inputs = {"verdicts": verdicts, "ids": ids, "videos": videos}
+        if references is not None:
+            inputs["references"] = references
+        self.reward.update(**inputs)
         total = self.reward.compute().cpu().float()
         components = self.reward.components() if isinstance(self.reward, WeightedSum) else {}
         if total.shape != (len(ids),):
@@ -242,7 +278,7 @@ class GRPOModule(VideoModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Verified metrics as every phase, plus ``val/reward``: the training reward on held-out puzzles."""
         verdicts, videos = self.validate_batch(batch)
-        rewards, _ = self.score(verdicts, list(batch["id"]), videos)
+        rewards, _ = self.score(verdicts, list(batch["id"]), videos, to_uint8(batch["video"]).cpu())
         self.log("val/reward", rewards.mean(), batch_size=len(verdicts), on_epoch=True)
 
     # ------------------------------------------------------------------ policy update
@@ -295,7 +331,8 @@ class GRPOModule(VideoModule):
                                                                    scorer)
             t1 = time.perf_counter()
             verdicts = [v for f in futures for v in f.result()]
-        rewards, components = self.score(verdicts, ids, videos)
+        references = to_uint8(batch["video"]).cpu().repeat_interleave(group, dim=0)  # [B*G, F, H, W, 3]
+        rewards, components = self.score(verdicts, ids, videos, references)
         adv, tied = self.advantages(rewards, components, ids)
         t2 = time.perf_counter()
         stats = self._update(rollout, first, embeds, adv.to(self.device))
@@ -324,7 +361,8 @@ class GRPOModule(VideoModule):
             total = 0.0
             for step in rollout.steps:
                 for rows in chunks:
-                    loss, stat = self.policy_loss(slice_step(step, rows), first[rows], embeds[rows], adv[rows])
+                    part = move_step(slice_step(step, rows), self.device)  # a no-op unless `offload_rollouts`
+                    loss, stat = self.policy_loss(part, first[rows], embeds[rows], adv[rows])
                     if not torch.isfinite(loss):
                         total = math.nan
                         break

@@ -49,8 +49,13 @@ class VideoModule(L.LightningModule):
         text_embedder: TextEmbedder | None,
         lora: LoraSpec | None,
         gradient_checkpointing: bool,
+        quantize_base: bool = False,
     ) -> None:
-        """Set ``self.codec``, ``self.transformer`` (with LoRA if given) and ``self.text_embedder``, checking widths."""
+        """Set ``self.codec``, ``self.transformer`` (with LoRA if given, on an int8 base with ``quantize_base``) and
+        ``self.text_embedder``, checking widths."""
+        if quantize_base and lora is None:
+            raise ValueError("`model.quantize_base` freezes the base weights in int8, so it needs a LoRA adapter "
+                             "(`model.lora`); it cannot be used for a full fine-tune")
         self.codec = codec if codec is not None else PixelCodec(patch=4)
         if isinstance(transformer, str):
             transformer = build_transformer(transformer, in_channels=self.codec.latent_channels)
@@ -62,6 +67,10 @@ class VideoModule(L.LightningModule):
         self.text_embedder = text_embedder if text_embedder is not None else HashTextEmbedder(dim=text_dim)
         if self.text_embedder.dim != text_dim:
             raise ValueError(f"`text_embedder` width {self.text_embedder.dim} != transformer `text_dim` {text_dim}")
+        if quantize_base:
+            from videoreason.models.quantize import quantize_8bit
+
+            quantize_8bit(self.transformer)
         if lora is not None:
             add_lora(self.transformer, lora)
         if gradient_checkpointing:
@@ -75,6 +84,32 @@ class VideoModule(L.LightningModule):
             self.spec = load_spec(datamodule.root)
         if self.spec is not None:
             check_codec_fits(self.codec, self.spec)
+
+    def on_fit_start(self) -> None:
+        """Embed every training and validation prompt of the datamodule once (``TextEmbedder.precompute``) and free
+        the text encoder, so no training or validation step holds or reloads it."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if callable(getattr(datamodule, "prompts", None)):
+            self.text_embedder.precompute(datamodule.prompts())
+
+    def configure_model(self) -> None:
+        """Under ``FSDP2Strategy`` (Lightning's ``ModelParallelStrategy``): shard the transformer (and a frozen
+        reference copy, if any) per block over the data-parallel mesh. A no-op under other strategies (DDP, one
+        device) and when already sharded (Lightning may call this hook more than once)."""
+        mesh = self.device_mesh
+        if mesh is None:
+            return
+        from videoreason.parallel import data_parallel_mesh, is_sharded, shard_transformer
+
+        if self.hparams.get("quantize_base"):
+            raise ValueError("`model.quantize_base` (int8 frozen weights) is a one-GPU memory saver; FSDP2 shards "
+                             "float weights: set `model.quantize_base: false` or use one device / DDP")
+
+        dp_mesh = data_parallel_mesh(mesh)
+        precision = str(self.trainer.precision) if self._trainer is not None else None
+        for model in (self.transformer, getattr(self, "reference", None)):
+            if model is not None and not is_sharded(model):
+                shard_transformer(model, dp_mesh, precision)
 
     @torch.no_grad()
     def generate(
@@ -131,10 +166,11 @@ class VideoModule(L.LightningModule):
         if not params:
             raise ValueError("no trainable transformer parameters")
         kwargs = dict(lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay)
-        if self.hparams.optimizer == "adamw8bit":
-            import bitsandbytes as bnb
+        if self.hparams.optimizer in ("adamw8bit", "paged_adamw8bit"):
+            import bitsandbytes as bnb  # imported here: it prints warnings on import
 
-            return bnb.optim.AdamW8bit(params, **kwargs)
+            paged = self.hparams.optimizer == "paged_adamw8bit"
+            return (bnb.optim.PagedAdamW8bit if paged else bnb.optim.AdamW8bit)(params, **kwargs)
         return torch.optim.AdamW(params, **kwargs)
 
     def configure_optimizers(self) -> dict[str, Any]:
