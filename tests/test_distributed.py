@@ -162,3 +162,16 @@ def test_two_node_launch_on_localhost_completes_a_grpo_step(tmp_path, data, hybr
         assert node.returncode == 0, output[-5000:]
     assert lora_b_size(adapter(tmp_path)) > 0  # one optimizer step moved the adapter
     assert (tmp_path / "checkpoints" / "last.ckpt" / "__1_0.distcp").is_file()  # the second node wrote its shard
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fsdp2_bf16_on_cuda_trains_and_exports_fp32_lora(tmp_path, data):
+    """On the GPU: bf16 compute through the FSDP2 mixed precision policy, fp32 LoRA master weights exported."""
+    config = write_config(tmp_path, "sft", data, devices=torch.cuda.device_count(), batch_size=2, steps=2,
+                          strategy=FSDP2, gradient_checkpointing=True)
+    fit(config, "--trainer.accelerator", "gpu", "--trainer.precision", "bf16-mixed",
+        nproc=torch.cuda.device_count())
+    weights = adapter(tmp_path)
+    assert {v.dtype for v in weights.values()} == {torch.float32}
+    assert lora_b_size(weights) > 0
