@@ -48,17 +48,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-REAL_CODECS = {"wan2.1-1.3b": (16, 8), "wan2.2-ti2v-5b": (48, 16)}  # latent channels, spatial factor
+from harness import StepTimer, fit_steps, make_codec, make_dataset, run_isolated
+
 TARGETS = {"esf": 0.40, "esf_tail": 0.60}  # latency saved vs all steps
 RESULT_TAG = "EARLY_STEP_FOCUS_RESULT "
 
@@ -125,81 +123,11 @@ def case_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------------- one case
-def make_codec(name: str):
-    """``PixelCodec(patch=4)`` for the CPU configs, a Wan-shaped linear stand-in for the real-size ones."""
-    import torch
-
-    from videoreason.models.codec import Codec, PixelCodec
-
-    if name not in REAL_CODECS:
-        return PixelCodec(patch=4)
-    channels, spatial = REAL_CODECS[name]
-
-    class LinearWanCodec(Codec):
-        """Wan VAE geometry (frame 0 alone, then groups of 4 frames; ``spatial`` x ``spatial`` pixels per cell,
-        ``channels`` latents) with a fixed random linear map per block and its pseudo-inverse."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            gen = torch.Generator().manual_seed(0)
-            block = 3 * 4 * spatial * spatial
-            proj = torch.linalg.qr(torch.randn(block, channels, generator=gen))[0]  # orthonormal columns
-            self.register_buffer("proj", proj, persistent=False)
-
-        latent_channels = property(lambda self: channels)
-        temporal_factor = property(lambda self: 4)
-        spatial_factor = property(lambda self: spatial)
-
-        def _encode(self, x: torch.Tensor) -> torch.Tensor:
-            b, c, f, h, w = x.shape
-            s = spatial
-            x = torch.cat([x[:, :, :1].expand(-1, -1, 3, -1, -1), x], dim=2)  # pad frame 0 to a group of 4
-            t = (f + 3) // 4
-            x = x.reshape(b, c, t, 4, h // s, s, w // s, s).permute(0, 2, 4, 6, 1, 3, 5, 7)
-            z = x.reshape(b, t, h // s, w // s, -1) @ self.proj.to(x)  # [b, t, h', w', C]
-            return z.permute(0, 4, 1, 2, 3).contiguous()
-
-        def _decode(self, latents: torch.Tensor) -> torch.Tensor:
-            b, _, t, hh, ww = latents.shape
-            s = spatial
-            x = latents.permute(0, 2, 3, 4, 1) @ self.proj.to(latents).T  # [b, t, h', w', block]
-            x = x.reshape(b, t, hh, ww, 3, 4, s, s).permute(0, 4, 1, 5, 2, 6, 3, 7)
-            return x.reshape(b, 3, t * 4, hh * s, ww * s)[:, :, 3:]
-
-    return LinearWanCodec()
-
-
-class PeakRSS:
-    """Peak resident memory of this process, sampled on a background thread."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        import psutil
-
-        self._process, self._interval = psutil.Process(), interval
-        self._stop = threading.Event()
-        self.base = self.peak = self._process.memory_info().rss
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.peak = max(self.peak, self._process.memory_info().rss)
-
-    def stop(self) -> float:
-        """Stop sampling; return the peak minus the RSS at construction, in bytes."""
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
-        return self.peak - self.base
-
-
 def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
     """Train ``warmup + iters`` GRPO iterations of one case; its timings and peak memory."""
-    import lightning as L
     import torch
 
     from videoreason.callbacks.step_plans import AllSteps, EarlyStepFocus
-    from videoreason.data.datamodule import PuzzleVideoDataModule
     from videoreason.diffusion.solvers import TailSpec
     from videoreason.models.transformer import build_transformer
     from videoreason.phases.grpo import GRPOModule
@@ -221,83 +149,33 @@ def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
         rollout_batch_size=case["rbs"], micro_batch_size=args.micro_batch_size,
         reward_workers=args.reward_workers, gradient_checkpointing=args.gradient_checkpointing, beta=args.beta,
         num_sample_videos=videos_per_iter, seed=args.seed)
-    total = args.warmup + args.iters
-    data = PuzzleVideoDataModule(root, batch_size=args.batch_size, num_val_puzzles=0,
-                                 samples_per_epoch=total * args.batch_size, seed=args.seed)
-    record: dict[str, Any] = {"iter": [], "rollout": [], "reward": [], "train": [], "verify": [], "sde": []}
+    record: dict[str, Any] = {"rollout": [], "reward": [], "train": [], "verify": [], "sde": []}
 
-    class Timer(L.Callback):
-        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            if cuda:
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            else:
-                self.rss = PeakRSS()
-
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-            if cuda:
-                torch.cuda.synchronize()
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            if cuda:
-                torch.cuda.synchronize()
-            wall = time.perf_counter() - self.start
-            if batch_idx < args.warmup:
-                return
+    class Timer(StepTimer):
+        def after_step(self, trainer, pl_module, batch) -> None:
             metrics = trainer.callback_metrics
-            record["iter"].append(wall)
             for key in ("rollout", "reward", "train"):
                 record[key].append(float(metrics[f"time/{key}_s"]))
             record["sde"].append(int(metrics["train/sde_steps"]))
             group = args.group_size
-            videos = pl_module.rollout_videos
             puzzles = [p for p in batch["puzzle"] for _ in range(group)]
             tasks = [t for t in batch["task"] for _ in range(group)]
             start = time.perf_counter()
-            verdicts_for(videos, puzzles, tasks, pl_module.spec)
+            verdicts_for(pl_module.rollout_videos, puzzles, tasks, pl_module.spec)
             record["verify"].append(time.perf_counter() - start)
 
-        def on_train_end(self, trainer, pl_module) -> None:
-            if cuda:
-                record["peak_mem"] = torch.cuda.max_memory_allocated()
-            else:
-                record["peak_mem"] = self.rss.stop()
-
-    callbacks = [AllSteps() if name == "all" else EarlyStepFocus(args.num_sde_steps), Timer()]
-    trainer = L.Trainer(accelerator="gpu" if cuda else "cpu", devices=1, precision=args.precision, max_epochs=1,
-                        limit_train_batches=total, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=callbacks)
-    trainer.fit(module, datamodule=data)
-    if len(record["iter"]) != args.iters:
-        raise RuntimeError(f"case {name}: timed {len(record['iter'])} iterations, expected {args.iters}")
-    summary = {key: statistics.median(values) for key, values in record.items() if key not in ("sde", "peak_mem")}
-    return {**summary, "sde": record["sde"][0], "peak_mem": record["peak_mem"], "skipped": module.skipped_steps}
+    timer = Timer(args.warmup, cuda)
+    plan = AllSteps() if name == "all" else EarlyStepFocus(args.num_sde_steps)
+    fit_steps(module, root, batch_size=args.batch_size, steps=args.warmup + args.iters, device=args.device,
+              precision=args.precision, callbacks=[plan, timer], seed=args.seed)
+    if len(timer.walls) != args.iters:
+        raise RuntimeError(f"case {name}: timed {len(timer.walls)} iterations, expected {args.iters}")
+    record["iter"] = timer.walls
+    summary = {key: statistics.median(values) for key, values in record.items() if key != "sde"}
+    return {**summary, "sde": record["sde"][0], "peak_mem": timer.peak_mem, "skipped": module.skipped_steps}
 
 
 # ---------------------------------------------------------------------------------------------------- driver
-def make_dataset(args: argparse.Namespace, root: Path) -> None:
-    from videoreason.data.generate import generate_dataset
-    from videoreason.tasks.render import RenderSpec
-
-    spec = RenderSpec(height=args.height, width=args.width, num_frames=args.frames)
-    num = max((args.warmup + args.iters) * args.batch_size, 2)
-    generate_dataset("maze", root, num, split="train", difficulty="tiny", spec=spec, workers=1, progress=False)
-    generate_dataset("maze", root, 2, split="val", difficulty="tiny", spec=spec, workers=1, progress=False)
-
-
-def run_isolated(name: str, root: Path) -> dict[str, Any]:
-    """Run one case in a fresh interpreter (same arguments) and parse its result line."""
-    command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--case", name, "--data", str(root)]
-    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_TAG)]
-    if proc.returncode or not lines:
-        sys.stdout.write(proc.stdout)
-        raise RuntimeError(f"case {name} failed (exit status {proc.returncode})")
-    return json.loads(lines[-1][len(RESULT_TAG):])
-
-
 def mem(value: float, cuda: bool) -> str:
     return f"{value / 2**30:.2f} GiB" if cuda else f"+{value / 2**20:.0f} MiB RSS"
 
@@ -393,11 +271,12 @@ def main() -> None:
         raise SystemExit(f"unknown cases {unknown}; choose among {sorted(case_settings(args))}")
     with tempfile.TemporaryDirectory(prefix="early_step_focus_") as tmp:
         root = Path(tmp) / "maze"
-        make_dataset(args, root)
+        make_dataset(root, args.frames, args.height, args.width, (args.warmup + args.iters) * args.batch_size)
         results = {}
         for name in names:
             start = time.perf_counter()
-            results[name] = run_isolated(name, root) if args.isolate else run_case(args, name, str(root))
+            results[name] = (run_isolated(__file__, sys.argv[1:], name, root, RESULT_TAG) if args.isolate
+                             else run_case(args, name, str(root)))
             print(f"case {name}: {results[name]['iter']:.3f} s/iter ({time.perf_counter() - start:.0f} s with "
                   f"setup)", file=sys.stderr, flush=True)
     report(args, results)

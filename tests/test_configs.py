@@ -30,7 +30,33 @@ def _localise(node, model_dir: Path):
 
 def test_there_are_run_configs():
     names = {p.relative_to(CONFIGS).as_posix() for p in RUN_CONFIGS}
-    assert {"maze/sft_tiny.yaml", "maze/grpo_tiny.yaml", "sft_wan2.1_1.3b.yaml", "sft_wan2.2_ti2v_5b.yaml"} <= names
+    assert {"maze/sft_tiny.yaml", "maze/grpo_tiny.yaml"} <= names
+    real = {f"{model}/{phase}_480x832x{frames}.yaml" for model in ("wan2.1_1.3b", "wan2.2_ti2v_5b")
+            for phase in ("sft", "grpo") for frames in (33, 81)}
+    assert real <= names
+
+
+@pytest.mark.parametrize("path", [p for p in RUN_CONFIGS if p.parent.name.startswith("wan")],
+                         ids=lambda p: p.relative_to(CONFIGS).as_posix())
+def test_real_size_config_points_at_its_own_data_and_sft_run(path):
+    """A real-size config's dataset, run folder and (GRPO) SFT adapter all carry its frame count, and its header
+    says how to make the dataset (frames and resolution come from the data) and how to run it."""
+    config = yaml.safe_load(path.read_text())
+    shape = path.stem.split("_", 1)[1]  # e.g. 480x832x33
+    height, width, frames = shape.split("x")
+    header = path.read_text().split("seed_everything")[0]
+    assert config["data"]["init_args"]["root"].endswith(f"_{shape}")
+    assert config["trainer"]["default_root_dir"] == f"runs/maze/{path.parent.name}/{path.stem}"
+    assert f"videoreason fit --config configs/{path.parent.name}/{path.name}" in header
+    init_args = config["model"]["init_args"]
+    if "init_from" in init_args:  # GRPO: starts from the SFT run of the same model and shape
+        sft = CONFIGS / path.parent.name / f"sft_{shape}.yaml"
+        assert init_args["init_from"] == yaml.safe_load(sft.read_text())["trainer"]["default_root_dir"] + "/adapter"
+        assert (path.parent / init_args["reward"]).is_file()
+        assert config["data"]["init_args"]["root"] == yaml.safe_load(sft.read_text())["data"]["init_args"]["root"]
+    else:
+        assert f"--height {height} --width {width} --frames {frames}" in header
+        assert config["data"]["init_args"]["root"] in header
 
 
 @pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.relative_to(CONFIGS).as_posix())
