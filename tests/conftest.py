@@ -50,3 +50,13 @@ def maze_dataset(tmp_path_factory) -> Path:
     for split, num in (("train", 16), ("val", 2), ("test", 4)):
         generate_dataset("maze", root, num, split=split, difficulty="tiny", workers=1, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def varying_reward() -> dict:
+    """A GRPO reward config that varies on an untrained model's videos (frame similarity to the ground truth plus
+    the dense verdict), so every GRPO step has non-zero advantages and moves the adapter."""
+    return {"class_path": "videoreason.rewards.WeightedSum", "init_args": {
+        "rewards": {"similar": {"class_path": "videoreason.rewards.embedding.FrameSimilarityReward"},
+                    "dense": {"class_path": "videoreason.rewards.DenseReward"}},
+        "weights": {"similar": 1.0, "dense": 1.0}}}

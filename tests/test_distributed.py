@@ -21,11 +21,6 @@ pytestmark = pytest.mark.distributed
 
 FSDP2 = {"class_path": "videoreason.parallel.FSDP2Strategy"}
 DDP = {"class_path": "lightning.pytorch.strategies.DDPStrategy"}
-# a reward that varies on the videos of an untrained model, so every GRPO step has non-zero advantages
-VARYING_REWARD = {"class_path": "videoreason.rewards.WeightedSum", "init_args": {
-    "rewards": {"similar": {"class_path": "videoreason.rewards.embedding.FrameSimilarityReward"},
-                "dense": {"class_path": "videoreason.rewards.DenseReward"}},
-    "weights": {"similar": 1.0, "dense": 1.0}}}
 
 
 def free_port() -> int:
@@ -51,7 +46,7 @@ def write_config(folder: Path, phase: str, data: Path, *, devices: int, batch_si
     """A tiny LoRA run config (``phase`` = ``sft`` or ``grpo``) in ``folder/run.yaml``; the run dir is ``folder``."""
     model = {"transformer": "tiny", "lora": {"rank": 4, "alpha": 4}, "learning_rate": 1e-2, **model_args}
     if phase == "grpo":
-        model.update(group_size=4, num_steps=4, reward_workers=1, rollout_batch_size=3, reward=VARYING_REWARD)
+        model.update(group_size=4, num_steps=4, reward_workers=1, rollout_batch_size=3)
     config = {
         "seed_everything": 0,
         "trainer": {"default_root_dir": str(folder), "accelerator": "cpu", "devices": devices, "num_nodes": num_nodes,
@@ -116,12 +111,15 @@ def test_fsdp2_sft_on_two_processes_ends_where_one_process_with_the_global_batch
 
 
 @pytest.mark.parametrize("strategy", [FSDP2, DDP], ids=["fsdp2", "ddp"])
-def test_grpo_gradients_are_all_reduced_across_ranks(tmp_path, data, strategy):
+def test_grpo_gradients_are_all_reduced_across_ranks(tmp_path, data, strategy, varying_reward):
     """Each rank rolls out its own puzzle; the update equals one process rolling out both, and differs from a
     process that saw one rank's puzzle only (what an un-synchronised rank would do)."""
-    two = write_config(tmp_path / "two", "grpo", data, devices=2, batch_size=1, steps=2, strategy=strategy)
-    one = write_config(tmp_path / "one", "grpo", data, devices=1, batch_size=2, steps=2, strategy=None)
-    half = write_config(tmp_path / "half", "grpo", data, devices=1, batch_size=1, steps=2, strategy=None)
+    two = write_config(tmp_path / "two", "grpo", data, devices=2, batch_size=1, steps=2, strategy=strategy,
+                       reward=varying_reward)
+    one = write_config(tmp_path / "one", "grpo", data, devices=1, batch_size=2, steps=2, strategy=None,
+                       reward=varying_reward)
+    half = write_config(tmp_path / "half", "grpo", data, devices=1, batch_size=1, steps=2, strategy=None,
+                       reward=varying_reward)
     for config, nproc in ((two, 2), (one, 1), (half, 1)):
         fit(config, nproc=nproc)
     synced, single, alone = (adapter(tmp_path / name) for name in ("two", "one", "half"))
@@ -148,9 +146,10 @@ def test_sharded_checkpoint_written_by_two_processes_resumes_on_two_processes(tm
 
 
 @pytest.mark.parametrize("hybrid", [False, True], ids=["fsdp2", "hsdp"])
-def test_two_node_launch_on_localhost_completes_a_grpo_step(tmp_path, data, hybrid):
+def test_two_node_launch_on_localhost_completes_a_grpo_step(tmp_path, data, hybrid, varying_reward):
     strategy = {**FSDP2, "init_args": {"hybrid": hybrid}}
-    config = write_config(tmp_path, "grpo", data, devices=1, batch_size=1, steps=1, strategy=strategy, num_nodes=2)
+    config = write_config(tmp_path, "grpo", data, devices=1, batch_size=1, steps=1, strategy=strategy, num_nodes=2,
+                          reward=varying_reward)
     port = free_port()
     nodes = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank),

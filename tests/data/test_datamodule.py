@@ -69,15 +69,33 @@ def test_same_seed_same_order_and_epochs_differ(root):
     first = ids(make(root, seed=3).train_dataloader())
     assert first == ids(make(root, seed=3).train_dataloader())
     assert first != ids(make(root, seed=4).train_dataloader())
-    dm = make(root, seed=3)
-    loader = dm.train_dataloader()
-    dm._sampler.set_epoch(0)
+    loader = make(root, seed=3).train_dataloader()
     epoch0 = ids(loader)
-    dm._sampler.set_epoch(1)
-    epoch1 = ids(loader)
+    epoch1 = ids(loader)  # each iteration of the loader is the next epoch
     assert epoch0 == first and epoch1 != epoch0
-    dm._sampler.set_epoch(1)
-    assert ids(loader) == epoch1  # set_epoch makes any epoch reproducible
+    assert loader.state_dict() == {"epoch": 1, "batches": len(loader)}
+
+
+def test_loader_resumes_at_the_batch_after_its_saved_state(root):
+    """What a checkpoint restores: mid-epoch, the rest of that epoch; at the end of an epoch, the next epoch."""
+    straight = make(root, seed=3).train_dataloader()
+    epoch0, epoch1 = [[b["id"] for b in straight] for _ in range(2)]
+    partial = make(root, seed=3).train_dataloader()
+    taken = []
+    for batch in partial:
+        taken.append(batch["id"])
+        if len(taken) == 2:
+            break
+    state = partial.state_dict()
+    assert state == {"epoch": 0, "batches": 2}
+    resumed = make(root, seed=3).train_dataloader()
+    resumed.load_state_dict(state)
+    assert [b["id"] for b in resumed] == epoch0[2:]  # the rest of epoch 0, nothing repeated
+    assert [b["id"] for b in resumed] == epoch1
+    at_end = make(root, seed=3).train_dataloader()
+    at_end.load_state_dict({"epoch": 0, "batches": len(at_end)})
+    assert [b["id"] for b in at_end] == []  # the saved epoch was complete
+    assert [b["id"] for b in at_end] == epoch1
 
 
 def test_task_weights(root):

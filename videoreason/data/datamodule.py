@@ -138,6 +138,7 @@ class TaskMixingSampler(DistributedSampler):
         self.num_samples = self.total_size // num_replicas  # per rank, as DistributedSampler
         self.seed = seed
         self.epoch = 0
+        self.start = 0  # draws of this rank to skip in the next iteration only (resuming mid-epoch)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -157,7 +158,43 @@ class TaskMixingSampler(DistributedSampler):
                 indices = self.groups[name]
                 order[name] = [indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
             out.append(order[name].pop())
-        return iter(out[self.rank::self.num_replicas])
+        start, self.start = self.start, 0
+        return iter(out[self.rank::self.num_replicas][start:])
+
+
+class ResumableLoader(DataLoader):
+    """The training ``DataLoader``: it owns the sampler's epoch and remembers how many batches it has handed out,
+    so a run resumed from a checkpoint continues with the very batch an uninterrupted run would take next.
+
+    Its ``state_dict()`` goes into every checkpoint (through ``PuzzleVideoDataModule.state_dict``, which Lightning
+    always restores, and as a ``_Stateful`` loader of the fit loop); after ``load_state_dict`` the next iteration
+    yields the rest of the saved epoch (nothing if it was complete) and the one after it the next epoch. Epochs
+    count iterations of this loader (0, 1, ...), not Lightning's epoch counter, whose bookkeeping differs between
+    a resumed and an uninterrupted run when the checkpoint falls on the last batch of an epoch.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epoch = -1  # epoch of the current (or last) iteration
+        self.batches = 0  # batches of it handed out so far
+        self._resume: tuple[int, int] | None = None
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "batches": self.batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = (int(state["epoch"]), int(state["batches"]))
+
+    def __iter__(self) -> Iterator[Any]:
+        epoch, skip = (self.epoch + 1, 0) if self._resume is None else self._resume
+        self._resume = None
+        self.epoch, self.batches = epoch, skip
+        sampler = self.sampler
+        sampler.set_epoch(epoch)
+        sampler.start = skip * int(self.batch_size or 1)
+        for batch in super().__iter__():
+            self.batches += 1
+            yield batch
 
 
 def select_val_rows(rows: Sequence[dict[str, str]], num: int) -> list[dict[str, str]]:
@@ -232,6 +269,8 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         self.task_weights: dict[str, float] = {}
         self.resolved_val_split: str | None = None
         self._sampler: TaskMixingSampler | None = None
+        self._train_loader: ResumableLoader | None = None
+        self._loader_state: dict[str, int] | None = None
 
     def _rows(self, split: str) -> list[dict[str, str]]:
         rows = read_rows(self.root, split=split)
@@ -282,8 +321,9 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             self.resolved_val_split = split
             self.val_dataset = PuzzleVideoDataset(self.root, rows)
 
-    def _loader(self, dataset: Dataset, sampler: Sampler[int] | None) -> DataLoader:
-        return DataLoader(
+    def _loader(self, dataset: Dataset, sampler: Sampler[int] | None, cls: type[DataLoader] = DataLoader
+                ) -> DataLoader:
+        return cls(
             dataset, batch_size=self.batch_size, sampler=sampler, shuffle=False, num_workers=self.num_workers,
             collate_fn=collate_puzzles, worker_init_fn=seed_worker, persistent_workers=False,
             generator=torch.Generator().manual_seed(self.seed))
@@ -298,8 +338,20 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             self._sampler = TaskMixingSampler(self._sampler.groups, self.task_weights,
                                               self.samples_per_epoch or len(self.train_dataset), seed=self.seed,
                                               num_replicas=ranks.get("num_replicas", 1), rank=ranks.get("rank", 0))
-            self._sampler.set_epoch(trainer.current_epoch)
-        return self._loader(self.train_dataset, self._sampler)
+        loader = self._loader(self.train_dataset, self._sampler, ResumableLoader)
+        loader.epoch = (trainer.current_epoch if trainer is not None else 0) - 1  # reloaded loaders continue
+        if self._loader_state is not None:  # resuming from a checkpoint
+            loader.load_state_dict(self._loader_state)
+            self._loader_state = None
+        self._train_loader = loader
+        return loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the training loader is (epoch, batches handed out), for exact resume from a checkpoint."""
+        return {"train_loader": self._train_loader.state_dict()} if self._train_loader is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._loader_state = state_dict.get("train_loader")
 
     def val_dataloader(self) -> DataLoader | list:
         if self.num_val_puzzles == 0:
