@@ -10,7 +10,10 @@ single-file export. On the CPU everything runs with gloo, which is how the tests
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,9 +61,43 @@ class FSDP2Strategy(ModelParallelStrategy):
                                                  mesh_dim_names=HSDP_DIMS)
             self.lightning_module._device_mesh = self._device_mesh
 
+    def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any | None = None) -> None:
+        """Write a sharded checkpoint into a staging folder next to ``filepath``, then swap it in with renames (rank
+        0, after every rank has written its shard), so a crash during a save leaves the previous checkpoint whole."""
+        if not self._save_distributed_checkpoint:
+            return super().save_checkpoint(checkpoint, filepath, storage_options)
+        final = Path(self.broadcast(str(filepath)))
+        staging = final.with_name(f".{final.name}.partial")
+        if self.global_rank == 0:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.barrier("checkpoint-staging")
+        super().save_checkpoint(checkpoint, staging, storage_options)
+        self.barrier("checkpoint-written")
+        if self.global_rank == 0:
+            replace_folder(staging, final)
+        self.barrier("checkpoint-swapped")
+
     @property
     def distributed_sampler_kwargs(self) -> dict[str, Any]:
         return {"num_replicas": self.world_size, "rank": self.global_rank}  # every rank is data-parallel
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Move folder ``new`` to ``target`` (replacing it) by renames: ``target`` is always either the old or the new
+    folder, never a mix; a crash in between leaves the old one at ``.<name>.old``. fsyncs the parent directory."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.is_dir():
+        os.replace(target, old)
+    elif target.exists():
+        target.unlink()
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 HSDP_DIMS = ("replicate", "shard")
