@@ -172,7 +172,7 @@ def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
         raise RuntimeError(f"case {name}: timed {len(timer.walls)} iterations, expected {args.iters}")
     record["iter"] = timer.walls
     summary = {key: statistics.median(values) for key, values in record.items() if key != "sde"}
-    return {**summary, "sde": record["sde"][0], "peak_mem": timer.peak_mem, "skipped": module.skipped_steps}
+    return {**summary, "sde": record["sde"][0], "peak_mem": timer.peak_mem, "skipped": module.nonfinite_steps}
 
 
 # ---------------------------------------------------------------------------------------------------- driver

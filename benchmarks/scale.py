@@ -165,7 +165,7 @@ def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
     mem = timer.peak_mem if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     peak.extend([] if cuda or args.peak_flops else [matmul_flops(args.dtype)])
     return {"step_s": statistics.median(timer.walls), "peak_mem": mem, "peak_flops": max(peak, default=0.0),
-            "skipped": getattr(module, "skipped_steps", 0)}
+            "skipped": getattr(module, "nonfinite_steps", 0)}
 
 
 # ---------------------------------------------------------------------------------------------------- FLOPs

@@ -52,10 +52,11 @@ def maze_dataset(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def varying_reward() -> dict:
     """A GRPO reward config that varies on an untrained model's videos (frame similarity to the ground truth plus
-    the dense verdict), so every GRPO step has non-zero advantages and moves the adapter."""
+    the dense verdict), so every GRPO step has non-zero advantages and moves the adapter. A fresh dict per test:
+    jsonargparse fills in what it parses."""
     return {"class_path": "videoreason.rewards.WeightedSum", "init_args": {
         "rewards": {"similar": {"class_path": "videoreason.rewards.embedding.FrameSimilarityReward"},
                     "dense": {"class_path": "videoreason.rewards.DenseReward"}},

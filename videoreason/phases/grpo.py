@@ -117,6 +117,8 @@ class GRPOModule(VideoModule):
         val_shift: Sigma shift of validation sampling (default ``shift``).
         num_sample_videos: Videos kept for logging (validation and rollouts).
         seed: Seed of rollout and validation noise.
+        max_nonfinite_steps: Stop (with a checkpoint of the last finite weights) after this many optimizer steps in
+            a row whose gradients were non-finite; each such step is skipped and counted.
     """
 
     def __init__(
@@ -153,8 +155,11 @@ class GRPOModule(VideoModule):
         val_shift: float | None = None,
         num_sample_videos: int = 8,
         seed: int = 0,
+        max_nonfinite_steps: int = 20,
     ) -> None:
         super().__init__()
+        if max_nonfinite_steps < 1:
+            raise ValueError(f"`max_nonfinite_steps` must be >= 1, got {max_nonfinite_steps}")
         for name, value, low in (("group_size", group_size, 2), ("num_steps", num_steps, 2),
                                  ("inner_epochs", inner_epochs, 1), ("micro_batch_size", micro_batch_size, 0),
                                  ("rollout_batch_size", rollout_batch_size, 0), ("reward_workers", reward_workers, 1)):
@@ -192,7 +197,7 @@ class GRPOModule(VideoModule):
         self.automatic_optimization = False
         self.step_plan: list[str] = ["sde"] * (num_steps - 1) + ["ode"]
         self.rollout_videos: list[np.ndarray] = []
-        self.skipped_steps = 0
+        self.nonfinite_steps = 0
 
     # ------------------------------------------------------------------ rollout
     def _generators(self, ids: list[str]) -> list[torch.Generator]:
@@ -363,19 +368,19 @@ class GRPOModule(VideoModule):
                 for rows in chunks:
                     part = move_step(slice_step(step, rows), self.device)  # a no-op unless `offload_rollouts`
                     loss, stat = self.policy_loss(part, first[rows], embeds[rows], adv[rows])
-                    if not torch.isfinite(loss):
-                        total = math.nan
-                        break
+                    # every backward runs, finite or not, so all ranks take part in the same collectives
                     self.manual_backward(loss / terms)
                     total += float(loss.detach()) / terms
                     kl.append(stat["kl"])
                     clip.append(stat["clip_fraction"])
                     ratios.append(stat["ratio"])
-                if not math.isfinite(total):
-                    break  # skip the remaining steps: this update is dropped
-            if not math.isfinite(total) or not rollout.steps:
-                optimizer.zero_grad()
-                self.skipped_steps += int(bool(rollout.steps))
+            if not rollout.steps:
+                continue
+            if not math.isfinite(total):  # a non-finite loss must not slip through as finite gradients
+                for p in self.parameters():
+                    if p.grad is not None:
+                        p.grad.fill_(math.nan)
+            if self.skip_nonfinite_update(optimizer):
                 continue
             if self.hparams.max_grad_norm:
                 self.clip_gradients(optimizer, gradient_clip_val=self.hparams.max_grad_norm,
@@ -389,4 +394,4 @@ class GRPOModule(VideoModule):
                 "train/kl": float(torch.stack(kl).mean()) if kl else 0.0,
                 "train/clip_fraction": float(torch.stack(clip).mean()) if clip else 0.0,
                 "train/ratio_mean": float(ratio.mean()), "train/ratio_min": float(ratio.min()),
-                "train/ratio_max": float(ratio.max()), "train/skipped_steps": float(self.skipped_steps)}
+                "train/ratio_max": float(ratio.max()), "train/skipped_steps": float(self.nonfinite_steps)}

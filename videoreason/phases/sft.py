@@ -55,6 +55,8 @@ class SFTModule(VideoModule):
         val_shift: Sigma shift of the validation sampling schedule.
         num_sample_videos: Validation videos kept in ``sample_videos`` for logging (``LogSampleVideos``).
         seed: Seed of the training noise (drawn per sample from seed, step and id) and of the validation noise.
+        max_nonfinite_steps: Stop (with a checkpoint of the last finite weights) after this many optimizer steps in
+            a row whose gradients were non-finite; each such step is skipped and counted.
     """
 
     def __init__(
@@ -76,8 +78,11 @@ class SFTModule(VideoModule):
         val_shift: float = 5.0,
         num_sample_videos: int = 8,
         seed: int = 0,
+        max_nonfinite_steps: int = 20,
     ) -> None:
         super().__init__()
+        if max_nonfinite_steps < 1:
+            raise ValueError(f"`max_nonfinite_steps` must be >= 1, got {max_nonfinite_steps}")
         if learning_rate <= 0:
             raise ValueError(f"`learning_rate` must be > 0, got {learning_rate}")
         if change_weight < 0:

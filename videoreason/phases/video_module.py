@@ -5,6 +5,7 @@ training step on top; this is the only level of inheritance.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -32,6 +33,10 @@ def check_codec_fits(codec: Codec, spec: RenderSpec) -> None:
     except ValueError as err:
         raise ValueError(f"the dataset (`data.root`) has {spec.num_frames}x{spec.height}x{spec.width} videos that "
                          f"`model.codec` cannot encode: {err}") from err
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """Too many optimizer steps in a row had non-finite gradients; a checkpoint of the last finite weights was kept."""
 
 
 class VideoModule(L.LightningModule):
@@ -172,6 +177,40 @@ class VideoModule(L.LightningModule):
             paged = self.hparams.optimizer == "paged_adamw8bit"
             return (bnb.optim.PagedAdamW8bit if paged else bnb.optim.AdamW8bit)(params, **kwargs)
         return torch.optim.AdamW(params, **kwargs)
+
+    def skip_nonfinite_update(self, optimizer: torch.optim.Optimizer) -> bool:
+        """Drop this update when any rank's gradients are non-finite: the gradients are set to ``None`` (the
+        optimizer then leaves every weight and moment alone), the step is counted (``train/nonfinite_steps``) and
+        ``True`` returned. After ``max_nonfinite_steps`` such steps in a row, save ``checkpoints/nonfinite-stop.ckpt``
+        (the last finite weights) and raise ``NonFiniteTrainingError``. Every rank must call it (it all-reduces)."""
+        finite = all(bool(torch.isfinite(getattr(p.grad, "_local_tensor", p.grad)).all())
+                     for p in self.parameters() if p.grad is not None)
+        flag = torch.tensor(float(finite), device=self.device)
+        if self._trainer is not None and self.trainer.world_size > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        self.nonfinite_in_a_row = 0 if flag.item() else getattr(self, "nonfinite_in_a_row", 0) + 1
+        if flag.item():
+            return False
+        optimizer.zero_grad(set_to_none=True)
+        self.nonfinite_steps = getattr(self, "nonfinite_steps", 0) + 1
+        limit = self.hparams.get("max_nonfinite_steps", 20)
+        if self._trainer is not None:
+            self.log("train/nonfinite_steps", float(self.nonfinite_steps), batch_size=1)
+            if self.nonfinite_in_a_row >= limit:
+                path = Path(self.trainer.default_root_dir) / "checkpoints" / "nonfinite-stop.ckpt"
+                self.trainer.save_checkpoint(path)
+                raise NonFiniteTrainingError(
+                    f"{self.nonfinite_in_a_row} optimizer steps in a row had non-finite gradients (limit "
+                    f"`model.max_nonfinite_steps` = {limit}; {self.nonfinite_steps} in all); the last finite weights "
+                    f"are in {path}. Lower `model.learning_rate` or check the data.")
+        return True
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Automatic optimisation (SFT): a non-finite update is dropped (``skip_nonfinite_update``)."""
+        if self.automatic_optimization:
+            self.skip_nonfinite_update(optimizer)
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self._optimizer()
