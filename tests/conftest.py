@@ -7,6 +7,24 @@ from pathlib import Path
 import pytest
 import torch
 
+from videoreason.models.text import HashTextEmbedder
+
+
+class CountingEmbedder(HashTextEmbedder):
+    """A hash embedder that records every batch it really embeds and every ``release()``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.calls: list[list[str]] = []
+        self.released = 0
+
+    def _embed(self, prompts):
+        self.calls.append(list(prompts))
+        return super()._embed(prompts)
+
+    def release(self):
+        self.released += 1
+
 
 def save_tiny_umt5(root: Path) -> None:
     """A 1-layer UMT5 encoder (d_model 16) and a word-level tokenizer in ``root/text_encoder`` + ``root/tokenizer``."""

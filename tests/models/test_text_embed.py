@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import save_tiny_umt5
+from conftest import CountingEmbedder, save_tiny_umt5
 
 from videoreason.models.text import HashTextEmbedder, TextEmbedder, UMT5Embedder
 
@@ -22,31 +22,17 @@ def test_hash_embedder_deterministic_and_distinct():
     assert a.embed("x " * 20).shape == (1, 8, 32)  # truncated
 
 
-class _Counting(HashTextEmbedder):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.calls: list[list[str]] = []
-        self.released = 0
-
-    def _embed(self, prompts):
-        self.calls.append(list(prompts))
-        return super()._embed(prompts)
-
-    def release(self):
-        self.released += 1
-
-
 def test_cache_round_trip(tmp_path):
-    emb = _Counting(dim=16, max_tokens=4, cache_dir=str(tmp_path))
+    emb = CountingEmbedder(dim=16, max_tokens=4, cache_dir=str(tmp_path))
     first = emb.embed(["a b", "c", "a b"])
     assert emb.calls == [["a b", "c"]] and emb.released == 1
     assert len(list(tmp_path.glob("*.safetensors"))) == 2
     assert emb.cache_path("c").name == emb.cache_key("c") + ".safetensors"
-    again = _Counting(dim=16, max_tokens=4, cache_dir=str(tmp_path))
+    again = CountingEmbedder(dim=16, max_tokens=4, cache_dir=str(tmp_path))
     assert torch.equal(again.embed(["c", "a b", "new"]), torch.cat([first[1:2], first[:1], emb._embed(["new"])]))
     assert again.calls == [["new"]]
     # a different model (seed) never reads another's entries
-    other = _Counting(dim=16, max_tokens=4, seed=3, cache_dir=str(tmp_path))
+    other = CountingEmbedder(dim=16, max_tokens=4, seed=3, cache_dir=str(tmp_path))
     other.embed(["c"])
     assert other.calls == [["c"]]
     assert not list(tmp_path.glob("*.tmp"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
+from conftest import CountingEmbedder
 
 from videoreason.data.datamodule import PuzzleVideoDataModule
 from videoreason.models.lora import LoraSpec
@@ -95,23 +96,9 @@ def test_8bit_adamw_on_cuda(name):
     assert torch.nn.functional.cosine_similarity(update, ref_update, dim=0) > 0.95
 
 
-class _CountingEmbedder(HashTextEmbedder):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.calls: list[list[str]] = []
-        self.released = 0
-
-    def _embed(self, prompts):
-        self.calls.append(list(prompts))
-        return super()._embed(prompts)
-
-    def release(self):
-        self.released += 1
-
-
 def test_prompts_are_embedded_once_at_fit_start(maze_dataset):
     data = PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=2, samples_per_epoch=4)
-    embedder = _CountingEmbedder(dim=32)
+    embedder = CountingEmbedder(dim=32)
     module = SFTModule(transformer="tiny", text_embedder=embedder, val_steps=2)
     trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=1,
