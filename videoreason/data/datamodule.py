@@ -100,8 +100,9 @@ class TaskMixingSampler(DistributedSampler):
 
     Each of ``num_samples`` draws picks a task with probability proportional to its weight, then takes the next
     index of that task's shuffled index list (reshuffled when exhausted), so every row of a task is seen before
-    any repeats. The generator is seeded from ``(seed, epoch)``; :meth:`set_epoch` sets the epoch (Lightning calls
-    it every epoch), and each full iteration advances it by one, so two iterations without ``set_epoch`` differ too.
+    any repeats. The generator is seeded from ``(seed, epoch)``; :meth:`set_epoch` sets the epoch (``ResumableLoader``
+    calls it before every iteration), and each full iteration advances it by one, so two iterations without
+    ``set_epoch`` differ too.
 
     With ``num_replicas`` ranks, the draws (padded to a multiple of ``num_replicas`` by drawing more) are dealt
     round-robin: rank ``r`` gets draws ``r, r + W, ...``, so batch ``k`` of all ranks together is batch ``k`` of one
@@ -269,6 +270,7 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         self.task_weights: dict[str, float] = {}
         self.resolved_val_split: str | None = None
         self._sampler: TaskMixingSampler | None = None
+        self._groups: dict[str, list[int]] = {}
         self._train_loader: ResumableLoader | None = None
         self._loader_state: dict[str, int] | None = None
 
@@ -305,8 +307,8 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             self.task_weights = ({name: float(len(ix)) for name, ix in groups.items()} if self.tasks is None
                                  else {name: float(self.tasks[name]) for name in groups})
             self.train_dataset = PuzzleVideoDataset(self.root, rows)
-            self._sampler = TaskMixingSampler(groups, self.task_weights,
-                                              self.samples_per_epoch or len(rows), seed=self.seed)
+            self._groups = groups
+            self._sampler = self._train_sampler()
         if stage in (None, "fit", "validate") and self.val_dataset is None and self.num_val_puzzles > 0:
             split = self.val_split
             rows = self._rows(split)
@@ -321,6 +323,11 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             self.resolved_val_split = split
             self.val_dataset = PuzzleVideoDataset(self.root, rows)
 
+    def _train_sampler(self, num_replicas: int = 1, rank: int = 0) -> TaskMixingSampler:
+        assert self.train_dataset is not None
+        return TaskMixingSampler(self._groups, self.task_weights, self.samples_per_epoch or len(self.train_dataset),
+                                 seed=self.seed, num_replicas=num_replicas, rank=rank)
+
     def _loader(self, dataset: Dataset, sampler: Sampler[int] | None, cls: type[DataLoader] = DataLoader
                 ) -> DataLoader:
         return cls(
@@ -333,11 +340,8 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             self.setup("fit")
         assert self.train_dataset is not None and self._sampler is not None
         trainer = self.trainer
-        if trainer is not None:
-            ranks = trainer.distributed_sampler_kwargs or {}  # deal the draws to this trainer's ranks
-            self._sampler = TaskMixingSampler(self._sampler.groups, self.task_weights,
-                                              self.samples_per_epoch or len(self.train_dataset), seed=self.seed,
-                                              num_replicas=ranks.get("num_replicas", 1), rank=ranks.get("rank", 0))
+        if trainer is not None:  # deal the draws to this trainer's ranks
+            self._sampler = self._train_sampler(**(trainer.distributed_sampler_kwargs or {}))
         loader = self._loader(self.train_dataset, self._sampler, ResumableLoader)
         loader.epoch = (trainer.current_epoch if trainer is not None else 0) - 1  # reloaded loaders continue
         if self._loader_state is not None:  # resuming from a checkpoint

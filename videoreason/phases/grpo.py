@@ -158,11 +158,10 @@ class GRPOModule(VideoModule):
         max_nonfinite_steps: int = 20,
     ) -> None:
         super().__init__()
-        if max_nonfinite_steps < 1:
-            raise ValueError(f"`max_nonfinite_steps` must be >= 1, got {max_nonfinite_steps}")
         for name, value, low in (("group_size", group_size, 2), ("num_steps", num_steps, 2),
                                  ("inner_epochs", inner_epochs, 1), ("micro_batch_size", micro_batch_size, 0),
-                                 ("rollout_batch_size", rollout_batch_size, 0), ("reward_workers", reward_workers, 1)):
+                                 ("rollout_batch_size", rollout_batch_size, 0), ("reward_workers", reward_workers, 1),
+                                 ("max_nonfinite_steps", max_nonfinite_steps, 1)):
             if value < low:
                 raise ValueError(f"`{name}` must be >= {low}, got {value}")
         for name, value in (("learning_rate", learning_rate), ("clip_range", clip_range)):
@@ -197,7 +196,6 @@ class GRPOModule(VideoModule):
         self.automatic_optimization = False
         self.step_plan: list[str] = ["sde"] * (num_steps - 1) + ["ode"]
         self.rollout_videos: list[np.ndarray] = []
-        self.nonfinite_steps = 0
 
     # ------------------------------------------------------------------ rollout
     def _generators(self, ids: list[str]) -> list[torch.Generator]:

@@ -46,6 +46,8 @@ class VideoModule(L.LightningModule):
         super().__init__()
         self.spec: RenderSpec | None = None
         self.sample_videos: list[np.ndarray] = []
+        self.nonfinite_steps = 0  # updates dropped for non-finite gradients, in all and in a row
+        self.nonfinite_in_a_row = 0
 
     def _build_backbone(
         self,
@@ -190,11 +192,12 @@ class VideoModule(L.LightningModule):
             import torch.distributed as dist
 
             dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        self.nonfinite_in_a_row = 0 if flag.item() else getattr(self, "nonfinite_in_a_row", 0) + 1
         if flag.item():
+            self.nonfinite_in_a_row = 0
             return False
         optimizer.zero_grad(set_to_none=True)
-        self.nonfinite_steps = getattr(self, "nonfinite_steps", 0) + 1
+        self.nonfinite_steps += 1
+        self.nonfinite_in_a_row += 1
         limit = self.hparams.get("max_nonfinite_steps", 20)
         if self._trainer is not None:
             self.log("train/nonfinite_steps", float(self.nonfinite_steps), batch_size=1)
