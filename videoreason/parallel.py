@@ -10,7 +10,6 @@ single-file export. On the CPU everything runs with gloo, which is how the tests
 
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -74,30 +73,14 @@ class FSDP2Strategy(ModelParallelStrategy):
         super().save_checkpoint(checkpoint, staging, storage_options)
         self.barrier("checkpoint-written")
         if self.global_rank == 0:
+            from videoreason.phases.export import replace_folder
+
             replace_folder(staging, final)
         self.barrier("checkpoint-swapped")
 
     @property
     def distributed_sampler_kwargs(self) -> dict[str, Any]:
         return {"num_replicas": self.world_size, "rank": self.global_rank}  # every rank is data-parallel
-
-
-def replace_folder(new: Path, target: Path) -> None:
-    """Move folder ``new`` to ``target`` (replacing it) by renames: ``target`` is always either the old or the new
-    folder, never a mix; a crash in between leaves the old one at ``.<name>.old``. fsyncs the parent directory."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.is_dir():
-        os.replace(target, old)
-    elif target.exists():
-        target.unlink()
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 HSDP_DIMS = ("replicate", "shard")

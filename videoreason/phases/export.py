@@ -68,6 +68,24 @@ def instantiate_module(config: dict[str, Any], where: str = "module config") -> 
         raise ValueError(f"cannot build the module of {where}: {err}") from err
 
 
+def replace_folder(new: Path, target: Path) -> None:
+    """Move folder ``new`` to ``target`` (replacing it) by renames: ``target`` is always either the old or the new
+    folder, never a mix; a crash in between leaves the old one at ``.<name>.old``. fsyncs the parent directory."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.is_dir():
+        os.replace(target, old)
+    elif target.exists():
+        target.unlink()
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def export_module(
     module: L.LightningModule, out_dir: str | os.PathLike[str], state: dict[str, torch.Tensor] | None = None
 ) -> Path:
@@ -98,12 +116,7 @@ def export_module(
         else:
             transformer.save_pretrained(tmp / "transformer", safe_serialization=True)
         (tmp / MODULE_CONFIG).write_text(yaml.safe_dump(module_config(module), sort_keys=False))
-        old = out.with_name(f".{out.name}-old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
