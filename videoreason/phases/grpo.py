@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import math
 import time
 from collections.abc import Iterator
@@ -192,6 +193,10 @@ class GRPOModule(VideoModule):
                 # groups are gathered explicitly (gather_group_rewards); torchmetrics reads `_to_sync`, set from
                 # `sync_on_compute` only in its __init__
                 metric.sync_on_compute = metric._to_sync = False
+        # ground-truth videos are a large copy per step (B x G videos): made only for rewards that read them
+        self.reward_reads_references = any(
+            "references" in inspect.signature(m.update).parameters for m in self.reward.modules()
+            if isinstance(m, Metric))
         self.tail = TailSpec(**tail) if isinstance(tail, dict) else tail  # hparams keep it as a dict
         self.automatic_optimization = False
         self.step_plan: list[str] = ["sde"] * (num_steps - 1) + ["ode"]
@@ -281,7 +286,8 @@ class GRPOModule(VideoModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Verified metrics as every phase, plus ``val/reward``: the training reward on held-out puzzles."""
         verdicts, videos = self.validate_batch(batch)
-        rewards, _ = self.score(verdicts, list(batch["id"]), videos, to_uint8(batch["video"]).cpu())
+        references = to_uint8(batch["video"]).cpu() if self.reward_reads_references else None
+        rewards, _ = self.score(verdicts, list(batch["id"]), videos, references)
         self.log("val/reward", rewards.mean(), batch_size=len(verdicts), on_epoch=True)
 
     # ------------------------------------------------------------------ policy update
@@ -334,7 +340,9 @@ class GRPOModule(VideoModule):
                                                                    scorer)
             t1 = time.perf_counter()
             verdicts = [v for f in futures for v in f.result()]
-        references = to_uint8(batch["video"]).cpu().repeat_interleave(group, dim=0)  # [B*G, F, H, W, 3]
+        references = None
+        if self.reward_reads_references:
+            references = to_uint8(batch["video"]).cpu().repeat_interleave(group, dim=0)  # [B*G, F, H, W, 3]
         rewards, components = self.score(verdicts, ids, videos, references)
         adv, tied = self.advantages(rewards, components, ids)
         t2 = time.perf_counter()
