@@ -118,7 +118,7 @@ def test_trainer_configs_combine_with_a_run_config(name, tmp_path, maze_dataset)
 
 
 def test_a_checkpoint_folder_is_replaced_whole(tmp_path):
-    from videoreason.phases.export import replace_folder
+    from videoreason.atomic import replace_folder
 
     target, new = tmp_path / "last.ckpt", tmp_path / ".last.ckpt.partial"
     target.mkdir()

@@ -73,7 +73,7 @@ class FSDP2Strategy(ModelParallelStrategy):
         super().save_checkpoint(checkpoint, staging, storage_options)
         self.barrier("checkpoint-written")
         if self.global_rank == 0:
-            from videoreason.phases.export import replace_folder
+            from videoreason.atomic import replace_folder
 
             replace_folder(staging, final)
         self.barrier("checkpoint-swapped")

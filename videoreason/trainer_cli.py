@@ -7,28 +7,39 @@ run directory (``trainer.default_root_dir``) looks the same::
     RUN/config.yaml         the resolved config (also an MLflow artifact)
     RUN/mlflow.db           MLflow store (unless `trainer.logger` or MLFLOW_TRACKING_URI says otherwise)
     RUN/mlartifacts/        MLflow artifacts
-    RUN/checkpoints/        last.ckpt (+ best, if a monitor is set)  -- RunCheckpoint
+    RUN/checkpoints/        last.ckpt (+ best, if a monitor is set)  -- RunCheckpoint (saves on SIGTERM too)
     RUN/adapter/            LoRA safetensors + module.yaml           -- ExportAdapter
     RUN/samples/            validation video grids (mp4 + png)       -- LogSampleVideos
 
 The render spec (frames, resolution) lives in the dataset's ``spec.json`` and the module reads it from the data
 module at setup, so nothing has to be kept in agreement by hand; a spec the codec cannot encode is an error naming
 ``data.root`` and ``model.codec``.
+
+A callback in the config replaces the default of its kind (a ``ModelCheckpoint`` with ``every_n_train_steps`` replaces
+the default ``RunCheckpoint``), and ``--ckpt_path`` checkpoints are read with ``torch.load(weights_only=True)``
+(no pickle from a user-supplied path) unless ``--weights_only false`` says otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from jsonargparse import Namespace
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from videoreason.callbacks.checkpoint import RunCheckpoint
 from videoreason.callbacks.export import ExportAdapter
 from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.tracking import log_artifact, logger_config
+
+# (kind, default): a callback of that kind in the config replaces the default
+DEFAULT_CALLBACKS: tuple[tuple[type[Callback], Callable[[], Callback]], ...] = (
+    (ModelCheckpoint, RunCheckpoint), (ExportAdapter, ExportAdapter), (LogSampleVideos, LogSampleVideos))
 
 
 class TrackedSaveConfig(SaveConfigCallback):
@@ -55,14 +66,22 @@ class VideoReasonCLI(LightningCLI):
             subclass_mode_data=True,
             save_config_callback=TrackedSaveConfig,
             save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
-            trainer_defaults={"callbacks": [RunCheckpoint(), ExportAdapter(), LogSampleVideos()]},
             auto_configure_optimizers=False,
             args=list(args) if args is not None else None,
             run=run,
         )
 
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        """The configured callbacks, then each default whose kind (``DEFAULT_CALLBACKS``) none of them is."""
+        configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        configured = configured if isinstance(configured, list) else [configured]
+        defaults = [make() for kind, make in DEFAULT_CALLBACKS if not any(isinstance(c, kind) for c in configured)]
+        return super().instantiate_trainer(callbacks=[*configured, *defaults], **kwargs)
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        if "weights_only" in config and config.weights_only is None:
+            config.weights_only = True  # resume without unpickling arbitrary objects
         trainer = config.trainer
         if trainer.logger is None or trainer.logger is True:
             if _launch_rank() > 0:  # loggers write from rank 0 only; others must not race it creating the store
@@ -80,8 +99,13 @@ def _launch_rank() -> int:
     return _get_rank() or 0
 
 
-def run_lightning_cli(args: Sequence[str]) -> None:
-    """Run a LightningCLI subcommand (``fit``, ``validate``, ``test``)."""
+def run_lightning_cli(args: Sequence[str]) -> int:
+    """Run a LightningCLI subcommand (``fit``, ``validate``, ``test``). A run stopped by SIGTERM (its checkpoint
+    saved by ``RunCheckpoint``) returns 143, the status a shell reports for a process SIGTERM ended."""
     import sys
 
-    VideoReasonCLI(None if list(args) == sys.argv[1:] else args)
+    try:
+        VideoReasonCLI(None if list(args) == sys.argv[1:] else args)
+    except SIGTERMException:
+        return 143
+    return 0

@@ -1,21 +1,123 @@
-"""``RunCheckpoint``: Lightning's ``ModelCheckpoint`` that defaults to ``<run dir>/checkpoints``."""
+"""``RunCheckpoint``: Lightning's ``ModelCheckpoint`` for a run directory, safe to pre-empt.
+
+- Saves to ``<trainer.default_root_dir>/checkpoints`` and keeps ``last.ckpt`` by default, so ``--ckpt_path last``
+  resumes a run in place. With no ``monitor`` it keeps only ``last.ckpt`` (``save_top_k=0``, not a second copy).
+- Every checkpoint file of the trainer is written atomically (``AtomicCheckpointIO``): a crash or a full disk during
+  a save leaves the previous checkpoint whole; temp files of a killed save are removed at the next start.
+- SIGTERM (a scheduler's pre-emption, ``kill``, torchrun forwarding one): the step in flight finishes, ``last.ckpt``
+  is written at that step boundary on every rank, and the run stops (``SIGTERMException``; ``videoreason fit`` exits
+  143). Resuming it continues exactly.
+- SLURM auto-requeue (``SLURMEnvironment``, ``#SBATCH --signal=SIGUSR1@90``): Lightning's handler (``hpc_ckpt_N.ckpt``
+  + ``scontrol requeue``) is deferred from the moment the signal lands, possibly mid-update, to the end of the step,
+  so the HPC checkpoint is consistent; the requeued job resumes from it by itself.
+"""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
+from lightning.fabric.plugins.environments import SLURMEnvironment
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+from videoreason.atomic import atomic_file, remove_stale_temps
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` whose local saves stream ``torch.save`` into a temp file beside the checkpoint, fsync
+    it, rename it over the old one and fsync the folder. (Lightning's own buffers the whole checkpoint in memory,
+    writes it to the system temp folder and ``shutil.move``s it: a copy, not a rename, when that folder is on
+    another filesystem, and nothing is fsynced.) Remote URLs go to Lightning's ``TorchCheckpointIO``."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if "://" in str(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no `storage_options`")
+        with atomic_file(path) as handle:
+            torch.save(checkpoint, handle)
 
 
 class RunCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` (same arguments) whose default folder is ``<trainer.default_root_dir>/checkpoints``,
-    not a path inside the logger's store, and that keeps ``last.ckpt`` by default."""
+    """``ModelCheckpoint`` (same arguments; ``save_last`` defaults to ``True``) for a run directory that saves at
+    the step boundary on SIGTERM and defers SLURM's requeue checkpoint to it (module docstring)."""
 
-    def __init__(self, *args, save_last: bool | None = True, **kwargs) -> None:
-        super().__init__(*args, save_last=save_last, **kwargs)
+    def __init__(self, *args: Any, save_last: bool | None = True, save_top_k: int | None = None, **kwargs: Any
+                 ) -> None:
+        if save_top_k is None:  # a top-k of unmonitored checkpoints would only duplicate last.ckpt
+            save_top_k = 1 if kwargs.get("monitor") else 0
+        super().__init__(*args, save_last=save_last, save_top_k=save_top_k, **kwargs)
+        self._requeue_signal: int | None = None
+        self._requeue_requested = False
 
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+    def _resolve_dirpath(self, trainer: L.Trainer) -> None:
         if self.dirpath is None:
             self.dirpath = str(Path(trainer.default_root_dir) / "checkpoints")
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._resolve_dirpath(trainer)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not one the user chose
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if trainer.is_global_zero and Path(self.dirpath).is_dir():
+            remove_stale_temps(self.dirpath)
         super().setup(trainer, pl_module, stage)
+
+    def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
+        if self.save_top_k == 0:  # Lightning writes last.ckpt only after a top-k save: count this save point as one
+            self._last_global_step_saved = trainer.global_step
+
+    def _find_last_checkpoints(self, trainer: L.Trainer) -> set[str]:
+        # `--ckpt_path last` looks for checkpoints before `setup`: resolve the run's folder first
+        self._resolve_dirpath(trainer)
+        return super()._find_last_checkpoints(trainer)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        environment = trainer._accelerator_connector.cluster_environment
+        if isinstance(environment, SLURMEnvironment) and environment.auto_requeue:
+            # Lightning installed its requeue handler just before this hook; ours only notes the signal
+            self._requeue_signal = environment.requeue_signal or signal.SIGUSR1
+            self._lightning_requeue = signal.getsignal(self._requeue_signal)
+            signal.signal(self._requeue_signal, self._note_requeue)
+
+    def _note_requeue(self, signum: int, frame: Any) -> None:
+        self._requeue_requested = True
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any
+                           ) -> None:
+        super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+        if self._requeue_signal is not None and _any_rank(trainer, self._requeue_requested):
+            self._requeue_requested = False
+            trainer._signal_connector._slurm_sigusr_handler_fn(self._requeue_signal, None)
+        if _any_rank(trainer, trainer.received_sigterm):
+            self._save_last_unless_saved(trainer)
+            raise SIGTERMException()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        if not self._should_skip_saving_checkpoint(trainer):  # the final step, also when not a multiple of the period
+            self._save_last_unless_saved(trainer)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        super().on_exception(trainer, pl_module, exception)
+        if isinstance(exception, SIGTERMException):  # Lightning stopped between steps or in validation
+            self._save_last_unless_saved(trainer)
+            rank_zero_info(f"stopped by SIGTERM at step {trainer.global_step}; resume it with `--ckpt_path last` "
+                           f"({self.last_model_path})")
+
+    def _save_last_unless_saved(self, trainer: L.Trainer) -> None:
+        if self.save_last and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def _any_rank(trainer: L.Trainer, flag: bool) -> bool:
+    """``flag`` is set on at least one rank (a collective when there are several ranks)."""
+    if trainer.world_size == 1:
+        return bool(flag)
+    return trainer.strategy.reduce_boolean_decision(bool(flag), all=False)

@@ -10,7 +10,8 @@ import lightning as L
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_only
 
-from videoreason.data.video import encode_mp4, encode_png, write_atomic
+from videoreason.atomic import write_atomic
+from videoreason.data.video import encode_mp4, encode_png
 from videoreason.eval.sheet import contact_sheet
 from videoreason.tracking import log_artifact
 

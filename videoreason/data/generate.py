@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from videoreason.atomic import remove_stale_temps, write_atomic
 from videoreason.data.dataset import COLUMNS, SPLITS, load_sample, metadata_path, read_rows
-from videoreason.data.video import decode_video, encode_mp4, encode_png, write_atomic
+from videoreason.data.video import decode_video, encode_mp4, encode_png
 from videoreason.tasks.base import JsonRecord, Task, resolve_task
 from videoreason.tasks.render import RenderSpec
 
@@ -107,8 +108,7 @@ def _prepare(root: Path, spec: RenderSpec) -> None:
     """Create the folders, check/write spec.json, drop temp files and a torn last metadata line."""
     for sub in ("videos", "images", "puzzles"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-        for tmp in (root / sub).glob(".*.tmp*"):
-            tmp.unlink()
+        remove_stale_temps(root / sub)
     spec_path = root / "spec.json"
     if spec_path.is_file():
         existing = json.loads(spec_path.read_text())

@@ -1,9 +1,8 @@
-"""MP4 (H.264) reading and writing with PyAV, plus PNG frames, all atomic on write."""
+"""MP4 (H.264) reading and writing with PyAV, plus PNG frames."""
 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import av
@@ -54,14 +53,3 @@ def encode_png(frame: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(frame).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write bytes to ``path`` so that readers see either the old file or the complete new one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

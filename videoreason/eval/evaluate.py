@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from videoreason.atomic import write_atomic
 from videoreason.data.datamodule import to_unit_range
 from videoreason.data.dataset import load_spec, read_rows
 from videoreason.data.verify import score_dataset, write_preview
-from videoreason.data.video import decode_video, encode_mp4, write_atomic
+from videoreason.data.video import decode_video, encode_mp4
 from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_sample_rows, write_tables
 
 

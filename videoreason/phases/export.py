@@ -24,6 +24,8 @@ import lightning as L
 import torch
 import yaml
 
+from videoreason.atomic import replace_folder
+
 MODULE_CONFIG = "module.yaml"
 _PRIVATE_KEYS = ("_class_path", "_instantiator")
 
@@ -66,24 +68,6 @@ def instantiate_module(config: dict[str, Any], where: str = "module config") -> 
         return lightning_instantiate(L.LightningModule, flat)
     except Exception as err:  # jsonargparse raises several types; name the source either way
         raise ValueError(f"cannot build the module of {where}: {err}") from err
-
-
-def replace_folder(new: Path, target: Path) -> None:
-    """Move folder ``new`` to ``target`` (replacing it) by renames: ``target`` is always either the old or the new
-    folder, never a mix; a crash in between leaves the old one at ``.<name>.old``. fsyncs the parent directory."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.is_dir():
-        os.replace(target, old)
-    elif target.exists():
-        target.unlink()
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def export_module(

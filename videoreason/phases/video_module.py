@@ -19,6 +19,7 @@ from videoreason.models.codec import Codec, PixelCodec, to_uint8
 from videoreason.models.lora import LoraSpec, add_lora
 from videoreason.models.text import HashTextEmbedder, TextEmbedder
 from videoreason.models.transformer import build_transformer
+from videoreason.phases import rng_state
 from videoreason.rewards.scoring import verdicts_for
 from videoreason.tasks.base import Verdict
 from videoreason.tasks.render import RenderSpec
@@ -210,6 +211,18 @@ class VideoModule(L.LightningModule):
                     f"`model.max_nonfinite_steps` = {limit}; {self.nonfinite_steps} in all); the last finite weights "
                     f"are in {path}. Lower `model.learning_rate` or check the data.")
         return True
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep each rank's global random generators and the non-finite step counters (weights-only loadable)."""
+        checkpoint["videoreason"] = {"rng": rng_state.capture_all_ranks(), "nonfinite_steps": self.nonfinite_steps,
+                                     "nonfinite_in_a_row": self.nonfinite_in_a_row}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("videoreason")
+        if saved is None:  # a checkpoint from before this entry existed
+            return
+        rng_state.restore_rank(saved["rng"])
+        self.nonfinite_steps, self.nonfinite_in_a_row = saved["nonfinite_steps"], saved["nonfinite_in_a_row"]
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Automatic optimisation (SFT): a non-finite update is dropped (``skip_nonfinite_update``)."""

@@ -1,0 +1,69 @@
+"""Writes that a crash (kill -9, power loss, a full disk) never leaves half done: readers see the old file or
+folder or the complete new one. Each writes a temp name beside the target, fsyncs it, renames it over the target
+and fsyncs the folder, so the rename itself survives a power loss."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+TEMP_MARK = ".tmp"  # temp files are ".<name>.tmp<pid>"; ``remove_stale_temps`` clears those a killed writer left
+
+
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """Make the renames inside ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """``with atomic_file(p) as f: f.write(...)``: ``p`` appears only once the block finished without error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write bytes to ``path`` atomically."""
+    with atomic_file(path) as handle:
+        handle.write(data)
+
+
+def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temp files of writes that were killed in ``folder``; returns them."""
+    stale = [p for p in Path(folder).glob(f".*{TEMP_MARK}*") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Move folder ``new`` to ``target`` (replacing it) by renames: ``target`` is always either the old or the new
+    folder, never a mix; a crash in between leaves the old one at ``.<name>.old``. fsyncs the parent directory."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.is_dir():
+        os.replace(target, old)
+    elif target.exists():
+        target.unlink()
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+    fsync_dir(target.parent)
