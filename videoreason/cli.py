@@ -135,15 +135,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _reporting_errors(fn, *args) -> int:
-    """Run ``fn``; bad input (``ValueError``/``FileNotFoundError``) becomes one ``error:`` line and exit code 2.
+    """Run ``fn``; bad input (``ValueError``/``FileNotFoundError``, a checkpoint that needs unpickling arbitrary
+    objects) becomes one ``error:`` line and exit code 2.
 
     ``VIDEOREASON_TRACEBACK=1`` re-raises instead, for debugging.
     """
     import os
+    import pickle
 
     try:
         result = fn(*args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, pickle.UnpicklingError) as err:
         if os.environ.get("VIDEOREASON_TRACEBACK"):
             raise
         print(f"error: {err}", file=sys.stderr)

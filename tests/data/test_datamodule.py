@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import lightning
+import numpy as np
 import pytest
 import torch
 
@@ -160,13 +161,47 @@ def test_errors_name_key_split_row(root, tmp_path):
         make(broken, tasks={"maze": 1.0})
     row = read_rows(broken, split="train")[0]
     (broken / row["video"]).write_bytes(b"not a video")
-    dm = make(broken)
-    index = [r["id"] for r in dm.train_dataset.rows].index(row["id"])
-    with pytest.raises(ValueError, match=rf"{row['id']}.*{Path(row['video']).name}"):
-        dm.train_dataset[index]
+    with pytest.raises(ValueError, match=rf"1 of 12 rows of split 'train'.*{row['id']}.*{Path(row['video']).name}"
+                                         r".*`data.bad_samples: skip`"):
+        make(broken)
     (broken / row["video"]).unlink()
     with pytest.raises(ValueError, match=rf"{row['id']}.*{Path(row['video']).name}.*missing"):
         make(broken)
+
+
+def corrupt_three(root: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A copy of ``root`` whose first three training rows are broken: video deleted, video replaced by random
+    bytes, puzzle JSON that does not validate."""
+    broken = tmp_path / "broken"
+    shutil.copytree(root, broken)
+    rows = read_rows(broken, split="train")[:3]
+    (broken / rows[0]["video"]).unlink()
+    (broken / rows[1]["video"]).write_bytes(np.random.default_rng(0).bytes(5000))
+    (broken / rows[2]["puzzle"]).write_text('{"task": "maze", "puzzle": {"size": "big"}, "solution": []}')
+    return broken, [r["id"] for r in rows]
+
+
+def test_bad_samples_error_policy_lists_them_at_setup(root, tmp_path):
+    broken, ids = corrupt_three(root, tmp_path)
+    with pytest.raises(ValueError, match=rf"3 of 12 rows.*{ids[0]}.*missing.*{ids[1]}.*cannot read video"
+                                         rf".*{ids[2]}.*bad puzzle file"):
+        make(broken)
+
+
+def test_bad_samples_skip_policy_drops_and_counts_them_and_replaces_a_video_broken_later(root, tmp_path):
+    broken, ids = corrupt_three(root, tmp_path)
+    with pytest.warns(UserWarning, match="skipping 3 of 12 rows"):
+        dm = make(broken, bad_samples="skip")
+    assert sorted(dm.skipped_rows) == sorted(ids) and len(dm.train_dataset) == 9
+    assert not {r["id"] for r in dm.train_dataset.rows} & set(ids)
+    dataset = dm.train_dataset
+    later = dataset.rows[0]
+    (broken / later["video"]).write_bytes(b"truncated")  # breaks after setup checked it
+    with pytest.warns(UserWarning, match=rf"skipping unreadable sample \(1 so far\).*{later['id']}"):
+        item = dataset[0]
+    assert item["id"] == dataset.rows[1]["id"] and item["task"] == later["task"]
+    with pytest.raises(ValueError, match="`bad_samples` must be 'error' or 'skip'"):
+        PuzzleVideoDataModule(str(root), bad_samples="ignore")
 
 
 def test_workers_give_same_batches(root):

@@ -20,16 +20,17 @@ interleaved across tasks, in a fixed order.
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from videoreason.data.dataset import SPLITS, load_sample, read_rows
+from videoreason.data.dataset import SPLITS, load_sample, read_rows, row_problem
 from videoreason.data.video import decode_video
 
 _SEED_MIX = 1_000_003  # spreads (seed, epoch) pairs so that seed s, epoch e+1 != seed s+1, epoch e
@@ -46,16 +47,34 @@ class PuzzleVideoDataset(Dataset):
     Args:
         root: dataset folder.
         rows: ``metadata.csv`` rows (from :func:`~videoreason.data.dataset.read_rows`).
+        skip_unreadable: A row that fails to load (its video became unreadable after setup checked it) is replaced
+            by the next loadable row of the same task, with a warning naming it, instead of raising.
     """
 
-    def __init__(self, root: str | Path, rows: Sequence[dict[str, str]]):
+    def __init__(self, root: str | Path, rows: Sequence[dict[str, str]], skip_unreadable: bool = False):
         self.root = Path(root)
         self.rows = list(rows)
+        self.skip_unreadable = skip_unreadable
+        self.skipped: set[str] = set()  # ids replaced so far (in this process)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        if not self.skip_unreadable:
+            return self._load(index)
+        same_task = [i for i, r in enumerate(self.rows) if r["task"] == self.rows[index]["task"]]
+        start = same_task.index(index)
+        for i in same_task[start:] + same_task[:start]:
+            try:
+                return self._load(i)
+            except ValueError as err:
+                if self.rows[i]["id"] not in self.skipped:
+                    self.skipped.add(self.rows[i]["id"])
+                    warnings.warn(f"skipping unreadable sample ({len(self.skipped)} so far): {err}", stacklevel=2)
+        raise ValueError(f"no readable sample of task {self.rows[index]['task']!r} is left in {self.root}")
+
+    def _load(self, index: int) -> dict[str, Any]:
         row = self.rows[index]
         path = self.root / row["video"]
         try:
@@ -225,6 +244,10 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         val_split: split used for validation; ``"val"`` falls back to ``"test"`` when the dataset has no val rows.
         num_val_puzzles: size of the fixed validation subset (0 disables validation).
         samples_per_epoch: training items per epoch (``None``: the number of training rows).
+        bad_samples: What to do with rows that cannot be used (a file missing, an unreadable video or one whose
+            header disagrees with the row, a puzzle that does not validate; every row is checked at setup, headers
+            only): ``"error"`` stops with their count and the first few, ``"skip"`` drops them with a warning and a
+            count (``skipped_rows``), and replaces a video that fails to decode later by another of its task.
     """
 
     def __init__(
@@ -238,6 +261,7 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         val_split: str = "val",
         num_val_puzzles: int = 8,
         samples_per_epoch: int | None = None,
+        bad_samples: Literal["error", "skip"] = "error",
     ):
         super().__init__()
         if tasks is not None:
@@ -252,6 +276,8 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
                 raise ValueError(f"`{key}` must be >= {low}, got {value}")
         if samples_per_epoch is not None and samples_per_epoch < 1:
             raise ValueError(f"`samples_per_epoch` must be >= 1 or None, got {samples_per_epoch}")
+        if bad_samples not in ("error", "skip"):
+            raise ValueError(f"`bad_samples` must be 'error' or 'skip', got {bad_samples!r}")
         for key, split in (("train_split", train_split), ("val_split", val_split)):
             if split not in SPLITS:
                 raise ValueError(f"`{key}` must be one of {SPLITS}, got {split!r}")
@@ -265,6 +291,8 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         self.val_split = val_split
         self.num_val_puzzles = num_val_puzzles
         self.samples_per_epoch = samples_per_epoch
+        self.bad_samples = bad_samples
+        self.skipped_rows: dict[str, str] = {}  # id -> why, of the rows `bad_samples: skip` dropped at setup
         self.train_dataset: PuzzleVideoDataset | None = None
         self.val_dataset: PuzzleVideoDataset | None = None
         self.task_weights: dict[str, float] = {}
@@ -280,12 +308,22 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             rows = [r for r in rows if r["task"] in self.tasks]
         return rows
 
-    def _check_files(self, rows: Sequence[dict[str, str]]) -> None:
-        root = Path(self.root)
-        for row in rows:
-            for column in ("video", "puzzle"):
-                if not (root / row[column]).is_file():
-                    raise ValueError(f"sample {row['id']}: its {column} file {root / row[column]} is missing")
+    def _usable(self, rows: Sequence[dict[str, str]], split: str) -> list[dict[str, str]]:
+        """``rows`` without the unusable ones (``bad_samples: skip``), or a ``ValueError`` listing them."""
+        problems = {row["id"]: why for row in rows if (why := row_problem(self.root, row)) is not None}
+        if not problems:
+            return list(rows)
+        listed = "; ".join(f"sample {i}: {why}" for i, why in list(problems.items())[:3])
+        summary = f"{len(problems)} of {len(rows)} rows of split {split!r} in {self.root} are unusable ({listed}"
+        summary += " ...)" if len(problems) > 3 else ")"
+        if self.bad_samples == "error":
+            raise ValueError(f"{summary}; set `data.bad_samples: skip` to train on the others")
+        warnings.warn(f"skipping {summary}", stacklevel=2)
+        self.skipped_rows.update(problems)
+        kept = [row for row in rows if row["id"] not in problems]
+        if not kept:
+            raise ValueError(f"no usable rows left in split {split!r} of {self.root}: {summary}")
+        return kept
 
     def setup(self, stage: str | None = None) -> None:
         """Read ``metadata.csv``, check tasks, splits and files, build the datasets (idempotent)."""
@@ -300,13 +338,13 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             rows = self._rows(self.train_split)
             if not rows:
                 raise ValueError(f"dataset {self.root} has no rows in split {self.train_split!r}")
-            self._check_files(rows)
+            rows = self._usable(rows, self.train_split)
             groups: dict[str, list[int]] = {}
             for index, row in enumerate(rows):
                 groups.setdefault(row["task"], []).append(index)
             self.task_weights = ({name: float(len(ix)) for name, ix in groups.items()} if self.tasks is None
                                  else {name: float(self.tasks[name]) for name in groups})
-            self.train_dataset = PuzzleVideoDataset(self.root, rows)
+            self.train_dataset = PuzzleVideoDataset(self.root, rows, skip_unreadable=self.bad_samples == "skip")
             self._groups = groups
             self._sampler = self._train_sampler()
         if stage in (None, "fit", "validate") and self.val_dataset is None and self.num_val_puzzles > 0:
@@ -318,10 +356,9 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
                 tried = "'val' or 'test'" if self.val_split == "val" else repr(self.val_split)
                 raise ValueError(f"dataset {self.root} has no rows in split {tried} for validation "
                                  f"(set `num_val_puzzles: 0` to train without validation)")
-            rows = select_val_rows(rows, self.num_val_puzzles)
-            self._check_files(rows)
+            rows = select_val_rows(self._usable(rows, split), self.num_val_puzzles)
             self.resolved_val_split = split
-            self.val_dataset = PuzzleVideoDataset(self.root, rows)
+            self.val_dataset = PuzzleVideoDataset(self.root, rows, skip_unreadable=self.bad_samples == "skip")
 
     def _train_sampler(self, num_replicas: int = 1, rank: int = 0) -> TaskMixingSampler:
         assert self.train_dataset is not None

@@ -79,6 +79,28 @@ def load_spec(root: str | Path) -> RenderSpec:
         raise ValueError(f"invalid render spec in {path}: {err}") from err
 
 
+def row_problem(root: str | Path, row: dict[str, str]) -> str | None:
+    """Why a row cannot be trained on (a file missing, a video whose header is unreadable or disagrees with the
+    row's frames/size, a puzzle that does not validate), or ``None``. Reads headers and JSON, decodes nothing."""
+    from videoreason.data.video import probe_video
+
+    root = Path(root)
+    for column in ("video", "puzzle"):
+        if not (root / row[column]).is_file():
+            return f"its {column} file {root / row[column]} is missing"
+    try:
+        shape = probe_video(root / row["video"])
+        expected = (int(row["num_frames"]), int(row["height"]), int(row["width"]))
+        if shape[0] == 0:  # the container does not record its frame count: compare the size only
+            shape = (expected[0], *shape[1:])
+        if shape != expected:
+            return f"its video {root / row['video']} is {shape} (frames, height, width), the row says {expected}"
+        load_sample(root, row)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
 def load_sample(root: str | Path, row: dict[str, str]) -> Sample:
     """Load a row's puzzle and solution, validating them.
 

@@ -48,6 +48,20 @@ def decode_video(source: str | Path | bytes) -> np.ndarray:
     return np.stack(frames)
 
 
+def probe_video(path: str | Path) -> tuple[int, int, int]:
+    """``(frames, height, width)`` from a video file's header, without decoding it.
+
+    Raises:
+        ValueError: the file is missing or not a readable video.
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            return int(stream.frames), int(stream.codec_context.height), int(stream.codec_context.width)
+    except (av.error.FFmpegError, IndexError, OSError) as err:
+        raise ValueError(f"cannot read video {path}: {err}") from err
+
+
 def encode_png(frame: np.ndarray) -> bytes:
     """PNG bytes of one uint8 frame ``[H, W, 3]``."""
     buffer = io.BytesIO()

@@ -239,7 +239,7 @@ class WanVAECodec(Codec):
             vae = build_tiny_vae()
         else:
             folder = component_folder(path_or_tiny, "vae", "Wan VAE (give 'tiny' or a local diffusers folder)")
-            vae = AutoencoderKLWan.from_pretrained(str(folder), torch_dtype=dtype)
+            vae = AutoencoderKLWan.from_pretrained(str(folder), torch_dtype=dtype, use_safetensors=True)
         if vae.dtype != dtype:
             vae = vae.to(dtype=dtype)
         self.vae = vae.eval().requires_grad_(False)

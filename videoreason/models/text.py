@@ -246,7 +246,8 @@ class UMT5Embedder(TextEmbedder):
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.tokenizer_path), local_files_only=True)
         if self._encoder is None:
             self._encoder = (
-                UMT5EncoderModel.from_pretrained(str(self.encoder_path), torch_dtype=self.dtype, local_files_only=True)
+                UMT5EncoderModel.from_pretrained(str(self.encoder_path), torch_dtype=self.dtype, local_files_only=True,
+                                                 use_safetensors=True)
                 .to("cpu" if self.offload else self.device)
                 .eval()
             )

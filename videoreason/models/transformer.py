@@ -190,7 +190,7 @@ def build_transformer(
             f"local diffusers folder (path {str(path)!r} does not exist); nothing is downloaded"
         )
     folder = component_folder(path, "transformer", "Wan transformer")
-    model = WanTransformer3DModel.from_pretrained(str(folder), torch_dtype=dtype)
+    model = WanTransformer3DModel.from_pretrained(str(folder), torch_dtype=dtype, use_safetensors=True)
     for key, want in (("in_channels", in_channels), ("text_dim", text_dim)):
         if want is not None and model.config[key] != want:
             raise ValueError(f"transformer at {str(path)!r} has `{key}`={model.config[key]}, expected {want}")

@@ -1,0 +1,135 @@
+"""Bad input to ``videoreason fit`` stops before training with one error naming the problem (exit code 2) and
+writes nothing into the run: each case of the README's fault table."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from videoreason.cli import main
+from videoreason.data.dataset import read_rows
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "maze"
+
+
+def fit(config: dict, tmp_path: Path, *extra: str) -> int:
+    """Run ``fit`` on ``config`` (written to a YAML file); returns the exit code."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    try:
+        code = main(["fit", "--config", str(path), *extra])
+    except SystemExit as exit:  # LightningCLI's parser errors
+        code = exit.code
+    return code
+
+
+def sft_config(run: Path, data: Path) -> dict:
+    config = yaml.safe_load((CONFIGS / "sft_tiny_lora.yaml").read_text())
+    config["trainer"].update(default_root_dir=str(run), max_steps=1, logger=False, enable_progress_bar=False)
+    config["model"]["init_args"]["transformer"] = "tiny"
+    config["data"]["init_args"].update(root=str(data), num_val_puzzles=0, num_workers=0)
+    return config
+
+
+def run_fit(config: dict, tmp_path: Path, capsys, *extra: str) -> str:
+    code = fit(config, tmp_path, *extra)
+    captured = capsys.readouterr()
+    assert code == 2, captured.err[-2000:]
+    assert not (Path(config["trainer"]["default_root_dir"]) / "checkpoints").exists()  # nothing was trained
+    return " ".join((captured.err + captured.out).split())
+
+
+def broken_copy(data: Path, tmp_path: Path) -> tuple[Path, dict]:
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    return copy, read_rows(copy, split="train")[0]
+
+
+def test_misspelt_yaml_key_is_named(tmp_path, maze_dataset, capsys):
+    config = sft_config(tmp_path / "run", maze_dataset)
+    config["model"]["init_args"]["learning_rat"] = 1e-3
+    assert "Option 'learning_rat' is not accepted" in run_fit(config, tmp_path, capsys)
+
+
+def test_unknown_class_path_is_named(tmp_path, maze_dataset, capsys):
+    config = sft_config(tmp_path / "run", maze_dataset)
+    config["model"]["class_path"] = "videoreason.phases.sft.SFTModul"
+    assert "has no attribute 'SFTModul'" in run_fit(config, tmp_path, capsys)
+
+
+def test_missing_model_folder_is_named(tmp_path, maze_dataset, capsys):
+    config = sft_config(tmp_path / "run", maze_dataset)
+    config["model"]["init_args"]["transformer"] = str(tmp_path / "Wan2.1-T2V-1.3B")
+    err = run_fit(config, tmp_path, capsys)
+    assert "Wan2.1-T2V-1.3B" in err and "nothing is downloaded" in err
+
+
+def test_missing_adapter_file_is_named(tmp_path, maze_dataset, capsys, varying_reward):
+    config = yaml.safe_load((CONFIGS / "grpo_tiny.yaml").read_text())
+    config["trainer"].update(default_root_dir=str(tmp_path / "run"), max_steps=1, logger=False, callbacks=[])
+    config["model"]["init_args"].update(init_from=str(tmp_path / "sft" / "adapter"), transformer="tiny",
+                                        reward=varying_reward)
+    config["data"]["init_args"].update(root=str(maze_dataset), num_val_puzzles=0)
+    err = run_fit(config, tmp_path, capsys)
+    assert str(tmp_path / "sft" / "adapter") in err
+
+
+def test_frames_the_codec_cannot_encode_name_both_keys(tmp_path, capsys):
+    from videoreason.data.generate import generate_dataset
+    from videoreason.tasks.render import RenderSpec
+
+    data = generate_dataset("maze", tmp_path / "data8", 4, difficulty="tiny", spec=RenderSpec.tiny(num_frames=8),
+                            workers=1, progress=False)
+    config = sft_config(tmp_path / "run", data)
+    config["model"]["init_args"]["codec"] = {"class_path": "videoreason.models.codec.WanVAECodec",
+                                             "init_args": {"path_or_tiny": "tiny"}}
+    err = run_fit(config, tmp_path, capsys)
+    assert "`data.root`" in err and "`model.codec`" in err and "4k+1" in err
+
+
+def test_empty_dataset_is_named(tmp_path, maze_dataset, capsys):
+    data, _ = broken_copy(maze_dataset, tmp_path)
+    meta = data / "metadata.csv"
+    meta.write_text(meta.read_text().splitlines(keepends=True)[0])  # the header only
+    assert "has no rows in split 'train'" in run_fit(sft_config(tmp_path / "run", data), tmp_path, capsys)
+
+
+def test_row_with_a_missing_video_is_named(tmp_path, maze_dataset, capsys):
+    data, row = broken_copy(maze_dataset, tmp_path)
+    (data / row["video"]).unlink()
+    err = run_fit(sft_config(tmp_path / "run", data), tmp_path, capsys)
+    assert row["id"] in err and "is missing" in err and "`data.bad_samples: skip`" in err
+
+
+def test_row_with_a_corrupt_video_is_named(tmp_path, maze_dataset, capsys):
+    data, row = broken_copy(maze_dataset, tmp_path)
+    (data / row["video"]).write_bytes((data / row["video"]).read_bytes()[:300])  # truncated
+    err = run_fit(sft_config(tmp_path / "run", data), tmp_path, capsys)
+    assert row["id"] in err and "cannot read video" in err
+
+
+def test_puzzle_json_that_does_not_validate_is_named(tmp_path, maze_dataset, capsys):
+    data, row = broken_copy(maze_dataset, tmp_path)
+    record = json.loads((data / row["puzzle"]).read_text())
+    record["puzzle"]["walls"] = "everywhere"
+    (data / row["puzzle"]).write_text(json.dumps(record))
+    err = run_fit(sft_config(tmp_path / "run", data), tmp_path, capsys)
+    assert row["id"] in err and "bad puzzle file" in err
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_bad_samples_skip_trains_on_the_rest(tmp_path, maze_dataset, damage):
+    data, row = broken_copy(maze_dataset, tmp_path)
+    if damage == "missing":
+        (data / row["video"]).unlink()
+    else:
+        (data / row["video"]).write_bytes(b"\x00" * 100)
+    config = sft_config(tmp_path / "run", data)
+    config["data"]["init_args"]["bad_samples"] = "skip"
+    with pytest.warns(UserWarning, match=rf"skipping 1 of 16 rows .*{row['id']}"):
+        assert fit(config, tmp_path) == 0
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
