@@ -84,3 +84,9 @@ def test_config_instantiates(path, tmp_path, tiny_wan_dir, maze_dataset):
     if "reward" in config["model"]["init_args"]:
         assert type(cli.model.reward).__name__ == "WeightedSum"
     assert cli.trainer.logger is not None and type(cli.trainer.logger).__name__ == "MLFlowLogger"
+    # one checkpoint callback (a configured RunCheckpoint replaces the default), one exporter
+    assert [type(c).__name__ for c in cli.trainer.checkpoint_callbacks] == ["RunCheckpoint"]
+    assert sum(type(c).__name__ == "ExportAdapter" for c in cli.trainer.callbacks) == 1
+    periodic = [c for c in (config["trainer"].get("callbacks") or []) if c["class_path"].endswith("RunCheckpoint")]
+    if periodic:
+        assert cli.trainer.checkpoint_callback._every_n_train_steps == periodic[0]["init_args"]["every_n_train_steps"]

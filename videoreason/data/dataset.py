@@ -61,11 +61,14 @@ def read_rows(root: str | Path, split: str | None = None, task: str | None = Non
     if not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     reader = csv.DictReader(text.splitlines())
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ValueError(f"{path} lacks columns {missing}")
-    return [r for r in reader
-            if (split is None or r["split"] == split) and (task is None or r["task"] == task)]
+    try:
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path} lacks columns {missing}")
+        return [r for r in reader
+                if (split is None or r["split"] == split) and (task is None or r["task"] == task)]
+    except csv.Error as err:  # e.g. a field over csv.field_size_limit(): not a metadata file we wrote
+        raise ValueError(f"{path} is not a readable CSV file: {err}") from err
 
 
 def load_spec(root: str | Path) -> RenderSpec:
@@ -110,6 +113,8 @@ def load_sample(root: str | Path, row: dict[str, str]) -> Sample:
     path = Path(root) / row["puzzle"]
     try:
         record: dict[str, Any] = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise ValueError(f"expected a JSON object with 'puzzle' and 'solution', got {type(record).__name__}")
         task = resolve_task(row["task"])
         return Sample(row, task, task.puzzle_from_dict(record["puzzle"]), task.solution_from_dict(record["solution"]))
     except (OSError, json.JSONDecodeError, KeyError, ValueError) as err:

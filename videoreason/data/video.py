@@ -37,7 +37,7 @@ def decode_video(source: str | Path | bytes) -> np.ndarray:
     """
     handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
     try:
-        with av.open(handle) as container:
+        with av.open(handle, metadata_errors="replace") as container:  # a stray non-UTF-8 tag is no reason to fail
             stream = container.streams.video[0]
             stream.thread_count = 1
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
@@ -55,8 +55,10 @@ def probe_video(path: str | Path) -> tuple[int, int, int]:
         ValueError: the file is missing or not a readable video.
     """
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="replace") as container:
             stream = container.streams.video[0]
+            if stream.codec_context is None:  # an unknown codec tag: PyAV gives no context to read the size from
+                raise ValueError(f"cannot read video {path}: no decoder for its codec")
             return int(stream.frames), int(stream.codec_context.height), int(stream.codec_context.width)
     except (av.error.FFmpegError, IndexError, OSError) as err:
         raise ValueError(f"cannot read video {path}: {err}") from err
