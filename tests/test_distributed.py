@@ -6,6 +6,7 @@ N times larger batch ends), that sharded checkpoints resume, and that a 2-node l
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -68,15 +69,21 @@ def env() -> dict[str, str]:
     return {**out, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 
-def fit(config: Path, *extra: str, nproc: int = 1) -> None:
-    """``videoreason fit`` in ``nproc`` processes (torchrun when > 1); fails the test with the output on error."""
+def launch(config: Path, *extra: str, nproc: int = 1) -> subprocess.CompletedProcess:
+    """``videoreason fit`` in ``nproc`` processes (torchrun when > 1), ``tests/`` importable (``fault_injection``)."""
     cli = ["-m", "videoreason", "fit", "--config", str(config), *extra]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
                "--master-addr", "127.0.0.1", "--master-port", str(free_port()), *cli]
     else:
         cmd = [sys.executable, *cli]
-    done = subprocess.run(cmd, cwd=config.parent, env=env(), capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=config.parent, env={**env(), "PYTHONPATH": str(Path(__file__).parent)},
+                          capture_output=True, text=True, timeout=600)
+
+
+def fit(config: Path, *extra: str, nproc: int = 1) -> None:
+    """``launch``; fails the test with the output on error."""
+    done = launch(config, *extra, nproc=nproc)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
 
@@ -143,6 +150,22 @@ def test_sharded_checkpoint_written_by_two_processes_resumes_on_two_processes(tm
     moved = {n: p.detach() for n, p in at_two.transformer.named_parameters() if "lora_B" in n}
     assert max(float((p - resumed[f"transformer.{n.replace('.default', '')}"]).abs().max())
                for n, p in moved.items()) > 1e-4  # the step-2 state is not the step-3 one
+
+
+def test_sigterm_on_one_rank_stops_both_at_the_same_step_and_the_run_resumes_exactly(tmp_path, data):
+    """Only rank 1 receives SIGTERM (in the middle of step 2's update): both ranks finish the step, write the sharded
+    checkpoint together and stop; the resumed run ends on the uninterrupted run's weights."""
+    straight = write_config(tmp_path / "straight", "sft", data, devices=2, batch_size=2, steps=4, strategy=FSDP2)
+    fit(straight, nproc=2)
+    run = write_config(tmp_path / "preempted", "sft", data, devices=2, batch_size=2, steps=4, strategy=FSDP2)
+    signal_rank_1 = {"class_path": "fault_injection.SignalAt",
+                     "init_args": {"step": 2, "signal": "SIGTERM", "when": "mid_update", "rank": 1}}
+    done = launch(run, f"--trainer.callbacks+={json.dumps(signal_rank_1)}", nproc=2)
+    assert done.returncode != 0 and "stopped by SIGTERM at step 2" in done.stdout + done.stderr
+    meta = torch.load(tmp_path / "preempted" / "checkpoints" / "last.ckpt" / "meta.pt", weights_only=True)
+    assert meta["global_step"] == 2
+    fit(run, "--ckpt_path", "last", nproc=2)
+    assert max_difference(adapter(tmp_path / "preempted"), adapter(tmp_path / "straight")) < 1e-6
 
 
 @pytest.mark.parametrize("hybrid", [False, True], ids=["fsdp2", "hsdp"])

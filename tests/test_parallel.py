@@ -115,18 +115,3 @@ def test_trainer_configs_combine_with_a_run_config(name, tmp_path, maze_dataset)
     assert type(cli.trainer.strategy).__name__ == strategy
     if strategy == "FSDP2Strategy":
         assert cli.trainer.strategy.hybrid == trainer["strategy"]["init_args"].get("hybrid", False)
-
-
-def test_a_checkpoint_folder_is_replaced_whole(tmp_path):
-    from videoreason.atomic import replace_folder
-
-    target, new = tmp_path / "last.ckpt", tmp_path / ".last.ckpt.partial"
-    target.mkdir()
-    (target / "__0_0.distcp").write_text("old shard")
-    (target / "meta.pt").write_text("old meta")
-    new.mkdir()
-    (new / "__0_0.distcp").write_text("new shard")
-    replace_folder(new, target)
-    assert sorted(p.name for p in target.iterdir()) == ["__0_0.distcp"]  # nothing of the old folder is left
-    assert (target / "__0_0.distcp").read_text() == "new shard"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # no staging or .old folder behind

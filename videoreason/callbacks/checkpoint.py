@@ -10,6 +10,8 @@
 - SLURM auto-requeue (``SLURMEnvironment``, ``#SBATCH --signal=SIGUSR1@90``): Lightning's handler (``hpc_ckpt_N.ckpt``
   + ``scontrol requeue``) is deferred from the moment the signal lands, possibly mid-update, to the end of the step,
   so the HPC checkpoint is consistent; the requeued job resumes from it by itself.
+- Signals are acted on at the end of a training step on all ranks together (one all-reduce of two flags per step),
+  whichever ranks received them; a signal during validation takes effect after the next training step.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -53,8 +54,7 @@ class RunCheckpoint(ModelCheckpoint):
         if save_top_k is None:  # a top-k of unmonitored checkpoints would only duplicate last.ckpt
             save_top_k = 1 if kwargs.get("monitor") else 0
         super().__init__(*args, save_last=save_last, save_top_k=save_top_k, **kwargs)
-        self._requeue_signal: int | None = None
-        self._requeue_requested = False
+        self._noted = {"stop": False, "requeue": False}  # signals received, acted on at the next step boundary
 
     def _resolve_dirpath(self, trainer: L.Trainer) -> None:
         if self.dirpath is None:
@@ -66,6 +66,8 @@ class RunCheckpoint(ModelCheckpoint):
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         if trainer.is_global_zero and Path(self.dirpath).is_dir():
             remove_stale_temps(self.dirpath)
+        if stage == "fit":
+            self._install_signal_notes(trainer)
         super().setup(trainer, pl_module, stage)
 
     def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
@@ -78,24 +80,35 @@ class RunCheckpoint(ModelCheckpoint):
         self._resolve_dirpath(trainer)
         return super()._find_last_checkpoints(trainer)
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        environment = trainer._accelerator_connector.cluster_environment
-        if isinstance(environment, SLURMEnvironment) and environment.auto_requeue:
-            # Lightning installed its requeue handler just before this hook; ours only notes the signal
-            self._requeue_signal = environment.requeue_signal or signal.SIGUSR1
-            self._lightning_requeue = signal.getsignal(self._requeue_signal)
-            signal.signal(self._requeue_signal, self._note_requeue)
+    def _install_signal_notes(self, trainer: L.Trainer) -> None:
+        """Swap Lightning's SIGTERM notifier and SLURM requeue handler, before it registers them, for ones that only
+        note the signal. Lightning's notifier broadcasts from inside the handler (on whichever rank got the signal,
+        unmatched on the others) and sets a flag its loops act on per rank; its requeue handler saves a checkpoint
+        from wherever the signal landed. ``on_train_batch_end`` acts on the notes on every rank at once instead."""
+        connector = trainer._signal_connector
+        self._noted = {"stop": False, "requeue": False}
 
-    def _note_requeue(self, signum: int, frame: Any) -> None:
-        self._requeue_requested = True
+        def note_sigterm(signum: int, frame: Any) -> None:
+            launcher = trainer.strategy.launcher
+            if not self._noted["stop"] and launcher is not None:  # forward to processes Lightning launched
+                launcher.kill(signum)
+            self._noted["stop"] = True
+
+        def note_requeue(signum: int, frame: Any) -> None:
+            self._noted["requeue"] = True
+
+        connector._sigterm_notifier_fn = note_sigterm
+        connector._slurm_sigusr_handler_fn = note_requeue
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any
                            ) -> None:
         super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
-        if self._requeue_signal is not None and _any_rank(trainer, self._requeue_requested):
-            self._requeue_requested = False
-            trainer._signal_connector._slurm_sigusr_handler_fn(self._requeue_signal, None)
-        if _any_rank(trainer, trainer.received_sigterm):
+        stop, requeue = _on_any_rank(trainer, self._noted["stop"], self._noted["requeue"])
+        if requeue:  # Lightning's own handler (HPC checkpoint + scontrol requeue), now at a step boundary
+            self._noted["requeue"] = False
+            connector = trainer._signal_connector
+            type(connector)._slurm_sigusr_handler_fn(connector, signal.SIGUSR1, None)
+        if stop:
             self._save_last_unless_saved(trainer)
             raise SIGTERMException()
 
@@ -106,8 +119,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
-        if isinstance(exception, SIGTERMException):  # Lightning stopped between steps or in validation
-            self._save_last_unless_saved(trainer)
+        if isinstance(exception, SIGTERMException):
             rank_zero_info(f"stopped by SIGTERM at step {trainer.global_step}; resume it with `--ckpt_path last` "
                            f"({self.last_model_path})")
 
@@ -116,8 +128,12 @@ class RunCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
-def _any_rank(trainer: L.Trainer, flag: bool) -> bool:
-    """``flag`` is set on at least one rank (a collective when there are several ranks)."""
+def _on_any_rank(trainer: L.Trainer, *flags: bool) -> tuple[bool, ...]:
+    """Each flag, set on at least one rank (one all-reduce when there are several ranks)."""
     if trainer.world_size == 1:
-        return bool(flag)
-    return trainer.strategy.reduce_boolean_decision(bool(flag), all=False)
+        return tuple(bool(f) for f in flags)
+    import torch.distributed as dist
+
+    values = torch.tensor([float(f) for f in flags], device=trainer.strategy.root_device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in values.tolist())
