@@ -90,7 +90,7 @@ def test_inner_epochs_move_the_ratio_and_clip(data):
 
 
 def test_reward_of_wrong_shape_is_refused(data):
-    with pytest.raises(ValueError, match="samples"):
+    with pytest.raises(ValueError, match=r"`model.reward` \(Broken\) returned shape \(5,\) for 6 samples"):
         _fit(_module(reward=Broken()), data)
 
 

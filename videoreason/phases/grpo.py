@@ -264,10 +264,12 @@ class GRPOModule(VideoModule):
         self.reward.update(**inputs)
         total = self.reward.compute().cpu().float()
         components = self.reward.components() if isinstance(self.reward, WeightedSum) else {}
+        name = f"`model.reward` ({type(self.reward).__name__})"
         if total.shape != (len(ids),):
-            raise ValueError(f"the reward returned shape {tuple(total.shape)} for {len(ids)} samples")
+            raise ValueError(f"{name} returned shape {tuple(total.shape)} for {len(ids)} samples; a reward returns "
+                             f"one value per sample, shape ({len(ids)},)")
         if not torch.isfinite(total).all():
-            raise ValueError(f"the reward returned non-finite values for samples "
+            raise ValueError(f"{name} returned non-finite values for samples "
                              f"{[i for i, r in zip(ids, total.tolist(), strict=True) if not math.isfinite(r)][:5]}")
         return total, {k: v.cpu().float() for k, v in components.items()}
 
