@@ -16,7 +16,11 @@ TEMP_MARK = ".tmp"  # temp files are ".<name>.tmp<pid>"; ``remove_stale_temps`` 
 
 def fsync_dir(folder: str | os.PathLike[str]) -> None:
     """Make the renames inside ``folder`` durable."""
-    fd = os.open(folder, os.O_RDONLY)
+    _fsync_path(Path(folder))
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -57,7 +61,11 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
 
 def replace_folder(new: Path, target: Path) -> None:
     """Move folder ``new`` to ``target`` (replacing it) by renames: ``target`` is always either the old or the new
-    folder, never a mix; a crash in between leaves the old one at ``.<name>.old``. fsyncs the parent directory."""
+    folder, never a mix; a crash in between leaves the old one at ``.<name>.old``. Everything in ``new`` is fsynced
+    first, the parent directory after."""
+    for path in sorted(new.rglob("*"), reverse=True):  # files before the folders holding them
+        _fsync_path(path)
+    fsync_dir(new)
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if target.is_dir():

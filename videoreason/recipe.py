@@ -10,7 +10,7 @@ in a subprocess and timed. GRPO variants start from the same SFT model:
 
 Results land in ``OUT/results.{md,json}`` and an MLflow run (experiment ``recipe``) in ``OUT``'s store, with each
 GRPO run's reward curves and every model's sample test videos. ``--reuse`` keeps phases whose outputs exist
-(resume an interrupted recipe).
+and continues an interrupted training phase from its last checkpoint (resume an interrupted recipe).
 
     videoreason recipe --task maze --out runs/maze
     python benchmarks/learning.py --task maze --ablate reward plan
@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from videoreason.atomic import write_atomic
 from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
 from videoreason.rewards.presets import PRESETS
@@ -109,15 +110,14 @@ class Recipe:
             print(f"reusing {done}")
             return
         self.times[name] = run(command, self.out / "logs" / f"{name}.log")
-        staged = self.out / f"{TIMES_FILE}.tmp"  # renamed into place: an interrupted write keeps the old file
-        staged.write_text(json.dumps(self.times, indent=1))
-        staged.replace(self.out / TIMES_FILE)
+        write_atomic(self.out / TIMES_FILE, json.dumps(self.times, indent=1).encode())
 
     def fit(self, name: str, config: str, extra: list[str]) -> None:
         run_dir = self.out / name
         self.phase(name, run_dir / "adapter", [
             "fit", "--config", str(CONFIGS / self.task / config), "--seed_everything", str(self.seed),
             "--trainer.default_root_dir", str(run_dir), "--data.init_args.root", str(self.out / "data"),
+            "--ckpt_path", "last",  # an interrupted phase continues from its last checkpoint (--reuse)
             *extra, *self.overrides["sft" if name == "sft" else "grpo"]])
         self.phase(f"eval_{name}", run_dir / "eval" / "test" / SAMPLES_FILE, [
             "eval", "--ckpt", str(run_dir / "adapter"), "--data", str(self.out / "data"), "--split", "test",
@@ -155,8 +155,8 @@ class Recipe:
         text = self.markdown(table, gains, len(ids))
         print(text)
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "results.md").write_text(text + "\n")
-        (self.out / "results.json").write_text(json.dumps(result, indent=1))
+        write_atomic(self.out / "results.md", (text + "\n").encode())
+        write_atomic(self.out / "results.json", json.dumps(result, indent=1).encode())
         self.track(result, table)
         return result
 

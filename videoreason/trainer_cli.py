@@ -32,6 +32,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from videoreason.atomic import write_atomic
 from videoreason.callbacks.checkpoint import RunCheckpoint
 from videoreason.callbacks.export import ExportAdapter
 from videoreason.callbacks.samples import LogSampleVideos
@@ -50,8 +51,7 @@ class TrackedSaveConfig(SaveConfigCallback):
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         path = Path(trainer.default_root_dir) / self.config_filename
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.parser.save(self.config, str(path), skip_none=False, overwrite=True, multifile=False)
+        write_atomic(path, self.parser.dump(self.config, skip_none=False).encode())  # a crash keeps the old file
         log_artifact(trainer, path)
 
 

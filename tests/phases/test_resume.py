@@ -106,7 +106,9 @@ def test_sft_stopped_by_sigterm_saves_at_the_step_boundary_and_resumes_exactly(t
     assert "stopped by SIGTERM at step 2" in stopped.stderr + stopped.stdout
     assert checkpoint_step(run / "checkpoints" / "last.ckpt") == 2
     assert not (run / "adapter").exists()  # a pre-empted run exports nothing: its adapter would be half-trained
-    assert_same_adapter(straight, fit(run, maze_dataset, "sft", 6, *DROPOUT, "--ckpt_path", "last"))
+    # resumed the way a user would: the run's own resolved config (without the injected fault) + `--ckpt_path last`
+    assert main(["fit", "--config", str(run / "config.yaml"), "--trainer.callbacks", "[]", "--ckpt_path", "last"]) == 0
+    assert_same_adapter(straight, adapter(run))
 
 
 @pytest.mark.slow

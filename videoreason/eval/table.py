@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from videoreason.atomic import write_atomic
+
 HEADLINE = ("precision", "recall", "f1", "success", "exact_match")
 LABELS = {"precision": "P", "recall": "R", "f1": "F1", "success": "SR", "exact_match": "EM"}
 
@@ -57,9 +59,9 @@ def write_tables(table: Sequence[dict[str, Any]], out_dir: str | Path, name: str
         writer.writeheader()
         writer.writerows(table)
     paths = [out / f"{name}.md", out / f"{name}.csv", out / f"{name}.json"]
-    paths[0].write_text(to_markdown(table) + "\n")
-    paths[1].write_text(buffer.getvalue())
-    paths[2].write_text(json.dumps(list(table), indent=1))
+    for path, text in zip(paths, (to_markdown(table) + "\n", buffer.getvalue(), json.dumps(list(table), indent=1)),
+                          strict=True):
+        write_atomic(path, text.encode())
     return paths
 
 
@@ -70,7 +72,7 @@ def write_sample_rows(results: Sequence[dict[str, Any]], out_dir: str | Path) ->
     """Write one JSON line per sample (its verdict row) to ``out_dir/samples.jsonl``; returns the path."""
     path = Path(out_dir) / SAMPLES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in results))
+    write_atomic(path, "".join(json.dumps(r) + "\n" for r in results).encode())
     return path
 
 
