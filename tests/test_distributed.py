@@ -152,18 +152,24 @@ def test_sharded_checkpoint_written_by_two_processes_resumes_on_two_processes(tm
                for n, p in moved.items()) > 1e-4  # the step-2 state is not the step-3 one
 
 
-def test_sigterm_on_one_rank_stops_both_at_the_same_step_and_the_run_resumes_exactly(tmp_path, data):
-    """Only rank 1 receives SIGTERM (in the middle of step 2's update): both ranks finish the step, write the sharded
-    checkpoint together and stop; the resumed run ends on the uninterrupted run's weights."""
-    straight = write_config(tmp_path / "straight", "sft", data, devices=2, batch_size=2, steps=4, strategy=FSDP2)
+@pytest.mark.parametrize("sharded", [True, False], ids=["sharded", "full"])
+def test_sigterm_on_one_rank_stops_both_at_the_same_step_and_the_run_resumes_exactly(tmp_path, data, sharded):
+    """Only rank 1 receives SIGTERM (in the middle of step 2's update): both ranks finish the step, write the
+    checkpoint together (sharded folder, or one full file) and stop; the resumed run ends on the uninterrupted run's
+    weights."""
+    strategy = {**FSDP2, "init_args": {"save_distributed_checkpoint": sharded}}
+    straight = write_config(tmp_path / "straight", "sft", data, devices=2, batch_size=2, steps=4, strategy=strategy)
     fit(straight, nproc=2)
-    run = write_config(tmp_path / "preempted", "sft", data, devices=2, batch_size=2, steps=4, strategy=FSDP2)
+    run = write_config(tmp_path / "preempted", "sft", data, devices=2, batch_size=2, steps=4, strategy=strategy)
     signal_rank_1 = {"class_path": "fault_injection.SignalAt",
                      "init_args": {"step": 2, "signal": "SIGTERM", "when": "mid_update", "rank": 1}}
     done = launch(run, f"--trainer.callbacks+={json.dumps(signal_rank_1)}", nproc=2)
     assert done.returncode != 0 and "stopped by SIGTERM at step 2" in done.stdout + done.stderr
-    meta = torch.load(tmp_path / "preempted" / "checkpoints" / "last.ckpt" / "meta.pt", weights_only=True)
+    checkpoint = tmp_path / "preempted" / "checkpoints" / "last.ckpt"
+    assert checkpoint.is_dir() == sharded
+    meta = torch.load(checkpoint / "meta.pt" if sharded else checkpoint, weights_only=True)
     assert meta["global_step"] == 2
+    assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["last.ckpt"]  # no staging file or folder left
     fit(run, "--ckpt_path", "last", nproc=2)
     assert max_difference(adapter(tmp_path / "preempted"), adapter(tmp_path / "straight")) < 1e-6
 

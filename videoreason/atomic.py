@@ -36,13 +36,17 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     try:
         with open(tmp, "wb") as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        replace_file(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+
+
+def replace_file(new: Path, target: Path) -> None:
+    """fsync file ``new``, rename it over ``target`` and fsync the folder."""
+    _fsync_path(new)
+    os.replace(new, target)
+    fsync_dir(target.parent)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:

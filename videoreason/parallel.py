@@ -61,21 +61,21 @@ class FSDP2Strategy(ModelParallelStrategy):
             self.lightning_module._device_mesh = self._device_mesh
 
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any | None = None) -> None:
-        """Write a sharded checkpoint into a staging folder next to ``filepath``, then swap it in with renames (rank
-        0, after every rank has written its shard), so a crash during a save leaves the previous checkpoint whole."""
-        if not self._save_distributed_checkpoint:
-            return super().save_checkpoint(checkpoint, filepath, storage_options)
+        """Write the checkpoint (a sharded folder, or one full file with ``save_distributed_checkpoint: false``) to a
+        staging name next to ``filepath``, then swap it in with renames (rank 0, after every rank has written), so a
+        crash during a save leaves the previous checkpoint whole."""
+        from videoreason.atomic import replace_file, replace_folder
+
         final = Path(self.broadcast(str(filepath)))
         staging = final.with_name(f".{final.name}.partial")
         if self.global_rank == 0:
             shutil.rmtree(staging, ignore_errors=True)
+            staging.unlink(missing_ok=True)
         self.barrier("checkpoint-staging")
         super().save_checkpoint(checkpoint, staging, storage_options)
         self.barrier("checkpoint-written")
         if self.global_rank == 0:
-            from videoreason.atomic import replace_folder
-
-            replace_folder(staging, final)
+            (replace_folder if staging.is_dir() else replace_file)(staging, final)
         self.barrier("checkpoint-swapped")
 
     @property
