@@ -61,18 +61,24 @@ class PuzzleVideoDataset(Dataset):
         return len(self.rows)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not self.skip_unreadable:
+        try:
             return self._load(index)
-        same_task = [i for i, r in enumerate(self.rows) if r["task"] == self.rows[index]["task"]]
-        start = same_task.index(index)
-        for i in same_task[start:] + same_task[:start]:
-            try:
-                return self._load(i)
-            except ValueError as err:
-                if self.rows[i]["id"] not in self.skipped:
-                    self.skipped.add(self.rows[i]["id"])
-                    warnings.warn(f"skipping unreadable sample ({len(self.skipped)} so far): {err}", stacklevel=2)
-        raise ValueError(f"no readable sample of task {self.rows[index]['task']!r} is left in {self.root}")
+        except ValueError as err:
+            if not self.skip_unreadable:
+                raise
+            self._skip(index, err)
+        task, n = self.rows[index]["task"], len(self.rows)
+        for i in ((index + k) % n for k in range(1, n)):  # the next loadable row of the same task
+            if self.rows[i]["task"] == task and self.rows[i]["id"] not in self.skipped:
+                try:
+                    return self._load(i)
+                except ValueError as err:
+                    self._skip(i, err)
+        raise ValueError(f"no readable sample of task {task!r} is left in {self.root}")
+
+    def _skip(self, index: int, err: ValueError) -> None:
+        self.skipped.add(self.rows[index]["id"])
+        warnings.warn(f"skipping unreadable sample ({len(self.skipped)} so far): {err}", stacklevel=3)
 
     def _load(self, index: int) -> dict[str, Any]:
         row = self.rows[index]
