@@ -136,6 +136,18 @@ def test_sft_killed_between_periodic_checkpoints_resumes_from_the_last_one_exact
 
 
 @pytest.mark.slow
+def test_grpo_killed_between_periodic_checkpoints_resumes_exactly(tmp_path, maze_dataset, varying_reward):
+    straight = fit(tmp_path / "straight", maze_dataset, "grpo", 3, reward=varying_reward)
+    run = tmp_path / "killed"
+    faults = callbacks(("videoreason.callbacks.RunCheckpoint", {"every_n_train_steps": 1}),
+                       ("fault_injection.SignalAt", {"step": 2, "signal": "SIGKILL", "when": "mid_update"}))
+    killed = fit_in_subprocess(fit_args(run, maze_dataset, "grpo", 3, *faults, reward=varying_reward))
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert checkpoint_step(run / "checkpoints" / "last.ckpt") == 1  # killed inside step 2's update
+    assert_same_adapter(straight, fit(run, maze_dataset, "grpo", 3, "--ckpt_path", "last", reward=varying_reward))
+
+
+@pytest.mark.slow
 def test_slurm_requeue_signal_mid_update_checkpoints_at_the_step_end_and_the_requeued_job_resumes_exactly(
         tmp_path, maze_dataset):
     """SLURM sends SIGUSR1 while a step is between its backward and its update; Lightning's requeue (HPC checkpoint,
