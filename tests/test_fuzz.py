@@ -433,6 +433,17 @@ def item_or_value_error(dataset: Path, row: dict, must_fail: bool, header_bad: b
     assert torch.isfinite(item["video"]).all() and item["video"].abs().max() <= 1
 
 
+@contextlib.contextmanager
+def replaced(path: Path, blob: bytes):
+    """``path`` holds ``blob`` inside the block, its original bytes again after it."""
+    original = path.read_bytes()
+    try:
+        path.write_bytes(blob)
+        yield
+    finally:
+        path.write_bytes(original)
+
+
 @fuzz(150)
 @given(data=st.data())
 def test_dataset_item_with_corrupted_video(dataset, data):
@@ -454,8 +465,7 @@ def test_dataset_item_with_corrupted_video(dataset, data):
     else:  # a real image, one frame: decodes, but the shape differs from the metadata
         blob = (dataset / row["input_image"]).read_bytes()
     no_index = mode == "empty" or (mode == "truncated" and len(blob) < moov_offset(original))
-    try:
-        path.write_bytes(blob)
+    with replaced(path, blob):
         try:
             shape = probe_video(path)
         except ValueError as err:
@@ -465,8 +475,6 @@ def test_dataset_item_with_corrupted_video(dataset, data):
             assert not no_index, f"probe_video read {shape} from a file without an index"
         item_or_value_error(dataset, row, must_fail=mode in ("random", "empty", "png") or no_index,
                             header_bad=no_index)
-    finally:
-        path.write_bytes(original)
 
 
 @fuzz(150)
@@ -474,8 +482,7 @@ def test_dataset_item_with_corrupted_video(dataset, data):
 def test_dataset_item_with_corrupted_puzzle_json(dataset, data):
     row = data.draw(st.sampled_from(read_rows(dataset)))
     path = dataset / row["puzzle"]
-    original = path.read_bytes()
-    record = json.loads(original)
+    record = json.loads(path.read_bytes())
     mode = data.draw(st.sampled_from(["text", "json", "mutated", "binary"]))
     if mode == "text":
         blob = data.draw(st.text()).encode()
@@ -485,23 +492,15 @@ def test_dataset_item_with_corrupted_puzzle_json(dataset, data):
         blob = json.dumps(mutate(record, data)).encode()
     else:
         blob = data.draw(st.binary())
-    try:
-        path.write_bytes(blob)
+    with replaced(path, blob):
         item_or_value_error(dataset, row, must_fail=mode != "mutated", header_bad=mode != "mutated")
-    finally:
-        path.write_bytes(original)
 
 
 @pytest.mark.parametrize("text", ["null", "[]", "1", '"puzzle"', "{}", '{"puzzle": null}'])
 def test_puzzle_file_that_is_not_a_record(dataset, text):
     """Regression: a puzzle file holding JSON other than an object made `load_sample` raise TypeError."""
     row = read_rows(dataset)[0]
-    path = dataset / row["puzzle"]
-    original = path.read_bytes()
-    try:
-        path.write_text(text)
+    with replaced(dataset / row["puzzle"], text.encode()):
         with pytest.raises(ValueError, match=row["id"]):
             load_sample(dataset, row)
         item_or_value_error(dataset, row, must_fail=True, header_bad=True)
-    finally:
-        path.write_bytes(original)

@@ -20,6 +20,16 @@ from lightning.fabric.plugins.collectives.torch_collective import default_pg_tim
 from lightning.pytorch.strategies import ModelParallelStrategy
 
 
+def on_any_rank(flags: torch.Tensor, world_size: int) -> torch.Tensor:
+    """``flags`` (a float tensor of 0/1) OR-ed over the ranks: one all-reduce when there are several, none when one.
+    Every rank must call it."""
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    return flags
+
+
 class FSDP2Strategy(ModelParallelStrategy):
     """``ModelParallelStrategy`` for pure FSDP2 data parallelism: one mesh dimension spanning all ranks.
 

@@ -28,6 +28,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from videoreason.atomic import atomic_file, remove_stale_temps
+from videoreason.parallel import on_any_rank
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -103,7 +104,9 @@ class RunCheckpoint(ModelCheckpoint):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any
                            ) -> None:
         super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
-        stop, requeue = _on_any_rank(trainer, self._noted["stop"], self._noted["requeue"])
+        noted = torch.tensor([float(self._noted["stop"]), float(self._noted["requeue"])],
+                             device=trainer.strategy.root_device)
+        stop, requeue = (bool(v) for v in on_any_rank(noted, trainer.world_size).tolist())
         if requeue:  # Lightning's own handler (HPC checkpoint + scontrol requeue), now at a step boundary
             self._noted["requeue"] = False
             connector = trainer._signal_connector
@@ -127,13 +130,3 @@ class RunCheckpoint(ModelCheckpoint):
         if self.save_last and self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
-
-def _on_any_rank(trainer: L.Trainer, *flags: bool) -> tuple[bool, ...]:
-    """Each flag, set on at least one rank (one all-reduce when there are several ranks)."""
-    if trainer.world_size == 1:
-        return tuple(bool(f) for f in flags)
-    import torch.distributed as dist
-
-    values = torch.tensor([float(f) for f in flags], device=trainer.strategy.root_device)
-    dist.all_reduce(values, op=dist.ReduceOp.MAX)
-    return tuple(bool(v) for v in values.tolist())

@@ -186,15 +186,13 @@ class VideoModule(L.LightningModule):
         optimizer then leaves every weight and moment alone), the step is counted (``train/nonfinite_steps``) and
         ``True`` returned. After ``max_nonfinite_steps`` such steps in a row, save ``checkpoints/nonfinite-stop.ckpt``
         (the last finite weights) and raise ``NonFiniteTrainingError``. Every rank must call it (it all-reduces)."""
+        from videoreason.parallel import on_any_rank
+
         grads = [getattr(p.grad, "_local_tensor", p.grad) for p in self.parameters() if p.grad is not None]
         # one flag on the device, read once below (not one host sync per parameter)
-        flag = (torch.stack([torch.isfinite(g).all() for g in grads]).all() if grads
-                else torch.tensor(True)).float().to(self.device)
-        if self._trainer is not None and self.trainer.world_size > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        if flag.item():
+        nonfinite = (~torch.stack([torch.isfinite(g).all() for g in grads]).all() if grads
+                     else torch.tensor(False)).float().to(self.device)
+        if not on_any_rank(nonfinite, self.trainer.world_size if self._trainer is not None else 1).item():
             self.nonfinite_in_a_row = 0
             return False
         optimizer.zero_grad(set_to_none=True)
