@@ -53,7 +53,7 @@ CASES = {  # name -> phase, optimizer, plan
     "grpo_all_8bit": ("grpo", "adamw8bit", "all"), "grpo_esf_8bit": ("grpo", "adamw8bit", "esf"),
 }
 BASELINES = {"sft": "sft", "grpo": "grpo_all"}
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "videoreason" / "configs"
 GIB = 2**30
 
 

@@ -13,7 +13,7 @@ import yaml
 from videoreason.cli import main
 from videoreason.data.dataset import read_rows
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "maze"
+CONFIGS = Path(__file__).resolve().parents[1] / "videoreason" / "configs" / "maze"
 
 
 def fit(config: dict, tmp_path: Path, *extra: str) -> int:

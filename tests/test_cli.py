@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from videoreason.cli import main
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "maze" / "sft_tiny_lora.yaml"
+CONFIG = Path(__file__).resolve().parents[1] / "videoreason" / "configs" / "maze" / "sft_tiny_lora.yaml"
 
 
 def _fit_args(run: Path, data: Path, *extra: str) -> list[str]:

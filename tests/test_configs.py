@@ -14,7 +14,7 @@ import yaml
 
 from videoreason.trainer_cli import VideoReasonCLI
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "videoreason" / "configs"
 RUN_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if "model" in (yaml.safe_load(p.read_text()) or {}))
 
 

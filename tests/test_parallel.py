@@ -12,7 +12,7 @@ from videoreason.data.datamodule import TaskMixingSampler
 from videoreason.models.lora import LoraSpec
 from videoreason.parallel import data_parallel_mesh, gather_state, mixed_precision_policy
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "videoreason" / "configs"
 
 
 def test_ranks_together_draw_what_one_process_draws_per_global_batch():

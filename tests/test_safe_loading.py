@@ -11,7 +11,7 @@ import torch
 
 from videoreason.cli import main
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "maze" / "sft_tiny_lora.yaml"
+CONFIG = Path(__file__).resolve().parents[1] / "videoreason" / "configs" / "maze" / "sft_tiny_lora.yaml"
 
 
 class Payload:

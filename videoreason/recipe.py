@@ -30,9 +30,10 @@ from pathlib import Path
 from videoreason.atomic import write_atomic
 from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
+from videoreason.resources import config_root
 from videoreason.rewards.presets import PRESETS
 
-CONFIGS = PRESETS.parent  # the repository's configs/ (reward presets live in configs/rewards/)
+CONFIGS = config_root()  # the packaged configs/ (reward presets live in configs/rewards/)
 TIMES_FILE = "times.json"  # wall seconds per phase, so a --reuse run still reports the phases run before
 
 

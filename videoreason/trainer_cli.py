@@ -99,13 +99,28 @@ def _launch_rank() -> int:
     return _get_rank() or 0
 
 
+def packaged_configs(args: Sequence[str]) -> list[str]:
+    """``args`` with each ``--config`` path that is no file here but names a packaged config
+    (``configs/maze/sft_tiny.yaml``) replaced by that config's installed path."""
+    from videoreason.resources import resolve_config
+
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg.startswith("--config="):
+            out[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
+        elif arg == "--config" and i + 1 < len(out):
+            out[i + 1] = resolve_config(out[i + 1])
+    return out
+
+
 def run_lightning_cli(args: Sequence[str]) -> int:
     """Run a LightningCLI subcommand (``fit``, ``validate``, ``test``). A run stopped by SIGTERM (its checkpoint
     saved by ``RunCheckpoint``) returns 143, the status a shell reports for a process SIGTERM ended."""
     import sys
 
+    args = packaged_configs(args)
     try:
-        VideoReasonCLI(None if list(args) == sys.argv[1:] else args)
+        VideoReasonCLI(None if args == sys.argv[1:] else args)
     except SIGTERMException:
         return 143
     return 0

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from videoreason.cli import main
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "maze"
+CONFIGS = Path(__file__).resolve().parents[2] / "videoreason" / "configs" / "maze"
 TESTS = Path(__file__).resolve().parents[1]
 
 

@@ -32,11 +32,12 @@ class ExportAdapter(L.Callback):
 
     def _export(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         from videoreason.parallel import gather_state, is_sharded
+        from videoreason.phases.export import export_writes_base
 
         transformer = pl_module.transformer
         state = None
         if is_sharded(transformer):  # a collective: all ranks gather
-            state = gather_state(transformer, trainable_only=bool(getattr(transformer, "peft_config", None)))
+            state = gather_state(transformer, trainable_only=not export_writes_base(pl_module))
         if trainer.is_global_zero:
             target = Path(self.dirpath or Path(trainer.default_root_dir) / "adapter")
             self.last_export = export_module(pl_module, target, state)

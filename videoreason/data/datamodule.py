@@ -2,7 +2,7 @@
 
 Items are dicts::
 
-    video        float32 [3, F, H, W] in [-1, 1]   the decoded ground-truth solution video
+    video        float32 [3, F, H, W] in [-1, 1]   the decoded ground-truth solution video (not with frames="first")
     first_frame  float32 [3, H, W] in [-1, 1]      frame 0 of ``video`` (the conditioning image)
     prompt       str
     task         str                               task name, e.g. ``maze``
@@ -49,12 +49,16 @@ class PuzzleVideoDataset(Dataset):
         rows: ``metadata.csv`` rows (from :func:`~videoreason.data.dataset.read_rows`).
         skip_unreadable: A row that fails to load (its video became unreadable after setup checked it) is replaced
             by the next loadable row of the same task, with a warning naming it, instead of raising.
+        frames: ``all`` decodes the whole video; ``first`` decodes only frame 0 and leaves ``video`` out (what GRPO
+            reads unless a reward compares with the ground truth: 1/F of the decoding and memory).
     """
 
-    def __init__(self, root: str | Path, rows: Sequence[dict[str, str]], skip_unreadable: bool = False):
+    def __init__(self, root: str | Path, rows: Sequence[dict[str, str]], skip_unreadable: bool = False,
+                 frames: Literal["all", "first"] = "all"):
         self.root = Path(root)
         self.rows = list(rows)
         self.skip_unreadable = skip_unreadable
+        self.frames = frames
         self.skipped: set[str] = set()  # ids replaced so far (in this process)
 
     def __len__(self) -> int:
@@ -83,17 +87,19 @@ class PuzzleVideoDataset(Dataset):
     def _load(self, index: int) -> dict[str, Any]:
         row = self.rows[index]
         path = self.root / row["video"]
+        first_only = self.frames == "first"
         try:
-            frames = decode_video(path)
+            frames = decode_video(path, max_frames=1 if first_only else None)
         except ValueError as err:
             raise ValueError(f"sample {row['id']}: cannot read its video {path}: {err}") from err
-        expected = (int(row["num_frames"]), int(row["height"]), int(row["width"]), 3)
+        expected = (1 if first_only else int(row["num_frames"]), int(row["height"]), int(row["width"]), 3)
         if frames.shape != expected:
             raise ValueError(f"sample {row['id']}: video {path} has shape {frames.shape}, metadata says {expected}")
         sample = load_sample(self.root, row)
-        video = to_unit_range(frames)
+        video = to_unit_range(frames)  # [3, F, H, W]
+        item = {} if first_only else {"video": video}
         return {
-            "video": video,
+            **item,
             "first_frame": video[:, 0].clone(),
             "prompt": row["prompt"],
             "task": row["task"],
@@ -385,6 +391,9 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         trainer = self.trainer
         if trainer is not None:  # deal the draws to this trainer's ranks
             self._sampler = self._train_sampler(**(trainer.distributed_sampler_kwargs or {}))
+        # a module that trains from first frames only (GRPO without reference-reading rewards) says so
+        module = trainer.lightning_module if trainer is not None else None
+        self.train_dataset.frames = "all" if getattr(module, "trains_on_videos", True) else "first"
         loader = self._loader(self.train_dataset, self._sampler, ResumableLoader)
         loader.epoch = (trainer.current_epoch if trainer is not None else 0) - 1  # reloaded loaders continue
         if self._loader_state is not None:  # resuming from a checkpoint

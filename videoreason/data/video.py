@@ -29,8 +29,9 @@ def encode_mp4(frames: np.ndarray, fps: int, crf: int = 12) -> bytes:
     return buffer.getvalue()
 
 
-def decode_video(source: str | Path | bytes) -> np.ndarray:
-    """All frames of a video file (or its bytes) as uint8 ``[F, H, W, 3]``.
+def decode_video(source: str | Path | bytes, max_frames: int | None = None) -> np.ndarray:
+    """The frames of a video file (or its bytes) as uint8 ``[F, H, W, 3]``: all of them, or the first
+    ``max_frames`` (decoding stops there).
 
     Raises:
         ValueError: the file is missing, not a video, or has no frames.
@@ -40,7 +41,11 @@ def decode_video(source: str | Path | bytes) -> np.ndarray:
         with av.open(handle, metadata_errors="replace") as container:  # a stray non-UTF-8 tag is no reason to fail
             stream = container.streams.video[0]
             stream.thread_count = 1
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            frames = []
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
     except (av.error.FFmpegError, IndexError, OSError) as err:
         raise ValueError(f"cannot read video {source if not isinstance(source, bytes) else '<bytes>'}: {err}") from err
     if not frames:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from videoreason.models.local import component_folder
+from videoreason.models.recorded import RecordsConfig, absolute
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderKLWan
@@ -62,8 +63,10 @@ def to_uint8(video: torch.Tensor) -> torch.Tensor:
     return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).contiguous()
 
 
-class Codec(torch.nn.Module, abc.ABC):
-    """Turns videos into latents ``[B, C, f, h, w]`` and back. Frozen: encode and decode run without grad."""
+class Codec(RecordsConfig, torch.nn.Module, abc.ABC):
+    """Turns videos into latents ``[B, C, f, h, w]`` and back. Frozen: encode and decode run without grad.
+
+    ``config()`` gives the ``class_path`` + ``init_args`` that rebuild it (how exports record the codec)."""
 
     @property
     @abc.abstractmethod
@@ -147,6 +150,7 @@ class PixelCodec(Codec):
         if patch < 1:
             raise ValueError(f"`patch` must be >= 1, got {patch}")
         self.patch = int(patch)
+        self.init_args = {"patch": self.patch}
 
     @property
     def latent_channels(self) -> int:
@@ -240,6 +244,9 @@ class WanVAECodec(Codec):
         else:
             folder = component_folder(path_or_tiny, "vae", "Wan VAE (give 'tiny' or a local diffusers folder)")
             vae = AutoencoderKLWan.from_pretrained(str(folder), torch_dtype=dtype, use_safetensors=True)
+            path_or_tiny = absolute(path_or_tiny)
+        self.init_args = {"path_or_tiny": path_or_tiny, "dtype": str(dtype), "tiling": tiling, "slicing": slicing,
+                          "tile_size": tile_size, "tile_stride": tile_stride}
         if vae.dtype != dtype:
             vae = vae.to(dtype=dtype)
         self.vae = vae.eval().requires_grad_(False)

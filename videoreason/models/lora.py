@@ -189,6 +189,52 @@ def lora_spec_of(transformer: torch.nn.Module, adapter_name: str = "default") ->
     )
 
 
+def lora_layers(
+    transformer: torch.nn.Module, adapter_name: str = "default", state_dict: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
+    """Adapter ``adapter_name``'s tensors by peft's names without the adapter (``blocks.0.attn1.to_q.lora_A.weight``),
+    detached and contiguous; from ``state_dict`` (full tensors of a sharded model) instead of the model if given."""
+    from peft.utils import get_peft_model_state_dict
+
+    _require_adapter(transformer, adapter_name)
+    layers = get_peft_model_state_dict(transformer, state_dict=state_dict, adapter_name=adapter_name)
+    return {k: v.detach().contiguous() for k, v in layers.items()}
+
+
+def write_lora(out_dir: str | os.PathLike[str], layers: dict[str, torch.Tensor], spec: LoraSpec) -> Path:
+    """Write ``layers`` (``lora_layers``' names) as ``out_dir/pytorch_lora_weights.safetensors`` in the diffusers LoRA
+    format, the peft config of ``spec`` as its metadata, plus ``out_dir/lora_spec.json``.
+
+    Each file is written into a temporary directory inside ``out_dir`` and moved into place with ``os.replace``, so
+    a reader never sees a half-written file. Weights are saved as they are (no dtype change).
+
+    Returns:
+        Path of the written ``.safetensors`` file.
+    """
+    from diffusers.loaders import WanLoraLoaderMixin
+    from peft import LoraConfig
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = LoraConfig(r=spec.rank, lora_alpha=float(spec.alpha), lora_dropout=float(spec.dropout),
+                        target_modules=list(spec.target_modules)).to_dict()
+    metadata = {k: config[k] for k in _METADATA_KEYS if k in config}
+    tmp = Path(tempfile.mkdtemp(prefix=".lora-tmp-", dir=out))
+    try:
+        WanLoraLoaderMixin.save_lora_weights(
+            tmp,
+            transformer_lora_layers=layers,
+            weight_name=LORA_WEIGHT_NAME,
+            transformer_lora_adapter_metadata=metadata,
+        )
+        (tmp / LORA_SPEC_NAME).write_text(json.dumps(spec.to_dict(), indent=2))
+        os.replace(tmp / LORA_SPEC_NAME, out / LORA_SPEC_NAME)
+        os.replace(tmp / LORA_WEIGHT_NAME, out / LORA_WEIGHT_NAME)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out / LORA_WEIGHT_NAME
+
+
 def save_lora(
     transformer: torch.nn.Module,
     out_dir: str | os.PathLike[str],
@@ -196,10 +242,7 @@ def save_lora(
     state_dict: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write adapter ``adapter_name`` as ``out_dir/pytorch_lora_weights.safetensors`` (diffusers LoRA format, with
-    the peft config as metadata) plus ``out_dir/lora_spec.json``.
-
-    Each file is written into a temporary directory inside ``out_dir`` and moved into place with ``os.replace``, so
-    a reader never sees a half-written file. Weights are saved as they are (no dtype change).
+    the peft config as metadata) plus ``out_dir/lora_spec.json`` (``write_lora``).
 
     Args:
         transformer: Model carrying the adapter.
@@ -214,31 +257,42 @@ def save_lora(
     Raises:
         ValueError: No such adapter.
     """
-    from diffusers.loaders import WanLoraLoaderMixin
-    from peft.utils import get_peft_model_state_dict
+    layers = lora_layers(transformer, adapter_name, state_dict)
+    return write_lora(out_dir, layers, lora_spec_of(transformer, adapter_name))
 
-    _require_adapter(transformer, adapter_name)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    layers = get_peft_model_state_dict(transformer, state_dict=state_dict, adapter_name=adapter_name)
-    layers = {k: v.detach().contiguous() for k, v in layers.items()}
-    config = transformer.peft_config[adapter_name].to_dict()
-    metadata = {k: config[k] for k in _METADATA_KEYS if k in config}
-    tmp = Path(tempfile.mkdtemp(prefix=".lora-tmp-", dir=out))
-    try:
-        WanLoraLoaderMixin.save_lora_weights(
-            tmp,
-            transformer_lora_layers=layers,
-            weight_name=LORA_WEIGHT_NAME,
-            transformer_lora_adapter_metadata=metadata,
-        )
-        spec = lora_spec_of(transformer, adapter_name)
-        (tmp / LORA_SPEC_NAME).write_text(json.dumps({**spec.to_dict(), "adapter_name": adapter_name}, indent=2))
-        os.replace(tmp / LORA_SPEC_NAME, out / LORA_SPEC_NAME)
-        os.replace(tmp / LORA_WEIGHT_NAME, out / LORA_WEIGHT_NAME)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out / LORA_WEIGHT_NAME
+
+def stack_lora(
+    first: tuple[LoraSpec, dict[str, torch.Tensor]], second: tuple[LoraSpec, dict[str, torch.Tensor]]
+) -> tuple[LoraSpec, dict[str, torch.Tensor]]:
+    """One LoRA whose update is exactly the sum of two adapters' (``lora_layers`` tensors with their specs).
+
+    ``s1 B1 A1 + s2 B2 A2 = [s1 B1 | s2 B2] [A1; A2]`` with ``s = alpha / rank``: the ranks stack, ``A`` rows and
+    ``B`` columns are concatenated, the scales fold into ``B`` and the result has ``alpha = rank`` (scale 1). A
+    module only one adapter targets gets zeros for the other's part. Tensors come back float32.
+
+    Returns:
+        The spec (rank ``r1 + r2``, targets the union, no dropout) and the tensors.
+    """
+    import torch
+
+    (spec1, layers1), (spec2, layers2) = first, second
+    modules = sorted({k.rsplit(".lora_", 1)[0] for k in (*layers1, *layers2)})
+    out: dict[str, torch.Tensor] = {}
+    for module in modules:
+        parts_a, parts_b = [], []
+        for spec, layers in ((spec1, layers1), (spec2, layers2)):
+            other = layers1 if layers is layers2 else layers2
+            a, b = layers.get(f"{module}.lora_A.weight"), layers.get(f"{module}.lora_B.weight")
+            if a is None:  # [r, in] and [out, r] zeros, shaped after the other adapter's tensors
+                a = torch.zeros(spec.rank, other[f"{module}.lora_A.weight"].shape[1])
+                b = torch.zeros(other[f"{module}.lora_B.weight"].shape[0], spec.rank)
+            parts_a.append(a.float())
+            parts_b.append(b.float() * (float(spec.alpha) / spec.rank))
+        out[f"{module}.lora_A.weight"] = torch.cat(parts_a, dim=0).contiguous()  # [r1 + r2, in]
+        out[f"{module}.lora_B.weight"] = torch.cat(parts_b, dim=1).contiguous()  # [out, r1 + r2]
+    rank = spec1.rank + spec2.rank
+    targets = tuple(sorted(set(spec1.target_modules) | set(spec2.target_modules)))
+    return LoraSpec(rank=rank, alpha=rank, dropout=0.0, target_modules=targets), out
 
 
 def _weights_file(path: str | os.PathLike[str]) -> Path:

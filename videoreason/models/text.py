@@ -25,10 +25,12 @@ from pathlib import Path
 import torch
 
 from videoreason.models.local import component_folder
+from videoreason.models.recorded import RecordsConfig, absolute
 
 
-class TextEmbedder(abc.ABC):
+class TextEmbedder(RecordsConfig, abc.ABC):
     """Base of prompt embedders: ``embed(prompts) -> float32 [B, max_tokens, dim]`` with an optional disk cache.
+    ``config()`` gives the ``class_path`` + ``init_args`` that rebuild it (how exports record the embedder).
 
     Args:
         max_tokens: Sequence length ``L`` of every embedding (zero padded).
@@ -164,6 +166,8 @@ class HashTextEmbedder(TextEmbedder):
         self.seed = int(seed)
         gen = torch.Generator().manual_seed(self.seed)
         self.table = torch.randn(self.vocab_size, self._dim, generator=gen)  # [V, dim]
+        self.init_args = {"dim": self._dim, "max_tokens": self.max_tokens, "vocab_size": self.vocab_size,
+                          "seed": self.seed, "cache_dir": absolute(cache_dir)}
 
     @property
     def dim(self) -> int:
@@ -198,7 +202,7 @@ class UMT5Embedder(TextEmbedder):
             encoder's ``config.json`` and the tokenizer files.
         max_tokens: Sequence length (the Wan pipelines use 512).
         cache_dir: Optional disk cache; after filling it the encoder is freed.
-        device: Device the encoder runs on.
+        device: Device the encoder runs on; ``auto``: CUDA when available, else the CPU.
         dtype: Encoder weight dtype (embeddings come back float32).
         offload: Keep the encoder in CPU memory and move it to ``device`` only while encoding; ``release()`` then
             keeps it there instead of dropping it, so a prompt that was not precomputed costs a copy to the device,
@@ -210,7 +214,7 @@ class UMT5Embedder(TextEmbedder):
         path: str,
         max_tokens: int = 512,
         cache_dir: str | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         dtype: torch.dtype = torch.float32,
         offload: bool = False,
     ) -> None:
@@ -220,7 +224,9 @@ class UMT5Embedder(TextEmbedder):
         self.encoder_path = component_folder(root, "text_encoder", "UMT5 encoder")
         self.tokenizer_path = root / "tokenizer" if self.encoder_path != root else root
         self.path = str(root.resolve())
-        self.device = torch.device(device)
+        self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+        self.init_args = {"path": self.path, "max_tokens": self.max_tokens, "cache_dir": absolute(cache_dir),
+                          "device": device, "dtype": str(dtype), "offload": self.offload}
         self.dtype = dtype
         self._encoder = None
         self._tokenizer = None

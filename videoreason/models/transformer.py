@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,10 @@ NAMED_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+PUBLISHED = ("wan2.1-1.3b", "wan2.2-ti2v-5b")
+"""Named configs with the published models' shapes: built from a name they are random, so building warns."""
+
+
 def transformer_config(name: str, in_channels: int | None = None, text_dim: int | None = None) -> dict[str, Any]:
     """The ``WanTransformer3DModel`` config dict of a named config.
 
@@ -177,6 +182,10 @@ def build_transformer(
     from diffusers import WanTransformer3DModel
 
     if name_or_path in NAMED_CONFIGS:
+        if name_or_path in PUBLISHED:
+            warnings.warn(f"transformer {name_or_path!r} is the published architecture with RANDOM weights (nothing "
+                          "is downloaded); to train the real model set `model.pretrained` (or `model.transformer`) "
+                          f"to its local diffusers folder", UserWarning, stacklevel=2)
         config = transformer_config(name_or_path, in_channels=in_channels, text_dim=text_dim)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)

@@ -1,14 +1,20 @@
 """Export a trained phase module (adapter + config) and load it back, from an export folder or a checkpoint.
 
-An export folder is self-describing and pickle-free::
+An export folder rebuilds the module that was trained from itself alone, and is pickle-free::
 
     adapter/
-      module.yaml                          class_path + init_args of the LightningModule (the run's resolved config)
-      pytorch_lora_weights.safetensors     LoRA in diffusers' format (pipe.load_lora_weights(dir) reads it)
+      module.yaml                          class_path + init_args of the LightningModule: the transformer's source
+                                           (a named config or an absolute local folder), codec and prompt embedder
+                                           (class_path + init_args), the LoRA spec; never `init_from`
+      pytorch_lora_weights.safetensors     LoRA in diffusers' format, relative to the stock base named in
+                                           module.yaml: pipe.load_lora_weights(dir) on that base is this model
       lora_spec.json
-      transformer/                         instead of the LoRA files for a full fine-tune (diffusers folder)
+      transformer/                         only when the base itself changed (a full fine-tune, or GRPO started from
+                                           one): the diffusers folder of the base; `transformer: transformer`
 
-The folder is written next to its final place and swapped in with renames, so a crash leaves the previous export.
+A GRPO run that started from an SFT LoRA (merged into its base) exports one LoRA: the SFT and GRPO adapters with
+their ranks stacked (``stack_lora``), so the file is relative to the stock base. The folder is written next to its
+final place and swapped in with renames, so a crash leaves the previous export.
 """
 
 from __future__ import annotations
@@ -70,58 +76,106 @@ def instantiate_module(config: dict[str, Any], where: str = "module config") -> 
         raise ValueError(f"cannot build the module of {where}: {err}") from err
 
 
+EXPORTED_TRANSFORMER = "transformer"
+"""Sub-folder of an export holding the base transformer when it is not a stock model; ``module.yaml`` names it
+relative to the export folder."""
+
+
+def base_state(transformer: torch.nn.Module, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The base transformer's tensors under diffusers' names: LoRA tensors dropped, peft's ``.base_layer`` unwrapped.
+
+    Args:
+        transformer: The transformer (with or without adapters).
+        state: Its full state dict (``gather_state`` of a sharded model) instead of its own.
+    """
+    state = transformer.state_dict() if state is None else state
+    return {k.replace(".base_layer.", "."): v.detach().contiguous() for k, v in state.items() if ".lora_" not in k}
+
+
 def export_module(
     module: L.LightningModule, out_dir: str | os.PathLike[str], state: dict[str, torch.Tensor] | None = None
 ) -> Path:
-    """Write ``module``'s adapter (or full transformer) and config to ``out_dir``, replacing it atomically.
+    """Write ``module``'s adapter (and its base transformer where that is not a stock model) and config to
+    ``out_dir``, replacing it atomically (see the module docstring for the layout).
 
     Args:
-        module: A phase module (``.transformer``).
+        module: A phase module (``.transformer``; ``init_lora`` / ``base_changed`` as ``VideoModule`` declares).
         out_dir: Export folder.
-        state: Full transformer tensors to write instead of the module's own: the trainable (LoRA) parameters, or
-            the whole state dict of a full fine-tune, as ``videoreason.parallel.gather_state`` assembles them from
-            a sharded model.
+        state: Full transformer tensors to write instead of the module's own, as
+            ``videoreason.parallel.gather_state`` assembles them from a sharded model: the trainable (LoRA) ones, or
+            all of them when the base is written too (``export_writes_base``).
     """
     from safetensors.torch import save_file
 
-    from videoreason.models.lora import save_lora
+    from videoreason.models.lora import lora_layers, lora_spec_of, stack_lora, write_lora
 
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-tmp-", dir=out.parent))
     try:
         transformer = module.transformer
+        config = module_config(module)
+        init_args = config["init_args"]
+        notes = [f"rebuilds the trained {type(module).__name__}: videoreason eval --ckpt <this folder>"]
+        if "init_from" in init_args:
+            if init_args["init_from"] is not None:
+                notes.append(f"trained from {init_args['init_from']} (not read when this folder is loaded)")
+            init_args["init_from"] = None
+        if export_writes_base(module):
+            if module.hparams.get("quantize_base"):
+                raise ValueError("cannot export an int8 (`model.quantize_base`) base that differs from the stock "
+                                 "model; train with `model.quantize_base: false`")
+            folder = tmp / EXPORTED_TRANSFORMER
+            transformer.save_config(folder)
+            save_file(base_state(transformer, state), folder / "diffusion_pytorch_model.safetensors",
+                      metadata={"format": "pt"})
+            init_args["transformer"] = EXPORTED_TRANSFORMER
+            notes.append(f"the base transformer is {EXPORTED_TRANSFORMER}/ (it differs from any stock model)")
         if getattr(transformer, "peft_config", None):
-            save_lora(transformer, tmp, state_dict=state)
-        elif state is not None:  # diffusers folder: config.json + one safetensors file
-            transformer.save_config(tmp / "transformer")
-            save_file({k: v.contiguous() for k, v in state.items()},
-                      tmp / "transformer" / "diffusion_pytorch_model.safetensors", metadata={"format": "pt"})
-        else:
-            transformer.save_pretrained(tmp / "transformer", safe_serialization=True)
-        (tmp / MODULE_CONFIG).write_text(yaml.safe_dump(module_config(module), sort_keys=False))
+            spec, layers = lora_spec_of(transformer), lora_layers(transformer, state_dict=state)
+            if getattr(module, "init_lora", None) is not None and not module.base_changed:
+                first = module.init_lora
+                spec, layers = stack_lora(first, (spec, layers))
+                notes.append(f"LoRA = the start's rank-{first[0].rank} adapter stacked with the trained one: rank "
+                             f"{spec.rank}, relative to the stock base `transformer`")
+            write_lora(tmp, layers, spec)
+            init_args["lora"] = spec.to_dict()
+        header = "".join(f"# {line}\n" for line in notes)
+        (tmp / MODULE_CONFIG).write_text(header + yaml.safe_dump(config, sort_keys=False))
         replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
-def _load_export(path: Path) -> L.LightningModule:
-    from safetensors.torch import load_file
+def export_writes_base(module: L.LightningModule) -> bool:
+    """Whether an export of ``module`` writes its base transformer: a full fine-tune, or a base that was changed
+    before this run's adapter (``base_changed``). Then a sharded model gathers all tensors, not just the LoRA."""
+    return not getattr(module.transformer, "peft_config", None) or bool(getattr(module, "base_changed", False))
 
+
+def _load_export(path: Path) -> L.LightningModule:
     from videoreason.models.lora import LORA_WEIGHT_NAME, restore_lora
 
     config_file = path / MODULE_CONFIG
     if not config_file.is_file():
         raise FileNotFoundError(f"{path} is not an export folder: {config_file} is missing")
-    module = instantiate_module(yaml.safe_load(config_file.read_text()), where=str(config_file))
+    config = yaml.safe_load(config_file.read_text())
+    init_args = config.get("init_args") if isinstance(config, dict) else None
+    if isinstance(init_args, dict) and init_args.get("transformer") == EXPORTED_TRANSFORMER:
+        folder = path / EXPORTED_TRANSFORMER
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"export {path} names its own base transformer, but {folder}/config.json is "
+                                    "missing")
+        init_args["transformer"] = str(folder.resolve())
+    own_base = isinstance(init_args, dict) and init_args.get("transformer") == str(
+        (path / EXPORTED_TRANSFORMER).resolve())
+    module = instantiate_module(config, where=str(config_file))
+    module.base_changed = module.base_changed or own_base  # its base lives in this folder, not in a stock model
     if (path / LORA_WEIGHT_NAME).is_file():
         restore_lora(module.transformer, path)
-    else:
-        weights = path / "transformer" / "diffusion_pytorch_model.safetensors"
-        if not weights.is_file():
-            raise FileNotFoundError(f"export {path} holds neither {LORA_WEIGHT_NAME} nor {weights.name}")
-        module.transformer.load_state_dict(load_file(weights), strict=True)
+    elif getattr(module.transformer, "peft_config", None):
+        raise FileNotFoundError(f"export {path}: module.yaml has a LoRA adapter but {LORA_WEIGHT_NAME} is missing")
     return module
 
 
@@ -134,7 +188,13 @@ def _module_from_hparams(checkpoint: dict[str, Any], path: Path) -> L.LightningM
     if "_class_path" not in hparams:
         raise ValueError(f"checkpoint {path} does not record its module class (`_class_path` in hyper_parameters)")
     init_args = {k: v for k, v in hparams.items() if k not in _PRIVATE_KEYS}
-    return instantiate_module({"class_path": hparams["_class_path"], "init_args": init_args}, where=str(path))
+    # the state dict holds the start's weights (merged into the base): `init_from` is not read again
+    started = init_args.get("init_from") is not None
+    if started:
+        init_args["init_from"] = None
+    module = instantiate_module({"class_path": hparams["_class_path"], "init_args": init_args}, where=str(path))
+    module.base_changed = module.base_changed or started
+    return module
 
 
 def _load_checkpoint(path: Path) -> L.LightningModule:

@@ -41,7 +41,7 @@ from videoreason.diffusion.schedule import sampling_sigmas
 from videoreason.diffusion.solvers import TailSpec
 from videoreason.diffusion.steps import sde_kl
 from videoreason.models.codec import Codec, to_uint8
-from videoreason.models.lora import LoraSpec, merge_lora
+from videoreason.models.lora import LoraSpec, lora_layers, lora_spec_of, merge_lora
 from videoreason.models.text import TextEmbedder
 from videoreason.phases.advantages import gather_group_rewards, group_advantages, group_keys, tied_group_fraction
 from videoreason.phases.export import make_hparams_portable
@@ -82,11 +82,16 @@ class GRPOModule(VideoModule):
     """SDE-GRPO with verifiable rewards (see the module docstring).
 
     Args:
-        transformer: Named config or local diffusers folder (ignored when ``init_from`` is given).
-        codec: Video codec (default: ``init_from``'s, else ``PixelCodec(patch=4)``).
-        text_embedder: Prompt embedder (default: ``init_from``'s, else a hash embedder).
-        init_from: Export folder or ``.ckpt`` of the SFT run to start from; its LoRA is merged into the base.
+        pretrained: A local diffusers-format Wan pipeline folder: the default transformer, VAE codec and UMT5
+            embedder when there is no ``init_from`` (see ``SFTModule``).
+        transformer: Named config or local diffusers folder (default ``pretrained``, else ``small``); ignored when
+            ``init_from`` is given (the start's is recorded instead).
+        codec: Video codec (default: ``init_from``'s, else ``pretrained``'s VAE, else ``PixelCodec(patch=4)``).
+        text_embedder: Prompt embedder (default: ``init_from``'s, else ``pretrained``'s UMT5, else a hash embedder).
+        init_from: Export folder or ``.ckpt`` of the SFT run to start from; its LoRA is merged into the base. It is
+            read once, here: this run's exports stack the start's LoRA with the GRPO one and stand alone.
         lora: The GRPO adapter; ``None`` trains every weight (the reference is then a frozen copy).
+        base_dtype: Dtype of the frozen base weights under ``lora`` (see ``SFTModule``).
         reward: Reward metric; default ``success + 0.5 * dense``.
         group_size: Rollouts per puzzle (G).
         num_steps: Denoising steps N of a rollout.
@@ -97,7 +102,8 @@ class GRPOModule(VideoModule):
         clip_range: PPO clip epsilon (log-probs are means over latent elements, so small: 1e-4 .. 1e-3).
         adv_clip: Clip advantages to ``[-adv_clip, adv_clip]`` (``None``: no clipping).
         beta: KL weight to the reference policy (0 skips the reference pass).
-        per_reward_normalization: Normalise each ``WeightedSum`` component within its group before weighting.
+        per_reward_normalization: Normalise each ``WeightedSum`` component within its group before weighting
+            (needs a ``WeightedSum`` reward).
         inner_epochs: Optimizer steps on each batch of rollouts.
         micro_batch_size: Samples per backward pass (0: all rollouts of the step at once).
         rollout_batch_size: Videos denoised at once (0: all); chunks are verified while the next one denoises.
@@ -124,11 +130,13 @@ class GRPOModule(VideoModule):
 
     def __init__(
         self,
-        transformer: str = "small",
+        pretrained: str | None = None,
+        transformer: str | None = None,
         codec: Codec | None = None,
         text_embedder: TextEmbedder | None = None,
         init_from: str | None = None,
         lora: LoraSpec | None = DEFAULT_LORA,
+        base_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto",
         reward: Reward | None = None,
         group_size: int = 4,
         num_steps: int = 10,
@@ -168,26 +176,31 @@ class GRPOModule(VideoModule):
         for name, value in (("learning_rate", learning_rate), ("clip_range", clip_range)):
             if not value > 0:
                 raise ValueError(f"`{name}` must be > 0, got {value}")
-        if beta < 0 or noise_level < 0:
-            raise ValueError(f"`beta` and `noise_level` must be >= 0, got {beta} and {noise_level}")
+        if beta < 0:
+            raise ValueError(f"`model.beta` must be >= 0, got {beta}")
+        if not noise_level > 0:
+            raise ValueError(f"`model.noise_level` must be > 0 (the SDE steps' noise gives the log-probs GRPO "
+                             f"trains on), got {noise_level}")
+        if adv_clip is not None and not adv_clip > 0:
+            raise ValueError(f"`model.adv_clip` must be > 0 or null (no clipping), got {adv_clip}")
+        reward = reward if reward is not None else default_reward()
+        if per_reward_normalization and not isinstance(reward, WeightedSum):
+            raise ValueError(f"`model.per_reward_normalization` normalises the components of a WeightedSum reward; "
+                             f"`model.reward` is a {type(reward).__name__}")
         self.save_hyperparameters(ignore=["codec", "text_embedder", "reward"])
         make_hparams_portable(self)
         self.hparams.val_steps = val_steps or num_steps
         self.hparams.val_shift = shift if val_shift is None else val_shift
+        source = None
         if init_from is not None:
-            from videoreason.phases.export import load_module
-
-            start = load_module(init_from)
-            transformer = start.transformer
-            if getattr(transformer, "peft_config", None):
-                merge_lora(transformer)
-            codec = codec if codec is not None else start.codec
-            text_embedder = text_embedder if text_embedder is not None else start.text_embedder
+            transformer, source, codec, text_embedder = self._start_from(init_from, codec, text_embedder)
             transformer.requires_grad_(lora is None).train()  # load_module hands it over in eval mode
-        self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base)
+        self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base,
+                             pretrained=pretrained, base_dtype=base_dtype, default_transformer="small",
+                             source=source)
         if lora is None and beta > 0:
             self.reference = copy.deepcopy(self.transformer).requires_grad_(False).eval()
-        self.reward = reward if reward is not None else default_reward()
+        self.reward = reward
         for metric in self.reward.modules():
             if isinstance(metric, Metric):
                 # groups are gathered explicitly (gather_group_rewards); torchmetrics reads `_to_sync`, set from
@@ -197,10 +210,28 @@ class GRPOModule(VideoModule):
         self.reward_reads_references = any(
             "references" in inspect.signature(m.update).parameters for m in self.reward.modules()
             if isinstance(m, Metric))
+        self.trains_on_videos = self.reward_reads_references  # else the data module decodes first frames only
         self.tail = TailSpec(**tail) if isinstance(tail, dict) else tail  # hparams keep it as a dict
         self.automatic_optimization = False
         self.step_plan: list[str] = ["sde"] * (num_steps - 1) + ["ode"]
         self.rollout_videos: list[np.ndarray] = []
+
+    def _start_from(self, init_from: str, codec: Codec | None, text_embedder: TextEmbedder | None
+                    ) -> tuple[torch.nn.Module, str, Codec, TextEmbedder]:
+        """Load the start (an SFT export or checkpoint), merge its LoRA into the base and keep a copy of that LoRA
+        (``init_lora``) for the exports. Returns its transformer, the transformer's recorded source, and the codec
+        and embedder (the start's unless given)."""
+        from videoreason.phases.export import load_module
+
+        start = load_module(init_from)
+        transformer = start.transformer
+        if getattr(transformer, "peft_config", None) and not start.base_changed:
+            self.init_lora = (lora_spec_of(transformer), lora_layers(transformer))
+        self.base_changed = self.init_lora is None  # a fully fine-tuned start is no stock base
+        if getattr(transformer, "peft_config", None):
+            merge_lora(transformer)
+        return (transformer, start.hparams["transformer"], codec if codec is not None else start.codec,
+                text_embedder if text_embedder is not None else start.text_embedder)
 
     # ------------------------------------------------------------------ rollout
     def _generators(self, ids: list[str]) -> list[torch.Generator]:

@@ -32,10 +32,17 @@ class SFTModule(VideoModule):
     """Flow-matching fine-tuning with LoRA (or full fine-tuning).
 
     Args:
-        transformer: Named config (``tiny``, ``wan2.1-1.3b``, ``wan2.2-ti2v-5b``) or a local diffusers folder.
-        codec: Video codec; default ``PixelCodec(patch=4)`` (lossless, for tiny CPU runs).
-        text_embedder: Prompt embedder; default a ``HashTextEmbedder`` as wide as the transformer's ``text_dim``.
+        pretrained: A local diffusers-format Wan pipeline folder (``transformer/``, ``vae/``, ``text_encoder/``,
+            ``tokenizer/``, e.g. ``/models/Wan2.2-TI2V-5B-Diffusers``): the default of the three next arguments.
+        transformer: Named config (``tiny``, ``small``, ``medium``; ``wan2.1-1.3b`` / ``wan2.2-ti2v-5b`` are random
+            weights of the published shapes) or a local diffusers folder; default ``pretrained``, else ``tiny``.
+        codec: Video codec; default ``WanVAECodec(pretrained)``, else ``PixelCodec(patch=4)`` (lossless, tiny CPU
+            runs).
+        text_embedder: Prompt embedder; default ``UMT5Embedder(pretrained)``, else a ``HashTextEmbedder`` as wide as
+            the transformer's ``text_dim``.
         lora: LoRA adapter spec; ``None`` fine-tunes every transformer weight.
+        base_dtype: Dtype of the frozen base weights under ``lora`` (``float32``, ``bfloat16``, ``float16``); ``auto``
+            is bfloat16 on CUDA with LoRA, else float32. The adapter trains in float32.
         learning_rate: Peak learning rate.
         weight_decay: AdamW weight decay.
         warmup_steps: Linear warm-up steps, then constant.
@@ -61,10 +68,12 @@ class SFTModule(VideoModule):
 
     def __init__(
         self,
-        transformer: str = "tiny",
+        pretrained: str | None = None,
+        transformer: str | None = None,
         codec: Codec | None = None,
         text_embedder: TextEmbedder | None = None,
         lora: LoraSpec | None = None,
+        base_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto",
         learning_rate: float = 1e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
@@ -93,7 +102,8 @@ class SFTModule(VideoModule):
             raise ValueError(f"`val_steps` must be >= 1, got {val_steps}")
         self.save_hyperparameters(ignore=["codec", "text_embedder"])
         make_hparams_portable(self)
-        self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base)
+        self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base,
+                             pretrained=pretrained, base_dtype=base_dtype, default_transformer="tiny")
 
     # ------------------------------------------------------------------ loss
     def flow_matching_loss(

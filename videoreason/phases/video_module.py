@@ -15,10 +15,12 @@ import torch
 from videoreason.diffusion.noise import seeded_noise
 from videoreason.diffusion.sampler import FlowSampler
 from videoreason.diffusion.schedule import sampling_sigmas
-from videoreason.models.codec import Codec, PixelCodec, to_uint8
+from videoreason.models.codec import Codec, PixelCodec, WanVAECodec, to_uint8
+from videoreason.models.local import pretrained_folder
 from videoreason.models.lora import LoraSpec, add_lora
-from videoreason.models.text import HashTextEmbedder, TextEmbedder
-from videoreason.models.transformer import build_transformer
+from videoreason.models.recorded import absolute
+from videoreason.models.text import HashTextEmbedder, TextEmbedder, UMT5Embedder
+from videoreason.models.transformer import NAMED_CONFIGS, build_transformer, cast_keep_fp32
 from videoreason.phases import rng_state
 from videoreason.rewards.scoring import verdicts_for
 from videoreason.tasks.base import Verdict
@@ -36,12 +38,41 @@ def check_codec_fits(codec: Codec, spec: RenderSpec) -> None:
                          f"`model.codec` cannot encode: {err}") from err
 
 
+BASE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_base_dtype(base_dtype: str, lora: LoraSpec | None) -> torch.dtype:
+    """The dtype of the frozen base weights: ``auto`` is bfloat16 on CUDA with a LoRA adapter, else float32.
+
+    Raises:
+        ValueError: An unknown name, or a half-precision base without LoRA (a full fine-tune trains the base).
+    """
+    if base_dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and lora is not None else torch.float32
+    if base_dtype not in BASE_DTYPES:
+        raise ValueError(f"`model.base_dtype` must be one of {['auto', *BASE_DTYPES]}, got {base_dtype!r}")
+    if lora is None and base_dtype != "float32":
+        raise ValueError(f"`model.base_dtype` {base_dtype!r} is for the frozen weights under a LoRA adapter; a full "
+                         "fine-tune (`model.lora: null`) trains every weight in float32 (use `trainer.precision: "
+                         "bf16-mixed` for bf16 compute)")
+    return BASE_DTYPES[base_dtype]
+
+
 class NonFiniteTrainingError(RuntimeError):
     """Too many optimizer steps in a row had non-finite gradients; a checkpoint of the last finite weights was kept."""
 
 
 class VideoModule(L.LightningModule):
     """Backbone, generation, validation and optimizer of a phase (see the phases for the arguments)."""
+
+    init_lora: tuple[LoraSpec, dict[str, torch.Tensor]] | None = None
+    """The adapter merged into the base when this run started (GRPO from an SFT LoRA): exports stack it with the
+    trained one, so their LoRA is relative to the stock base."""
+    base_changed: bool = False
+    """The base weights differ from the stock model ``hparams.transformer`` by more than ``init_lora`` (GRPO from
+    a full fine-tune): exports then write the base transformer too."""
+    trains_on_videos: bool = True
+    """Training steps read the whole ground-truth ``video`` of a sample, not only its ``first_frame``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -52,27 +83,50 @@ class VideoModule(L.LightningModule):
 
     def _build_backbone(
         self,
-        transformer: str | torch.nn.Module,
+        transformer: str | torch.nn.Module | None,
         codec: Codec | None,
         text_embedder: TextEmbedder | None,
         lora: LoraSpec | None,
         gradient_checkpointing: bool,
         quantize_base: bool = False,
+        pretrained: str | None = None,
+        base_dtype: str = "auto",
+        default_transformer: str = "tiny",
+        source: str | None = None,
     ) -> None:
         """Set ``self.codec``, ``self.transformer`` (with LoRA if given, on an int8 base with ``quantize_base``) and
-        ``self.text_embedder``, checking widths."""
+        ``self.text_embedder``, checking widths, and record what was built in ``hparams`` (``transformer`` as its
+        source, ``codec`` / ``text_embedder`` as ``class_path`` + ``init_args``), so that checkpoints and exports
+        rebuild this module.
+
+        ``pretrained`` (a local diffusers Wan folder) is the default of the transformer, the VAE codec and the UMT5
+        embedder; without it they default to ``default_transformer``, ``PixelCodec(patch=4)`` and a hash embedder.
+        A transformer given as a module (GRPO's start) is recorded as ``source``.
+        """
         if quantize_base and lora is None:
             raise ValueError("`model.quantize_base` freezes the base weights in int8, so it needs a LoRA adapter "
                              "(`model.lora`); it cannot be used for a full fine-tune")
-        self.codec = codec if codec is not None else PixelCodec(patch=4)
+        dtype = resolve_base_dtype(base_dtype, lora)
+        root = str(pretrained_folder(pretrained)) if pretrained is not None else None
+        if codec is None:
+            codec = WanVAECodec(root) if root is not None else PixelCodec(patch=4)
+        self.codec = codec
+        if transformer is None:
+            transformer = root or default_transformer
         if isinstance(transformer, str):
-            transformer = build_transformer(transformer, in_channels=self.codec.latent_channels)
-        elif int(transformer.config.in_channels) != self.codec.latent_channels:
-            raise ValueError(f"`transformer` takes {transformer.config.in_channels} channels, `codec` makes "
-                             f"{self.codec.latent_channels}")
+            source = transformer if transformer in NAMED_CONFIGS else absolute(transformer)
+            transformer = build_transformer(transformer, dtype=dtype, in_channels=self.codec.latent_channels)
+        else:
+            if int(transformer.config.in_channels) != self.codec.latent_channels:
+                raise ValueError(f"`transformer` takes {transformer.config.in_channels} channels, `codec` makes "
+                                 f"{self.codec.latent_channels}")
+            cast_keep_fp32(transformer, dtype)
         self.transformer = transformer
         text_dim = int(self.transformer.config.text_dim)
-        self.text_embedder = text_embedder if text_embedder is not None else HashTextEmbedder(dim=text_dim)
+        if text_embedder is None:
+            text_embedder = UMT5Embedder(root, dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32
+                                         ) if root is not None else HashTextEmbedder(dim=text_dim)
+        self.text_embedder = text_embedder
         if self.text_embedder.dim != text_dim:
             raise ValueError(f"`text_embedder` width {self.text_embedder.dim} != transformer `text_dim` {text_dim}")
         if quantize_base:
@@ -81,8 +135,14 @@ class VideoModule(L.LightningModule):
             quantize_8bit(self.transformer)
         if lora is not None:
             add_lora(self.transformer, lora)
+            for name, param in self.transformer.named_parameters():
+                if "lora_" in name:  # trained in float32 whatever the frozen base's dtype
+                    param.data = param.data.float()
         if gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
+        self.hparams["transformer"] = source
+        self.hparams["codec"] = self.codec.config()
+        self.hparams["text_embedder"] = self.text_embedder.config()
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None

@@ -1,5 +1,5 @@
-"""Reward presets: the YAML files under ``configs/rewards/`` (``class_path``/``init_args``), loaded in Python the
-way LightningCLI loads them for ``--model.init_args.reward``.
+"""Reward presets: the YAML files under ``configs/rewards/`` (shipped in the package, ``class_path``/``init_args``),
+loaded in Python the way LightningCLI loads them for ``--model.init_args.reward``.
 
     reward = load_reward("maze_dense")              # configs/rewards/maze_dense.yaml
     reward = load_reward("my_rewards/custom.yaml")  # any file
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from videoreason.resources import config_root
 from videoreason.rewards.base import Reward
 
-PRESETS = Path(__file__).resolve().parents[2] / "configs" / "rewards"
+PRESETS = config_root() / "rewards"
 
 
 def preset_names() -> list[str]:
