@@ -26,37 +26,20 @@ class CountingEmbedder(HashTextEmbedder):
         self.released += 1
 
 
-def save_tiny_umt5(root: Path) -> None:
-    """A 1-layer UMT5 encoder (d_model 16) and a word-level tokenizer in ``root/text_encoder`` + ``root/tokenizer``."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+@pytest.fixture(scope="session")
+def tiny_wan_dir(tmp_path_factory) -> Path:
+    """A tiny diffusers Wan pipeline folder in the Wan2.1 layout (``tests/wan_folder.py``)."""
+    from wan_folder import save_tiny_wan
 
-    words = ["<pad>", "</s>", "<unk>", "solve", "the", "maze", "sokoban", "draw", "path"]
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-    fast.save_pretrained(str(root / "tokenizer"))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        config = UMT5Config(vocab_size=len(words), d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2,
-                            relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1,
-                            decoder_start_token_id=0)
-        UMT5EncoderModel(config).save_pretrained(str(root / "text_encoder"))
+    return save_tiny_wan(tmp_path_factory.mktemp("tiny_wan21"), "wan2.1")
 
 
 @pytest.fixture(scope="session")
-def tiny_wan_dir(tmp_path_factory) -> Path:
-    """A diffusers pipeline root with a tiny transformer, VAE, UMT5 text encoder and tokenizer."""
-    from videoreason.models.codec import build_tiny_vae
-    from videoreason.models.transformer import build_transformer
+def tiny_wan22_dir(tmp_path_factory) -> Path:
+    """A tiny diffusers Wan pipeline folder in the Wan2.2-TI2V layout (48-channel VAE with patch 2)."""
+    from wan_folder import save_tiny_wan
 
-    root = tmp_path_factory.mktemp("tiny_wan")
-    vae = build_tiny_vae()
-    vae.save_pretrained(str(root / "vae"))
-    build_transformer("tiny", in_channels=vae.config.z_dim, text_dim=16).save_pretrained(str(root / "transformer"))
-    save_tiny_umt5(root)
-    return root
+    return save_tiny_wan(tmp_path_factory.mktemp("tiny_wan22"), "wan2.2")
 
 
 @pytest.fixture(scope="session")

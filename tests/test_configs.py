@@ -1,6 +1,6 @@
 """Every run config in configs/ parses and instantiates (model, data, trainer) through the LightningCLI.
 
-Local model paths (``/models/...``) are pointed at a tiny diffusers folder and the dataset at a tiny one, so the
+Local model paths (``/models/...``) are pointed at a tiny diffusers folder of the same layout and the dataset at a tiny one, so the
 real-size configs are checked for keys, class paths and types without their weights. Reward configs are checked in
 tests/rewards.
 """
@@ -60,8 +60,9 @@ def test_real_size_config_points_at_its_own_data_and_sft_run(path):
 
 
 @pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.relative_to(CONFIGS).as_posix())
-def test_config_instantiates(path, tmp_path, tiny_wan_dir, maze_dataset):
-    config = _localise(yaml.safe_load(path.read_text()), tiny_wan_dir)
+def test_config_instantiates(path, tmp_path, tiny_wan_dir, tiny_wan22_dir, maze_dataset):
+    config = _localise(yaml.safe_load(path.read_text()), tiny_wan22_dir if "wan2.2" in path.parent.name
+                       else tiny_wan_dir)
     config["data"]["init_args"]["root"] = str(maze_dataset)
     config["trainer"]["default_root_dir"] = str(tmp_path / "run")
     init_args = config["model"]["init_args"]

@@ -9,6 +9,9 @@ when a run starts.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,18 @@ def local_tracking_uri(run_dir: str | os.PathLike[str]) -> str:
     path = Path(run_dir).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path / 'mlflow.db'}"
+
+
+@contextmanager
+def keep_tracking_uri() -> Iterator[None]:
+    """Undo, on exit, the global tracking URI that Lightning's ``MLFlowLogger`` sets (``mlflow.set_tracking_uri``
+    exports it as ``MLFLOW_TRACKING_URI``), so the next run in this process logs to its own store, not this one's."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        yield
+    finally:
+        if os.environ.get("MLFLOW_TRACKING_URI") != before and "mlflow" in sys.modules:
+            sys.modules["mlflow"].set_tracking_uri(before)  # None unsets the variable too
 
 
 def logger_config(run_dir: str | os.PathLike[str], experiment_name: str, run_name: str | None = None) -> dict[str, Any]:

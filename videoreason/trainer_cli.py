@@ -118,9 +118,12 @@ def run_lightning_cli(args: Sequence[str]) -> int:
     saved by ``RunCheckpoint``) returns 143, the status a shell reports for a process SIGTERM ended."""
     import sys
 
+    from videoreason.tracking import keep_tracking_uri
+
     args = packaged_configs(args)
     try:
-        VideoReasonCLI(None if args == sys.argv[1:] else args)
+        with keep_tracking_uri():
+            VideoReasonCLI(None if args == sys.argv[1:] else args)
     except SIGTERMException:
         return 143
     return 0

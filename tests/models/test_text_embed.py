@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import CountingEmbedder, save_tiny_umt5
+from conftest import CountingEmbedder
+from wan_folder import save_tiny_umt5
 
 from videoreason.models.text import HashTextEmbedder, TextEmbedder, UMT5Embedder
 

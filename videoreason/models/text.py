@@ -3,7 +3,8 @@
 - ``HashTextEmbedder(dim, max_tokens)``: deterministic, parameter-free; words are hashed (blake2b, so stable across
   processes) into a fixed random table. For tiny models.
 - ``UMT5Embedder(path)``: ``UMT5EncoderModel`` + tokenizer from a local folder, embedded as diffusers'
-  ``WanPipeline`` does (last hidden state, cut at the prompt's length, zero padded to ``max_tokens``).
+  ``WanPipeline`` does (prompt cleaned as the pipeline does, last hidden state, cut at the prompt's length, zero
+  padded to ``max_tokens``).
 
 Both share ``TextEmbedder.embed``: with a ``cache_dir``, each prompt's ``[L, dim]`` embedding is stored as
 ``<sha1(cache_id, max_tokens, prompt)>.safetensors`` and read back on later calls; ``UMT5Embedder`` frees its encoder
@@ -270,9 +271,11 @@ class UMT5Embedder(TextEmbedder):
                 torch.cuda.empty_cache()
 
     def _embed(self, prompts: list[str]) -> torch.Tensor:
+        from diffusers.pipelines.wan.pipeline_wan import prompt_clean  # the pipelines' own text clean-up (ftfy)
+
         self._load()
         tokens = self._tokenizer(
-            prompts,
+            [prompt_clean(p) for p in prompts],
             padding="max_length",
             max_length=self.max_tokens,
             truncation=True,
