@@ -133,3 +133,61 @@ def test_bad_samples_skip_trains_on_the_rest(tmp_path, maze_dataset, damage):
     with pytest.warns(UserWarning, match=rf"skipping 1 of 16 rows .*{row['id']}"):
         assert fit(config, tmp_path) == 0
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def grpo_config(run: Path, data: Path, reward) -> dict:
+    config = yaml.safe_load((CONFIGS / "grpo_tiny.yaml").read_text())
+    config["trainer"].update(default_root_dir=str(run), max_steps=1, logger=False, callbacks=[])
+    config["model"]["init_args"].update(init_from=None, transformer="tiny", reward=reward)
+    config["data"]["init_args"].update(root=str(data), num_val_puzzles=0, num_workers=0)
+    return config
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("noise_level", 0.0, "`model.noise_level` must be > 0"),
+    ("adv_clip", 0.0, "`model.adv_clip` must be > 0 or null"),
+    ("adv_clip", -1.0, "`model.adv_clip` must be > 0 or null"),
+])
+def test_grpo_settings_that_cannot_train_are_named(key, value, message, tmp_path, maze_dataset, capsys,
+                                                    varying_reward):
+    config = grpo_config(tmp_path / "run", maze_dataset, varying_reward)
+    config["model"]["init_args"][key] = value
+    assert message in run_fit(config, tmp_path, capsys)
+
+
+def test_per_reward_normalization_needs_a_weighted_sum(tmp_path, maze_dataset, capsys):
+    config = grpo_config(tmp_path / "run", maze_dataset, {"class_path": "videoreason.rewards.SuccessReward"})
+    config["model"]["init_args"]["per_reward_normalization"] = True
+    err = run_fit(config, tmp_path, capsys)
+    assert "`model.per_reward_normalization`" in err and "SuccessReward" in err
+
+
+def test_incomplete_pretrained_folder_is_named(tmp_path, maze_dataset, capsys, tiny_wan_dir):
+    folder = tmp_path / "Wan2.2-TI2V-5B-Diffusers"
+    shutil.copytree(tiny_wan_dir, folder)
+    shutil.rmtree(folder / "tokenizer")
+    config = sft_config(tmp_path / "run", maze_dataset)
+    del config["model"]["init_args"]["transformer"]
+    config["model"]["init_args"]["pretrained"] = str(folder)
+    err = run_fit(config, tmp_path, capsys)
+    assert "`model.pretrained`" in err and "tokenizer/" in err
+
+
+def test_half_precision_base_needs_lora(tmp_path, maze_dataset, capsys):
+    config = sft_config(tmp_path / "run", maze_dataset)
+    config["model"]["init_args"].update(lora=None, base_dtype="bfloat16")
+    assert "`model.base_dtype` 'bfloat16' is for the frozen weights under a LoRA" in run_fit(config, tmp_path, capsys)
+
+
+def test_module_and_data_seeds_are_logged_apart(tmp_path, maze_dataset, capsys):
+    """Both the module and the data module take a `seed`: MLflow records `seed` and `data.seed`, no clash."""
+    from mlflow import MlflowClient
+
+    run = tmp_path / "run"
+    config = sft_config(run, maze_dataset)
+    del config["trainer"]["logger"]
+    assert fit(config, tmp_path, "--data.seed", "1") == 0, capsys.readouterr().err[-2000:]
+    client = MlflowClient(f"sqlite:///{run / 'mlflow.db'}")
+    (found,) = client.search_runs([client.get_experiment_by_name("videoreason").experiment_id])
+    assert found.info.status == "FINISHED"
+    assert found.data.params["seed"] == "0" and found.data.params["data.seed"] == "1"

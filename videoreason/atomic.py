@@ -63,10 +63,29 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     return stale
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def respect_umask(path: str | os.PathLike[str]) -> None:
+    """Give ``path`` (and, for a folder, everything in it) the mode a plain ``open`` / ``mkdir`` would have: temp
+    files and folders (``mkstemp``, ``mkdtemp``) are private (0600 / 0700), so a teammate could not read an export
+    renamed into place from one."""
+    mask = current_umask()
+    path = Path(path)
+    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if not item.is_symlink():
+            os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~mask)
+
+
 def replace_folder(new: Path, target: Path) -> None:
     """Move folder ``new`` to ``target`` (replacing it) by renames: ``target`` is always either the old or the new
-    folder, never a mix; a crash in between leaves the old one at ``.<name>.old``. Everything in ``new`` is fsynced
-    first, the parent directory after."""
+    folder, never a mix; a crash in between leaves the old one at ``.<name>.old``. Modes follow the umask
+    (``respect_umask``); everything in ``new`` is fsynced first, the parent directory after."""
+    respect_umask(new)
     for path in sorted(new.rglob("*"), reverse=True):  # files before the folders holding them
         _fsync_path(path)
     fsync_dir(new)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning
+from lightning.fabric.utilities.data import AttributeDict
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
@@ -313,6 +314,12 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         self._groups: dict[str, list[int]] = {}
         self._train_loader: ResumableLoader | None = None
         self._loader_state: dict[str, int] | None = None
+
+    @property
+    def hparams_initial(self) -> AttributeDict:
+        """The init arguments as loggers record them, named ``data.<arg>`` so that none collides with a module
+        argument of the same name (``seed``) when Lightning logs both together."""
+        return AttributeDict({k if k.startswith("_") else f"data.{k}": v for k, v in super().hparams_initial.items()})
 
     def _rows(self, split: str) -> list[dict[str, str]]:
         rows = read_rows(self.root, split=split)

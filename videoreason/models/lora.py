@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videoreason.atomic import respect_umask
+
 if TYPE_CHECKING:
     import torch
 
@@ -118,7 +120,8 @@ def linear_module_names(model: torch.nn.Module) -> list[str]:
 def _check_targets(model: torch.nn.Module, targets: Sequence[str]) -> None:
     import torch
 
-    linear = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    # a layer another adapter already wraps is matched by its name, its Linear sitting at `<name>.base_layer`
+    linear = [n.removesuffix(".base_layer") for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
     missing = [t for t in targets if not any(_matches(n, t) for n in linear)]
     if missing:
         raise ValueError(
@@ -228,6 +231,7 @@ def write_lora(out_dir: str | os.PathLike[str], layers: dict[str, torch.Tensor],
             transformer_lora_adapter_metadata=metadata,
         )
         (tmp / LORA_SPEC_NAME).write_text(json.dumps(spec.to_dict(), indent=2))
+        respect_umask(tmp)
         os.replace(tmp / LORA_SPEC_NAME, out / LORA_SPEC_NAME)
         os.replace(tmp / LORA_WEIGHT_NAME, out / LORA_WEIGHT_NAME)
     finally:

@@ -1,0 +1,175 @@
+"""Exports rebuild exactly the module that was trained: codec, prompt embedder and transformer source recorded;
+GRPO exports stand alone (the start's LoRA stacked into theirs); the base is written when it is no stock model;
+folders and files follow the umask."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import lightning as L
+import pytest
+import torch
+import yaml
+
+from videoreason.data.datamodule import PuzzleVideoDataModule
+from videoreason.models.codec import PixelCodec, WanVAECodec
+from videoreason.models.lora import LoraSpec, lora_layers, stack_lora
+from videoreason.models.text import HashTextEmbedder, UMT5Embedder
+from videoreason.phases.export import EXPORTED_TRANSFORMER, export_module, load_module
+from videoreason.phases.grpo import GRPOModule
+from videoreason.phases.sft import SFTModule
+from videoreason.rewards.embedding import FrameSimilarityReward
+
+FIRST = torch.rand(1, 3, 64, 64) * 2 - 1
+
+
+def _randomise_lora(module, std=0.05, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    for name, param in module.transformer.named_parameters():
+        if "lora_B" in name:
+            param.data = torch.randn(param.shape, generator=gen) * std
+
+
+def _grpo_step(module, maze_dataset):
+    """One GRPO step with a reward that varies, so the GRPO adapter really moves."""
+    data = PuzzleVideoDataModule(str(maze_dataset), batch_size=1, num_val_puzzles=0, samples_per_epoch=1)
+    L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False, limit_val_batches=0).fit(module, datamodule=data)
+    assert any(p.abs().sum() > 0 for n, p in module.transformer.named_parameters() if "lora_B" in n)
+
+
+def test_export_records_codec_and_embedder(tmp_path):
+    """The issue's reproduction: a VAE codec used to come back as PixelCodec."""
+    module = SFTModule(transformer="tiny", codec=WanVAECodec("tiny"), lora=LoraSpec(rank=4),
+                       text_embedder=HashTextEmbedder(dim=32, max_tokens=8, seed=3))
+    loaded = load_module(export_module(module, tmp_path / "adapter"))
+    assert type(loaded.codec) is WanVAECodec and loaded.codec.latent_channels == 4
+    assert type(loaded.text_embedder) is HashTextEmbedder and loaded.text_embedder.config() == module.text_embedder.config()
+    config = yaml.safe_load((tmp_path / "adapter" / "module.yaml").read_text())["init_args"]
+    assert config["codec"]["class_path"] == "videoreason.models.codec.WanVAECodec"
+    assert config["transformer"] == "tiny"
+
+
+def test_pretrained_folder_gives_transformer_vae_and_umt5(tiny_wan_dir, tmp_path, monkeypatch):
+    module = SFTModule(pretrained=str(tiny_wan_dir), lora=LoraSpec(rank=4))
+    assert isinstance(module.codec, WanVAECodec) and isinstance(module.text_embedder, UMT5Embedder)
+    assert module.hparams["transformer"] == str(tiny_wan_dir)
+    export_module(module, tmp_path / "adapter")
+    monkeypatch.chdir(tmp_path)  # recorded paths are absolute
+    loaded = load_module("adapter")
+    assert isinstance(loaded.codec, WanVAECodec) and loaded.text_embedder.path == str(tiny_wan_dir)
+    # each part still overridable
+    assert isinstance(SFTModule(pretrained=str(tiny_wan_dir), codec=WanVAECodec("tiny")).codec, WanVAECodec)
+
+
+def test_named_published_config_warns_that_it_is_random():
+    from videoreason.models.transformer import build_transformer
+
+    with pytest.warns(UserWarning, match="RANDOM weights"), torch.device("meta"):
+        build_transformer("wan2.1-1.3b")
+
+
+def test_stacked_lora_is_the_sum_of_both():
+    from videoreason.models.lora import add_lora
+    from videoreason.models.transformer import build_transformer
+
+    base = build_transformer("tiny")
+    add_lora(base, LoraSpec(rank=2, alpha=4, target_modules=("to_q", "to_k")), adapter_name="a")
+    add_lora(base, LoraSpec(rank=3, alpha=1.5, target_modules=("to_k", "ffn.net.2")), adapter_name="b")
+    for name, param in base.named_parameters():
+        if "lora_" in name:
+            param.data.normal_(std=0.1)
+    first = (LoraSpec(rank=2, alpha=4, target_modules=("to_q", "to_k")), lora_layers(base, "a"))
+    second = (LoraSpec(rank=3, alpha=1.5, target_modules=("to_k", "ffn.net.2")), lora_layers(base, "b"))
+    spec, layers = stack_lora(first, second)
+    assert spec.rank == spec.alpha == 5 and set(spec.target_modules) == {"to_q", "to_k", "ffn.net.2"}
+    for module in ("blocks.0.attn1.to_q", "blocks.1.attn2.to_k", "blocks.0.ffn.net.2"):
+        want = sum((s.alpha / s.rank) * ly[f"{module}.lora_B.weight"] @ ly[f"{module}.lora_A.weight"]
+                   for s, ly in (first, second) if f"{module}.lora_A.weight" in ly)
+        got = layers[f"{module}.lora_B.weight"] @ layers[f"{module}.lora_A.weight"]
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+
+
+def test_grpo_export_stands_alone_and_is_the_trained_model(tmp_path, maze_dataset, monkeypatch):
+    sft = SFTModule(transformer="small", lora=LoraSpec(rank=4, alpha=8), val_steps=2)
+    _randomise_lora(sft)
+    export_module(sft, tmp_path / "sft")
+    grpo = GRPOModule(init_from=str(tmp_path / "sft"), lora=LoraSpec(rank=2, alpha=2), group_size=2, num_steps=3,
+                      reward=FrameSimilarityReward(), learning_rate=5e-2, reward_workers=1)
+    assert grpo.hparams["transformer"] == "small"  # what the SFT model was, not GRPO's default
+    _grpo_step(grpo, maze_dataset)
+    grpo.eval()
+    want = grpo.generate(FIRST, ["p"], 9, seeds=[1], steps=2)
+    export_module(grpo, tmp_path / "grpo")
+    config = yaml.safe_load((tmp_path / "grpo" / "module.yaml").read_text())["init_args"]
+    assert config["init_from"] is None and config["lora"]["rank"] == 6
+    shutil.rmtree(tmp_path / "sft")
+    monkeypatch.chdir(tmp_path / "grpo")
+    loaded = load_module(".")
+    torch.testing.assert_close(loaded.generate(FIRST, ["p"], 9, seeds=[1], steps=2), want, atol=1, rtol=0)
+
+
+def test_grpo_from_a_full_fine_tune_writes_its_base(tmp_path, maze_dataset):
+    sft = SFTModule(transformer="tiny", lora=None, val_steps=2)
+    for param in sft.transformer.parameters():
+        param.data.add_(torch.randn_like(param) * 0.01)
+    export_module(sft, tmp_path / "sft")
+    assert (tmp_path / "sft" / EXPORTED_TRANSFORMER / "config.json").is_file()
+    grpo = GRPOModule(init_from=str(tmp_path / "sft"), lora=LoraSpec(rank=2, alpha=2), group_size=2, num_steps=3,
+                      reward=FrameSimilarityReward(), learning_rate=5e-2, reward_workers=1)
+    _grpo_step(grpo, maze_dataset)
+    grpo.eval()
+    want = grpo.generate(FIRST, ["p"], 9, seeds=[1], steps=2)
+    export_module(grpo, tmp_path / "grpo")
+    config = yaml.safe_load((tmp_path / "grpo" / "module.yaml").read_text())["init_args"]
+    assert config["transformer"] == EXPORTED_TRANSFORMER and config["lora"]["rank"] == 2
+    shutil.rmtree(tmp_path / "sft")
+    loaded = load_module(tmp_path / "grpo")
+    torch.testing.assert_close(loaded.generate(FIRST, ["p"], 9, seeds=[1], steps=2), want, atol=1, rtol=0)
+
+
+def test_grpo_checkpoint_loads_without_its_start(tmp_path, maze_dataset):
+    sft = SFTModule(transformer="tiny", codec=PixelCodec(patch=4), lora=LoraSpec(rank=4))
+    _randomise_lora(sft)
+    export_module(sft, tmp_path / "sft")
+    grpo = GRPOModule(init_from=str(tmp_path / "sft"), lora=LoraSpec(rank=2), group_size=2, num_steps=3,
+                      reward=FrameSimilarityReward(), reward_workers=1)
+    data = PuzzleVideoDataModule(str(maze_dataset), batch_size=1, num_val_puzzles=0, samples_per_epoch=1)
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(grpo, datamodule=data)
+    trainer.save_checkpoint(tmp_path / "last.ckpt", weights_only=True)
+    shutil.rmtree(tmp_path / "sft")
+    grpo.eval()
+    loaded = load_module(tmp_path / "last.ckpt")
+    assert loaded.base_changed  # the merged start is in its weights: an export of it writes the base
+    torch.testing.assert_close(loaded.generate(FIRST, ["p"], 5, seeds=[2], steps=2),
+                               grpo.generate(FIRST, ["p"], 5, seeds=[2], steps=2), atol=1, rtol=0)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002])
+def test_export_modes_follow_the_umask(tmp_path, mask):
+    module = SFTModule(transformer="tiny", lora=LoraSpec(rank=2))
+    old = os.umask(mask)
+    try:
+        out = export_module(module, tmp_path / "adapter")
+    finally:
+        os.umask(old)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~mask
+    for path in out.iterdir():
+        assert (path.stat().st_mode & 0o777) == 0o666 & ~mask, path
+
+
+def test_grpo_decodes_first_frames_only_unless_a_reward_reads_references(maze_dataset):
+    from videoreason.rewards.verdict_rewards import DenseReward
+
+    first_only = GRPOModule(transformer="tiny", reward=DenseReward(), group_size=2, num_steps=2)
+    with_refs = GRPOModule(transformer="tiny", reward=FrameSimilarityReward(), group_size=2, num_steps=2)
+    assert not first_only.trains_on_videos and with_refs.trains_on_videos
+    data = PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=0)
+    data.setup("fit")
+    full = data.train_dataset[0]
+    data.train_dataset.frames = "first"
+    item = data.train_dataset[0]
+    assert "video" not in item and torch.equal(item["first_frame"], full["first_frame"])
