@@ -77,6 +77,27 @@ def test_eval_from_adapter_and_checkpoint_agree(trained_run, maze_dataset, capsy
     assert len(runs) == 1 and "test/maze/tiny/success" in runs[0].data.metrics
 
 
+def test_eval_in_bf16_halves_the_weights_and_stays_close(trained_run, maze_dataset):
+    from videoreason.data.video import decode_video
+    from videoreason.eval.evaluate import generate_videos, resolve_device
+    from videoreason.phases.export import load_module
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    out_32, out_16 = trained_run / "eval_32", trained_run / "eval_bf16"
+    for out, precision in ((out_32, "32"), (out_16, "bf16")):
+        assert main(["eval", "--ckpt", str(trained_run / "adapter"), "--data", str(maze_dataset), "--out", str(out),
+                     "--steps", "2", "--limit", "2", "--workers", "1", "--no-mlflow", "--precision", precision]) == 0
+    for name in sorted(p.name for p in (out_32 / "videos").iterdir()):
+        diff = decode_video(out_32 / "videos" / name).astype(int) - decode_video(out_16 / "videos" / name)
+        assert abs(diff).mean() < 8  # bf16 rounding, not another model
+    module = load_module(trained_run / "adapter")
+    rows = [{"id": "x", "input_image": "images/" + next((maze_dataset / "images").iterdir()).name,
+             "prompt": "p", "video": "videos/x.mp4"}]
+    generate_videos(module, maze_dataset, rows, trained_run / "eval_one", steps=1, precision="bf16")
+    weights = module.transformer.blocks[0].attn1.to_q.base_layer.weight
+    assert weights.dtype == torch.bfloat16 and module.transformer.scale_shift_table.dtype == torch.float32
+
+
 def test_eval_scores_external_videos(maze_dataset, tmp_path, capsys):
     # the dataset's own ground truth, as if another model had made it: everything verifies
     assert main(["eval", "--videos", str(maze_dataset / "videos"), "--data", str(maze_dataset), "--out",

@@ -55,7 +55,10 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--shift", type=float, help="sigma shift (default: the module's validation shift)")
     ev.add_argument("--seed", type=int, default=0, help="base noise seed; puzzle i uses seed + i")
     ev.add_argument("--limit", type=int, help="only the first N puzzles of the split")
-    ev.add_argument("--device", default="cpu", help="torch device for generation (cpu, cuda, cuda:1)")
+    ev.add_argument("--device", default="auto", help="torch device for generation (auto: CUDA when available, else "
+                    "cpu; cpu, cuda, cuda:1)")
+    ev.add_argument("--precision", default="32", choices=("32", "bf16"),
+                    help="transformer weights while generating: float32 or bfloat16 (half the memory)")
     ev.add_argument("--workers", type=int, help="verification processes (default: all cores)")
     ev.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
 
@@ -65,7 +68,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     report = evaluate(args.data, ckpt=args.ckpt, videos=args.videos, split=args.split, out=args.out,
                       batch_size=args.batch_size, seed=args.seed, steps=args.steps, shift=args.shift,
-                      limit=args.limit, device=args.device, workers=args.workers, track=not args.no_mlflow)
+                      limit=args.limit, device=args.device, precision=args.precision, workers=args.workers, track=not args.no_mlflow)
     print(report.markdown())
     print(f"wrote {report.out_dir}" + (f" (MLflow run {report.mlflow_run_id})" if report.mlflow_run_id else ""))
     return 0

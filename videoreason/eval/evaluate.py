@@ -49,6 +49,17 @@ def run_dir_of(ckpt: str | Path) -> Path:
     return ckpt.parent if ckpt.is_dir() else ckpt.parent.parent
 
 
+EVAL_PRECISIONS = {"32": torch.float32, "bf16": torch.bfloat16}
+"""``--precision`` of ``videoreason eval``: the transformer's weight dtype while generating."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto``: the first CUDA device when there is one, else the CPU (as ``fit``'s ``accelerator: auto``)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def _load_first_frame(root: Path, row: dict[str, str]) -> torch.Tensor:
     from PIL import Image
 
@@ -69,20 +80,27 @@ def generate_videos(
     seed: int = 0,
     steps: int | None = None,
     shift: float | None = None,
-    device: str = "cpu",
+    device: str = "auto",
+    precision: str = "32",
 ) -> Path:
     """Generate a video for every row into ``out_dir/<video file name>``; returns ``out_dir``.
 
     ``module`` is a phase module with ``generate(first_frames, prompts, num_frames, seeds, steps, shift)``;
-    row ``i`` uses noise seed ``seed + i``.
+    row ``i`` uses noise seed ``seed + i``. ``device`` ``auto`` is CUDA when available; ``precision`` ``bf16`` casts
+    the transformer to bfloat16 (its float32-sensitive parts kept, as diffusers does), ``32`` keeps float32.
     """
+    from videoreason.models.transformer import cast_keep_fp32
     from videoreason.phases.sft import check_codec_fits
 
+    if precision not in EVAL_PRECISIONS:
+        raise ValueError(f"`precision` must be one of {list(EVAL_PRECISIONS)}, got {precision!r}")
     root, out = Path(root), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec = load_spec(root)
     check_codec_fits(module.codec, spec)
+    device = resolve_device(device)
     module = module.to(device)
+    cast_keep_fp32(module.transformer, EVAL_PRECISIONS[precision])
     bar = tqdm(total=len(rows), desc="generate", unit="video")
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
@@ -110,7 +128,8 @@ def evaluate(
     steps: int | None = None,
     shift: float | None = None,
     limit: int | None = None,
-    device: str = "cpu",
+    device: str = "auto",
+    precision: str = "32",
     workers: int | None = None,
     num_samples: int = 8,
     track: bool = True,
@@ -128,7 +147,8 @@ def evaluate(
         steps: Denoising steps (default: the module's validation steps).
         shift: Sigma shift (default: the module's validation shift).
         limit: Evaluate only the first ``limit`` puzzles of the split.
-        device: Torch device for generation.
+        device: Torch device for generation; ``auto``: CUDA when available, else the CPU.
+        precision: Transformer weights while generating: ``32`` (float32) or ``bf16`` (bfloat16, half the memory).
         workers: Verification processes (default: all cores).
         num_samples: Generated videos shown in the sample grid.
         track: Log to MLflow.
@@ -146,7 +166,8 @@ def evaluate(
     out_dir = Path(out) if out is not None else run_dir / "eval" / split
     if ckpt is not None:
         module = load_module(ckpt)
-        videos = generate_videos(module, data, rows, out_dir / "videos", batch_size, seed, steps, shift, device)
+        videos = generate_videos(module, data, rows, out_dir / "videos", batch_size, seed, steps, shift, device,
+                                 precision)
     results = score_dataset(data, split=split, videos=videos, workers=workers, ids={r["id"] for r in rows})
     table = summarize(results)
     paths = write_tables(table, out_dir)
