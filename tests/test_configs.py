@@ -1,8 +1,8 @@
 """Every run config in configs/ parses and instantiates (model, data, trainer) through the LightningCLI.
 
-Local model paths (``/models/...``) are pointed at a tiny diffusers folder of the same layout and the dataset at a tiny one, so the
-real-size configs are checked for keys, class paths and types without their weights. Reward configs are checked in
-tests/rewards.
+Local model paths (``/models/...``) are pointed at a tiny diffusers folder of the same layout and the dataset at a
+tiny one, so the real-size configs are checked for keys, class paths and types without their weights. Reward
+configs are checked in tests/rewards.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ WAN22_VAE = {
     "base_dim": 8, "decoder_base_dim": 8, "z_dim": 48, "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1,
     "temperal_downsample": [False, True, True], "is_residual": True, "in_channels": 12, "out_channels": 12,
     "patch_size": 2, "scale_factor_spatial": 16, "scale_factor_temporal": 4,
-    "latents_mean": [0.02 * (i % 7) - 0.06 for i in range(48)], "latents_std": [1.0 + 0.05 * (i % 5) for i in range(48)],
+    "latents_mean": [0.02 * (i % 7) - 0.06 for i in range(48)],
+    "latents_std": [1.0 + 0.05 * (i % 5) for i in range(48)],
 }
 """A toy Wan2.2 VAE: the published layout (residual, patch 2, 16x spatial, 48 channels) with 8 base channels."""
 
@@ -69,7 +70,8 @@ def save_tiny_wan(root: Path, layout: str = "wan2.1") -> Path:
     pipeline = "WanImageToVideoPipeline" if layout == "wan2.2" else "WanPipeline"
     index = {"_class_name": pipeline, "_diffusers_version": "0.35.0",
              "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
-             "text_encoder": ["transformers", "UMT5EncoderModel"], "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
+             "text_encoder": ["transformers", "UMT5EncoderModel"],
+             "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
              "transformer": ["diffusers", "WanTransformer3DModel"], "vae": ["diffusers", "AutoencoderKLWan"]}
     if layout == "wan2.2":
         index["expand_timesteps"] = True

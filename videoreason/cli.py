@@ -68,7 +68,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     report = evaluate(args.data, ckpt=args.ckpt, videos=args.videos, split=args.split, out=args.out,
                       batch_size=args.batch_size, seed=args.seed, steps=args.steps, shift=args.shift,
-                      limit=args.limit, device=args.device, precision=args.precision, workers=args.workers, track=not args.no_mlflow)
+                      limit=args.limit, device=args.device, precision=args.precision, workers=args.workers,
+                      track=not args.no_mlflow)
     print(report.markdown())
     print(f"wrote {report.out_dir}" + (f" (MLflow run {report.mlflow_run_id})" if report.mlflow_run_id else ""))
     return 0

@@ -45,7 +45,8 @@ def test_export_records_codec_and_embedder(tmp_path):
                        text_embedder=HashTextEmbedder(dim=32, max_tokens=8, seed=3))
     loaded = load_module(export_module(module, tmp_path / "adapter"))
     assert type(loaded.codec) is WanVAECodec and loaded.codec.latent_channels == 4
-    assert type(loaded.text_embedder) is HashTextEmbedder and loaded.text_embedder.config() == module.text_embedder.config()
+    assert type(loaded.text_embedder) is HashTextEmbedder
+    assert loaded.text_embedder.config() == module.text_embedder.config()
     config = yaml.safe_load((tmp_path / "adapter" / "module.yaml").read_text())["init_args"]
     assert config["codec"]["class_path"] == "videoreason.models.codec.WanVAECodec"
     assert config["transformer"] == "tiny"

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning
-from lightning.fabric.utilities.data import AttributeDict
 import numpy as np
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from videoreason.data.dataset import SPLITS, load_sample, read_rows, row_problem
