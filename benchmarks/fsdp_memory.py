@@ -1,13 +1,15 @@
 """Host memory per rank when FSDP2 builds the transformer: peak RSS of each process of a 2-rank gloo launch on CPU.
 
-Every rank builds the whole transformer in ``__init__`` before ``configure_model`` shards it, so its frozen weights
-cost each rank one full copy: ``model.base_dtype`` decides whether that copy is float32 or bfloat16. The model is a
-local diffusers folder with Wan2.1-1.3B's width (1536, 12 heads, ffn 8960) and ``--layers`` blocks, large enough for
-the weights to dominate the interpreter and libraries; each case runs one LoRA SFT step under ``FSDP2Strategy``.
+Reference: every rank builds the whole transformer in ``__init__`` before ``configure_model`` shards it (each rank
+one full copy), as ``videoreason fit`` did before rank-0 loading. Rank-0 loading (what ``fit`` does now under
+``FSDP2Strategy``): ranks > 0 build a weightless skeleton and receive their shards from rank 0 after sharding.
+``model.base_dtype`` decides whether the copy is float32 or bfloat16. The model is a local diffusers folder with
+Wan2.1-1.3B's width (1536, 12 heads, ffn 8960) and ``--layers`` blocks, large enough for the weights to dominate the
+interpreter and libraries; each case runs one LoRA SFT step under ``FSDP2Strategy``.
 
-    python benchmarks/fsdp_memory.py                # 2 ranks, 4 blocks (~190M parameters), float32 vs bfloat16
+    python benchmarks/fsdp_memory.py                # 2 ranks, 4 blocks (206M parameters): four cases
 
-Prints a table: peak RSS of each rank, and the ratio to the float32 base (the reference).
+Prints a table: peak RSS of each rank, and the ratio of the largest to the reference (float32, every rank loads).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pathlib import Path
 import yaml
 
 RESULT_TAG = "FSDP_MEMORY "
-CASES = ("float32", "bfloat16")
+CASES = (("float32", False), ("bfloat16", False), ("float32", True), ("bfloat16", True))
+"""(base_dtype, rank-0 loading)."""
 
 
 def build_folder(root: Path, layers: int) -> int:
@@ -44,15 +47,20 @@ def build_folder(root: Path, layers: int) -> int:
 
 def worker(args: argparse.Namespace) -> None:
     """One rank: a 1-step LoRA SFT fit under FSDP2, then its peak RSS."""
+    import contextlib
+
+    import videoreason.trainer_cli
     from videoreason.cli import main
 
+    if not args.rank_zero_init:  # the reference: every rank builds its own full copy
+        videoreason.trainer_cli.rank_zero_init = lambda enabled=True: contextlib.nullcontext()
     code = main(["fit", "--config", args.config])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     print(RESULT_TAG + json.dumps({"rank": int(os.environ.get("RANK", 0)), "peak_mib": peak, "code": code}))
 
 
-def run_case(work: Path, folder: Path, data: Path, base_dtype: str, nproc: int) -> list[dict]:
-    run = work / base_dtype
+def run_case(work: Path, folder: Path, data: Path, base_dtype: str, rank_zero: bool, nproc: int) -> list[dict]:
+    run = work / f"{base_dtype}-{rank_zero}"
     config = {
         "seed_everything": 0,
         "trainer": {"default_root_dir": str(run), "accelerator": "cpu", "devices": nproc, "max_steps": 1,
@@ -72,13 +80,15 @@ def run_case(work: Path, folder: Path, data: Path, base_dtype: str, nproc: int) 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr",
-           "127.0.0.1", "--master-port", str(port), __file__, "--worker", "--config", str(run / "run.yaml")]
+           "127.0.0.1", "--master-port", str(port), __file__, "--worker", "--config", str(run / "run.yaml"),
+           *(["--rank-zero-init"] if rank_zero else [])]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     done = subprocess.run(cmd, capture_output=True, text=True, env={**env, "OMP_NUM_THREADS": "1",
                                                                      "PYTHONWARNINGS": "ignore"})
     rows = [json.loads(line[len(RESULT_TAG):]) for line in done.stdout.splitlines() if line.startswith(RESULT_TAG)]
     if done.returncode or len(rows) != nproc or any(r["code"] for r in rows):
-        raise RuntimeError(f"{base_dtype} case failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+        raise RuntimeError(f"{base_dtype}, rank-0 loading {rank_zero}: failed:\n{done.stdout[-3000:]}\n"
+                           f"{done.stderr[-5000:]}")
     return sorted(rows, key=lambda r: r["rank"])
 
 
@@ -88,6 +98,7 @@ def main() -> None:
     parser.add_argument("--nproc", type=int, default=2)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
+    parser.add_argument("--rank-zero-init", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)
@@ -100,15 +111,17 @@ def main() -> None:
         data = work / "data"
         generate_dataset("maze", data, 2, split="train", difficulty="tiny", workers=1, progress=False,
                          spec=RenderSpec(height=56, width=56, num_frames=5))
-        results = {case: run_case(work, work / "model", data, case, args.nproc) for case in CASES}
-    reference = max(r["peak_mib"] for r in results["float32"])
+        results = {case: run_case(work, work / "model", data, *case, args.nproc) for case in CASES}
+    reference = max(r["peak_mib"] for r in results[CASES[0]])
     print(f"\nFSDP2 on {args.nproc} gloo ranks, transformer of {params / 1e6:.0f}M parameters "
           f"({params * 4 / 2**20:.0f} MiB in float32), one LoRA SFT step\n")
-    print("| base_dtype | " + " | ".join(f"rank {i} peak RSS (MiB)" for i in range(args.nproc)) + " | ratio |")
-    print("|---|" + "---:|" * (args.nproc + 1))
-    for case, rows in results.items():
-        peak = max(r["peak_mib"] for r in rows)
-        print(f"| {case} | " + " | ".join(f"{r['peak_mib']:.0f}" for r in rows) + f" | {peak / reference:.2f} |")
+    print("| base_dtype | weights | " + " | ".join(f"rank {i} peak RSS (MiB)" for i in range(args.nproc))
+          + " | rank > 0 vs reference |")
+    print("|---|---|" + "---:|" * (args.nproc + 1))
+    for (dtype, rank_zero), rows in results.items():
+        others = max(r["peak_mib"] for r in rows[1:])
+        print(f"| {dtype} | {'rank 0 loads, others get shards' if rank_zero else 'every rank loads'} | "
+              + " | ".join(f"{r['peak_mib']:.0f}" for r in rows) + f" | {others / reference:.2f} |")
 
 
 if __name__ == "__main__":

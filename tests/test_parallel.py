@@ -115,3 +115,23 @@ def test_trainer_configs_combine_with_a_run_config(name, tmp_path, maze_dataset)
     assert type(cli.trainer.strategy).__name__ == strategy
     if strategy == "FSDP2Strategy":
         assert cli.trainer.strategy.hybrid == trainer["strategy"]["init_args"].get("hybrid", False)
+
+
+def test_ranks_above_zero_build_a_weightless_skeleton_under_rank_zero_init(monkeypatch, tiny_wan_dir):
+    """What lets FSDP2 ranks > 0 skip the full copy: parameters on the meta device (nothing read or allocated),
+    buffers real (the rope tables are in no state dict), and rank 0 unchanged."""
+    from videoreason.models.lora import LoraSpec
+    from videoreason.parallel import has_meta_parameters, rank_zero_init
+    from videoreason.phases.sft import SFTModule
+
+    with rank_zero_init():
+        monkeypatch.setenv("RANK", "0")
+        zero = SFTModule(pretrained=str(tiny_wan_dir), lora=LoraSpec(rank=2))
+        monkeypatch.setenv("RANK", "1")
+        one = SFTModule(pretrained=str(tiny_wan_dir), lora=LoraSpec(rank=2))
+    assert zero.weights_from_rank_zero and one.weights_from_rank_zero
+    assert not has_meta_parameters(zero) and has_meta_parameters(one)
+    assert all(not b.is_meta for b in one.buffers())
+    assert not has_meta_parameters(SFTModule(pretrained=str(tiny_wan_dir)))  # outside the block: as before
+    with pytest.raises(ValueError, match="only FSDP2Strategy"):
+        one.configure_model()  # no device mesh: nothing could fill it

@@ -6,11 +6,19 @@ dimension, whatever the number of nodes. Under it Lightning calls the phase modu
 policy when the trainer's precision is bf16. Checkpoints are then sharded folders (one file per rank + Lightning's
 ``meta.pt``) that resume with the same number of processes; ``gather_state`` assembles full tensors for the
 single-file export. On the CPU everything runs with gloo, which is how the tests prove it.
+
+Rank-0 loading: under ``rank_zero_init()`` (``videoreason fit`` turns it on for ``FSDP2Strategy``) a phase module
+built on a rank > 0 gets a weightless transformer (parameters on the meta device); only rank 0 reads or builds the
+weights. ``configure_model`` shards the skeletons and ``load_from_rank_zero`` streams rank 0's tensors into every
+rank's shards, so no rank but 0 ever holds a full copy.
 """
 
 from __future__ import annotations
 
+import contextvars
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +26,58 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.collectives.torch_collective import default_pg_timeout
 from lightning.pytorch.strategies import ModelParallelStrategy
+
+_RANK_ZERO_INIT = contextvars.ContextVar("videoreason_rank_zero_init", default=False)
+
+
+@contextmanager
+def rank_zero_init(enabled: bool = True) -> Iterator[None]:
+    """Within the block, phase modules take their transformer weights from rank 0 (see the module docstring)."""
+    token = _RANK_ZERO_INIT.set(enabled)
+    try:
+        yield
+    finally:
+        _RANK_ZERO_INIT.reset(token)
+
+
+def rank_zero_init_enabled() -> bool:
+    """Whether modules built now take their weights from rank 0 (the same answer on every rank)."""
+    return _RANK_ZERO_INIT.get()
+
+
+def launch_rank() -> int:
+    """This process's global rank as the launcher (torchrun, SLURM, Lightning's own) set it in the environment."""
+    from lightning.fabric.utilities.rank_zero import _get_rank
+
+    return _get_rank() or 0
+
+
+def has_meta_parameters(module: torch.nn.Module) -> bool:
+    """Whether any parameter of ``module`` is on the meta device (a skeleton waiting for its weights)."""
+    return any(p.is_meta for p in module.parameters())
+
+
+def load_from_rank_zero(module: torch.nn.Module, full_state: dict[str, torch.Tensor] | None,
+                        device: torch.device) -> None:
+    """Fill a sharded module (``shard_transformer`` of a skeleton on ranks > 0, of the real model on rank 0) with
+    rank 0's full tensors, broadcast one at a time: each rank keeps only its shards. A collective.
+
+    Args:
+        module: The sharded module; meta parameters are allocated on ``device`` first.
+        full_state: Rank 0: the module's full state dict taken before sharding; other ranks: ``None``.
+        device: Where the shards live.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    if has_meta_parameters(module):
+        # to_empty also wipes buffers; the non-persistent ones (rope tables) are not in any state dict: keep them
+        kept = {name: b for name, b in module.named_buffers() if not b.is_meta}
+        module.to_empty(device=device)
+        for name, buffer in kept.items():
+            owner, _, leaf = name.rpartition(".")
+            module.get_submodule(owner).register_buffer(leaf, buffer.to(device), persistent=False)
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    set_model_state_dict(module, full_state or {}, options=options)
 
 
 def on_any_rank(flags: torch.Tensor, world_size: int) -> torch.Tensor:

@@ -36,6 +36,7 @@ from videoreason.atomic import write_atomic
 from videoreason.callbacks.checkpoint import RunCheckpoint
 from videoreason.callbacks.export import ExportAdapter
 from videoreason.callbacks.samples import LogSampleVideos
+from videoreason.parallel import launch_rank, rank_zero_init
 from videoreason.tracking import log_artifact, logger_config
 
 # (kind, default): a callback of that kind in the config replaces the default
@@ -78,25 +79,27 @@ class VideoReasonCLI(LightningCLI):
         defaults = [make() for kind, make in DEFAULT_CALLBACKS if not any(isinstance(c, kind) for c in configured)]
         return super().instantiate_trainer(callbacks=[*configured, *defaults], **kwargs)
 
+    def instantiate_classes(self) -> None:
+        """Under ``FSDP2Strategy`` (or Lightning's ``ModelParallelStrategy``) ranks > 0 build a weightless
+        transformer and receive rank 0's weights shard by shard once it is sharded (``videoreason.parallel``)."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        strategy = config.trainer.strategy
+        name = str(getattr(strategy, "class_path", strategy))
+        with rank_zero_init(name.endswith(("FSDP2Strategy", "ModelParallelStrategy"))):
+            super().instantiate_classes()
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         if "weights_only" in config and config.weights_only is None:
             config.weights_only = True  # resume without unpickling arbitrary objects
         trainer = config.trainer
         if trainer.logger is None or trainer.logger is True:
-            if _launch_rank() > 0:  # loggers write from rank 0 only; others must not race it creating the store
+            if launch_rank() > 0:  # loggers write from rank 0 only; others must not race it creating the store
                 trainer.logger = False
                 return
             root = Path(trainer.default_root_dir or ".")
             logger = logger_config(root, experiment_name="videoreason", run_name=root.resolve().name)
             trainer.logger = Namespace(class_path=logger["class_path"], init_args=Namespace(**logger["init_args"]))
-
-
-def _launch_rank() -> int:
-    """This process's global rank as the launcher (torchrun, SLURM, Lightning's own) set it in the environment."""
-    from lightning.fabric.utilities.rank_zero import _get_rank
-
-    return _get_rank() or 0
 
 
 def packaged_configs(args: Sequence[str]) -> list[str]:

@@ -153,12 +153,23 @@ def cast_keep_fp32(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Modul
     return model
 
 
+def _skeleton(config: dict[str, Any], dtype: torch.dtype) -> WanTransformer3DModel:
+    """``WanTransformer3DModel(**config)`` with its parameters on the meta device and its buffers real."""
+    from accelerate import init_empty_weights
+    from diffusers import WanTransformer3DModel
+
+    with init_empty_weights(include_buffers=False):
+        model = WanTransformer3DModel.from_config(config)
+    return cast_keep_fp32(model, dtype)
+
+
 def build_transformer(
     name_or_path: str,
     dtype: torch.dtype = torch.float32,
     in_channels: int | None = None,
     text_dim: int | None = None,
     init_seed: int = 0,
+    empty: bool = False,
 ) -> WanTransformer3DModel:
     """Build a named config (seeded random init) or load a transformer from a local diffusers-format folder.
 
@@ -171,6 +182,8 @@ def build_transformer(
         text_dim: Prompt-embedding width (named configs only; checked for a folder).
         init_seed: Seed of a named config's random weights, so the same name always gives the same base model (a
             LoRA trained on it can be reloaded onto it). The global RNG is left untouched.
+        empty: Build the skeleton only: parameters on the meta device (no memory, nothing read), buffers real.
+            Rank-0 loading (``videoreason.parallel``) fills it after sharding.
 
     Returns:
         The ``WanTransformer3DModel``, in ``dtype``, on the current default device.
@@ -187,6 +200,8 @@ def build_transformer(
                           "is downloaded); to train the real model set `model.pretrained` (or `model.transformer`) "
                           f"to its local diffusers folder", UserWarning, stacklevel=2)
         config = transformer_config(name_or_path, in_channels=in_channels, text_dim=text_dim)
+        if empty:
+            return _skeleton(config, dtype)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             model = WanTransformer3DModel(**config)
@@ -199,7 +214,10 @@ def build_transformer(
             f"local diffusers folder (path {str(path)!r} does not exist); nothing is downloaded"
         )
     folder = component_folder(path, "transformer", "Wan transformer")
-    model = WanTransformer3DModel.from_pretrained(str(folder), torch_dtype=dtype, use_safetensors=True)
+    if empty:
+        model = _skeleton(dict(WanTransformer3DModel.load_config(str(folder))), dtype)
+    else:
+        model = WanTransformer3DModel.from_pretrained(str(folder), torch_dtype=dtype, use_safetensors=True)
     for key, want in (("in_channels", in_channels), ("text_dim", text_dim)):
         if want is not None and model.config[key] != want:
             raise ValueError(f"transformer at {str(path)!r} has `{key}`={model.config[key]}, expected {want}")

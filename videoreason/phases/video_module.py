@@ -71,6 +71,9 @@ class VideoModule(L.LightningModule):
     base_changed: bool = False
     """The base weights differ from the stock model ``hparams.transformer`` by more than ``init_lora`` (GRPO from
     a full fine-tune): exports then write the base transformer too."""
+    weights_from_rank_zero: bool = False
+    """Ranks > 0 built a weightless transformer that ``configure_model`` fills from rank 0 after sharding (set under
+    ``videoreason.parallel.rank_zero_init``: ``videoreason fit`` with ``FSDP2Strategy``)."""
     trains_on_videos: bool = True
     """Training steps read the whole ground-truth ``video`` of a sample, not only its ``first_frame``."""
 
@@ -113,9 +116,14 @@ class VideoModule(L.LightningModule):
         self.codec = codec
         if transformer is None:
             transformer = root or default_transformer
+        from videoreason.parallel import launch_rank, rank_zero_init_enabled
+
+        # the same on every rank: whether configure_model hands rank 0's weights to the others
+        self.weights_from_rank_zero = rank_zero_init_enabled() and not quantize_base
         if isinstance(transformer, str):
             source = transformer if transformer in NAMED_CONFIGS else absolute(transformer)
-            transformer = build_transformer(transformer, dtype=dtype, in_channels=self.codec.latent_channels)
+            transformer = build_transformer(transformer, dtype=dtype, in_channels=self.codec.latent_channels,
+                                            empty=self.weights_from_rank_zero and launch_rank() > 0)
         else:
             if int(transformer.config.in_channels) != self.codec.latent_channels:
                 raise ValueError(f"`transformer` takes {transformer.config.in_channels} channels, `codec` makes "
@@ -164,10 +172,20 @@ class VideoModule(L.LightningModule):
         """Under ``FSDP2Strategy`` (Lightning's ``ModelParallelStrategy``): shard the transformer (and a frozen
         reference copy, if any) per block over the data-parallel mesh. A no-op under other strategies (DDP, one
         device) and when already sharded (Lightning may call this hook more than once)."""
+        from videoreason.parallel import (
+            data_parallel_mesh,
+            has_meta_parameters,
+            is_sharded,
+            load_from_rank_zero,
+            shard_transformer,
+        )
+
         mesh = self.device_mesh
         if mesh is None:
+            if has_meta_parameters(self):
+                raise ValueError("this module's transformer was built without weights for rank-0 loading, which "
+                                 "only FSDP2Strategy (ModelParallelStrategy) completes")
             return
-        from videoreason.parallel import data_parallel_mesh, is_sharded, shard_transformer
 
         if self.hparams.get("quantize_base"):
             raise ValueError("`model.quantize_base` (int8 frozen weights) is a one-GPU memory saver; FSDP2 shards "
@@ -177,7 +195,10 @@ class VideoModule(L.LightningModule):
         precision = str(self.trainer.precision) if self._trainer is not None else None
         for model in (self.transformer, getattr(self, "reference", None)):
             if model is not None and not is_sharded(model):
+                full = model.state_dict() if self.weights_from_rank_zero and mesh.get_rank() == 0 else None
                 shard_transformer(model, dp_mesh, precision)
+                if self.weights_from_rank_zero:  # ranks > 0 hold skeletons: rank 0's weights, shard by shard
+                    load_from_rank_zero(model, full, self.trainer.strategy.root_device)
 
     @torch.no_grad()
     def generate(
