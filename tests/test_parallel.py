@@ -135,3 +135,18 @@ def test_ranks_above_zero_build_a_weightless_skeleton_under_rank_zero_init(monke
     assert not has_meta_parameters(SFTModule(pretrained=str(tiny_wan_dir)))  # outside the block: as before
     with pytest.raises(ValueError, match="only FSDP2Strategy"):
         one.configure_model()  # no device mesh: nothing could fill it
+
+
+def test_load_module_on_ranks_above_zero_reads_no_weights(monkeypatch, tmp_path):
+    """GRPO's start under rank-0 loading: rank 0 loads it, the others only build its skeleton."""
+    from videoreason.models.lora import LoraSpec
+    from videoreason.parallel import has_meta_parameters, rank_zero_init
+    from videoreason.phases.export import export_module, load_module
+    from videoreason.phases.sft import SFTModule
+
+    out = export_module(SFTModule(transformer="tiny", lora=LoraSpec(rank=2)), tmp_path / "adapter")
+    with rank_zero_init():
+        monkeypatch.setenv("RANK", "1")
+        assert has_meta_parameters(load_module(out))
+        monkeypatch.setenv("RANK", "0")
+        assert not has_meta_parameters(load_module(out))

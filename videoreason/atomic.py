@@ -64,7 +64,14 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def current_umask() -> int:
-    """The process's umask (read by setting and restoring it)."""
+    """The process's umask: from ``/proc/self/status`` where Linux gives it (no window in which other threads would
+    create files with another one), else by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -70,12 +70,13 @@ def load_from_rank_zero(module: torch.nn.Module, full_state: dict[str, torch.Ten
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
     if has_meta_parameters(module):
-        # to_empty also wipes buffers; the non-persistent ones (rope tables) are not in any state dict: keep them
+        # to_empty also wipes buffers, which the skeleton built for real (the rope tables are in no state dict)
         kept = {name: b for name, b in module.named_buffers() if not b.is_meta}
         module.to_empty(device=device)
         for name, buffer in kept.items():
-            owner, _, leaf = name.rpartition(".")
-            module.get_submodule(owner).register_buffer(leaf, buffer.to(device), persistent=False)
+            owner_name, _, leaf = name.rpartition(".")
+            owner = module.get_submodule(owner_name)
+            owner.register_buffer(leaf, buffer.to(device), persistent=leaf not in owner._non_persistent_buffers_set)
     options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
     set_model_state_dict(module, full_state or {}, options=options)
 

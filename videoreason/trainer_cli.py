@@ -103,7 +103,7 @@ class VideoReasonCLI(LightningCLI):
 
 
 def packaged_configs(args: Sequence[str]) -> list[str]:
-    """``args`` with each ``--config`` path that is no file here but names a packaged config
+    """``args`` with each ``--config`` / ``-c`` path that is no file here but names a packaged config
     (``configs/maze/sft_tiny.yaml``) replaced by that config's installed path."""
     from videoreason.resources import resolve_config
 
@@ -111,7 +111,7 @@ def packaged_configs(args: Sequence[str]) -> list[str]:
     for i, arg in enumerate(out):
         if arg.startswith("--config="):
             out[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
-        elif arg == "--config" and i + 1 < len(out):
+        elif arg in ("--config", "-c") and i + 1 < len(out):
             out[i + 1] = resolve_config(out[i + 1])
     return out
 

@@ -174,3 +174,50 @@ def test_grpo_decodes_first_frames_only_unless_a_reward_reads_references(maze_da
     data.train_dataset.frames = "first"
     item = data.train_dataset[0]
     assert "video" not in item and torch.equal(item["first_frame"], full["first_frame"])
+
+
+class ScaledPixelCodec(PixelCodec):
+    """A user codec that adds an argument but does not record it: no config could rebuild it."""
+
+    def __init__(self, patch: int = 4, scale: float = 1.0) -> None:
+        super().__init__(patch)
+        self.scale = scale
+
+
+def test_a_part_that_cannot_say_how_it_was_built_is_not_exported(tmp_path):
+    module = SFTModule(transformer="tiny", codec=ScaledPixelCodec(scale=2.0), lora=LoraSpec(rank=2))
+    assert module.hparams["codec"] is None  # trains fine; its origin is unknown
+    with pytest.raises(ValueError, match=r"\['codec'\] were given as objects that do not record"):
+        export_module(module, tmp_path / "adapter")
+    assert not (tmp_path / "adapter").exists()
+
+
+def test_relative_pretrained_path_is_recorded_absolute(tiny_wan_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tiny_wan_dir.parent)
+    module = SFTModule(pretrained=tiny_wan_dir.name, lora=LoraSpec(rank=2))
+    assert module.hparams["pretrained"] == str(tiny_wan_dir)
+    export_module(module, tmp_path / "adapter")
+    monkeypatch.chdir(tmp_path)
+    assert isinstance(load_module("adapter").codec, WanVAECodec)
+
+
+def test_full_fine_tune_export_of_the_earlier_layout_still_loads(tmp_path):
+    """Earlier exports named the stock source in module.yaml and kept the trained weights in transformer/."""
+    module = SFTModule(transformer="tiny", lora=None)
+    for param in module.transformer.parameters():
+        param.data.add_(0.01)
+    out = export_module(module, tmp_path / "adapter")
+    config = yaml.safe_load((out / "module.yaml").read_text())
+    config["init_args"]["transformer"] = "tiny"
+    (out / "module.yaml").write_text(yaml.safe_dump(config))
+    loaded = load_module(out)
+    for (name, want), got in zip(module.transformer.state_dict().items(), loaded.transformer.state_dict().values(),
+                                 strict=True):
+        torch.testing.assert_close(got, want, msg=name)
+
+
+def test_load_module_can_override_the_base_dtype(tmp_path):
+    out = export_module(SFTModule(transformer="tiny", lora=LoraSpec(rank=2)), tmp_path / "adapter")
+    weight = "blocks.0.attn1.to_q.base_layer.weight"
+    assert load_module(out, base_dtype="bfloat16").transformer.get_parameter(weight).dtype == torch.bfloat16
+    assert load_module(out, base_dtype="float32").transformer.get_parameter(weight).dtype == torch.float32

@@ -165,7 +165,7 @@ def evaluate(
     run_dir = run_dir_of(ckpt) if ckpt is not None else Path(videos).resolve().parent
     out_dir = Path(out) if out is not None else run_dir / "eval" / split
     if ckpt is not None:
-        module = load_module(ckpt)
+        module = load_module(ckpt, base_dtype="float32")  # exact weights; `precision` casts from there
         videos = generate_videos(module, data, rows, out_dir / "videos", batch_size, seed, steps, shift, device,
                                  precision)
     results = score_dataset(data, split=split, videos=videos, workers=workers, ids={r["id"] for r in rows})

@@ -272,7 +272,7 @@ def stack_lora(
 
     ``s1 B1 A1 + s2 B2 A2 = [s1 B1 | s2 B2] [A1; A2]`` with ``s = alpha / rank``: the ranks stack, ``A`` rows and
     ``B`` columns are concatenated, the scales fold into ``B`` and the result has ``alpha = rank`` (scale 1). A
-    module only one adapter targets gets zeros for the other's part. Tensors come back float32.
+    module only one adapter targets gets zeros for the other's part. Tensors come back float32, on the CPU.
 
     Returns:
         The spec (rank ``r1 + r2``, targets the union, no dropout) and the tensors.
@@ -290,8 +290,8 @@ def stack_lora(
             if a is None:  # [r, in] and [out, r] zeros, shaped after the other adapter's tensors
                 a = torch.zeros(spec.rank, other[f"{module}.lora_A.weight"].shape[1])
                 b = torch.zeros(other[f"{module}.lora_B.weight"].shape[0], spec.rank)
-            parts_a.append(a.float())
-            parts_b.append(b.float() * (float(spec.alpha) / spec.rank))
+            parts_a.append(a.detach().float().cpu())
+            parts_b.append(b.detach().float().cpu() * (float(spec.alpha) / spec.rank))
         out[f"{module}.lora_A.weight"] = torch.cat(parts_a, dim=0).contiguous()  # [r1 + r2, in]
         out[f"{module}.lora_B.weight"] = torch.cat(parts_b, dim=1).contiguous()  # [out, r1 + r2]
     rank = spec1.rank + spec2.rank

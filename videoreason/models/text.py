@@ -244,7 +244,7 @@ class UMT5Embedder(TextEmbedder):
 
     @property
     def cache_id(self) -> str:
-        return f"umt5:{self.path}"
+        return f"umt5:{self.path}:{self.dtype}:prompt_clean"  # the pipelines' clean-up runs before tokenizing
 
     def _load(self) -> None:
         from transformers import AutoTokenizer, UMT5EncoderModel

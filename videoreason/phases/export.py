@@ -50,6 +50,20 @@ def module_config(module: L.LightningModule) -> dict[str, Any]:
     return {"class_path": path, "init_args": init_args}
 
 
+RECORDED_PARTS = ("transformer", "codec", "text_embedder")
+"""The init arguments a phase module records as what it built (``None``: built from an object that cannot say)."""
+
+
+def check_recorded(init_args: dict[str, Any], where: str, skip: tuple[str, ...] = ()) -> None:
+    """Raise ``ValueError`` when a part of the module was recorded as ``None``: rebuilding would silently give the
+    default part instead of the trained one."""
+    missing = [k for k in RECORDED_PARTS if k in init_args and init_args[k] is None and k not in skip]
+    if missing:
+        raise ValueError(f"{where}: the module's {missing} were given as objects that do not record how they were "
+                         "built (no `init_args`), so it cannot be rebuilt; give them as config (a name, a path, a "
+                         "class_path + init_args)")
+
+
 def make_hparams_portable(module: L.LightningModule) -> None:
     """Make ``module.hparams`` rebuild the module from a checkpoint without pickle: record ``_class_path`` (as
     LightningCLI does) and turn dataclass values into dicts. Call right after ``save_hyperparameters``."""
@@ -59,17 +73,33 @@ def make_hparams_portable(module: L.LightningModule) -> None:
             module.hparams[key] = dataclasses.asdict(value)
 
 
-def instantiate_module(config: dict[str, Any], where: str = "module config") -> L.LightningModule:
+def instantiate_module(config: dict[str, Any], where: str = "module config",
+                       overrides: dict[str, Any] | None = None) -> L.LightningModule:
     """Build a LightningModule from ``{"class_path", "init_args"}`` with jsonargparse (types checked).
+
+    Args:
+        config: The module config.
+        where: Its source, for error messages.
+        overrides: Init arguments to set where the class takes them (others are ignored).
 
     Raises:
         ValueError: The config is malformed or the class is not a LightningModule (``where`` names the source).
     """
+    import importlib
+    import inspect
+
     from lightning.pytorch.cli import instantiate_module as lightning_instantiate
 
     if not isinstance(config, dict) or "class_path" not in config:
         raise ValueError(f"{where} must be a mapping with a `class_path`, got {type(config).__name__}")
     flat = {"_class_path": config["class_path"], **(config.get("init_args") or {})}
+    if overrides:
+        module_name, _, name = str(config["class_path"]).rpartition(".")
+        try:
+            accepted = inspect.signature(getattr(importlib.import_module(module_name), name)).parameters
+        except (ImportError, AttributeError, ValueError) as err:
+            raise ValueError(f"cannot build the module of {where}: {err}") from err
+        flat.update({k: v for k, v in overrides.items() if k in accepted})
     try:
         return lightning_instantiate(L.LightningModule, flat)
     except Exception as err:  # jsonargparse raises several types; name the source either way
@@ -121,7 +151,9 @@ def export_module(
             if init_args["init_from"] is not None:
                 notes.append(f"trained from {init_args['init_from']} (not read when this folder is loaded)")
             init_args["init_from"] = None
-        if export_writes_base(module):
+        writes_base = export_writes_base(module)
+        check_recorded(init_args, f"cannot export to {out}", skip=("transformer",) if writes_base else ())
+        if writes_base:
             if module.hparams.get("quantize_base"):
                 raise ValueError("cannot export an int8 (`model.quantize_base`) base that differs from the stock "
                                  "model; train with `model.quantize_base: false`")
@@ -154,7 +186,7 @@ def export_writes_base(module: L.LightningModule) -> bool:
     return not getattr(module.transformer, "peft_config", None) or bool(getattr(module, "base_changed", False))
 
 
-def _load_export(path: Path) -> L.LightningModule:
+def _load_export(path: Path, overrides: dict[str, Any]) -> L.LightningModule:
     from videoreason.models.lora import LORA_WEIGHT_NAME, restore_lora
 
     config_file = path / MODULE_CONFIG
@@ -170,56 +202,84 @@ def _load_export(path: Path) -> L.LightningModule:
         init_args["transformer"] = str(folder.resolve())
     own_base = isinstance(init_args, dict) and init_args.get("transformer") == str(
         (path / EXPORTED_TRANSFORMER).resolve())
-    module = instantiate_module(config, where=str(config_file))
+    module = instantiate_module(config, where=str(config_file), overrides=overrides)
     module.base_changed = module.base_changed or own_base  # its base lives in this folder, not in a stock model
+    if skeleton_only():
+        return module
+    old_full = path / EXPORTED_TRANSFORMER / "diffusion_pytorch_model.safetensors"
     if (path / LORA_WEIGHT_NAME).is_file():
         restore_lora(module.transformer, path)
     elif getattr(module.transformer, "peft_config", None):
         raise FileNotFoundError(f"export {path}: module.yaml has a LoRA adapter but {LORA_WEIGHT_NAME} is missing")
+    elif not own_base and old_full.is_file():  # a full fine-tune exported before module.yaml named its base
+        from safetensors.torch import load_file
+
+        module.transformer.load_state_dict(load_file(old_full), strict=True)
+        module.base_changed = True
     return module
+
+
+def skeleton_only() -> bool:
+    """A rank > 0 under rank-0 loading (``videoreason.parallel``): modules are built without reading weights; rank
+    0 hands its weights out after sharding."""
+    from videoreason.parallel import launch_rank, rank_zero_init_enabled
+
+    return rank_zero_init_enabled() and launch_rank() > 0
 
 
 SHARDED_METADATA = "meta.pt"
 """Lightning's non-tensor part of a sharded (``FSDP2Strategy``) checkpoint folder, next to the per-rank shards."""
 
 
-def _module_from_hparams(checkpoint: dict[str, Any], path: Path) -> L.LightningModule:
+def _module_from_hparams(checkpoint: dict[str, Any], path: Path, overrides: dict[str, Any]) -> L.LightningModule:
     hparams = dict(checkpoint.get("hyper_parameters") or {})
     if "_class_path" not in hparams:
         raise ValueError(f"checkpoint {path} does not record its module class (`_class_path` in hyper_parameters)")
     init_args = {k: v for k, v in hparams.items() if k not in _PRIVATE_KEYS}
+    check_recorded(init_args, f"checkpoint {path}")
     # the state dict holds the start's weights (merged into the base): `init_from` is not read again
     started = init_args.get("init_from") is not None
     if started:
         init_args["init_from"] = None
-    module = instantiate_module({"class_path": hparams["_class_path"], "init_args": init_args}, where=str(path))
+    module = instantiate_module({"class_path": hparams["_class_path"], "init_args": init_args}, where=str(path),
+                                overrides=overrides)
     module.base_changed = module.base_changed or started
     return module
 
 
-def _load_checkpoint(path: Path) -> L.LightningModule:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    module = _module_from_hparams(checkpoint, path)
-    module.load_state_dict(checkpoint["state_dict"], strict=True)
+def _load_checkpoint(path: Path, overrides: dict[str, Any]) -> L.LightningModule:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=skeleton_only())  # skeleton: no read
+    module = _module_from_hparams(checkpoint, path, overrides)
+    if not skeleton_only():
+        module.load_state_dict(checkpoint["state_dict"], strict=True)
     return module
 
 
-def _load_sharded_checkpoint(path: Path) -> L.LightningModule:
+def _load_sharded_checkpoint(path: Path, overrides: dict[str, Any]) -> L.LightningModule:
     """A module from a sharded checkpoint folder, in one process: the shards are resharded into full tensors."""
     import torch.distributed.checkpoint as dcp
 
-    module = _module_from_hparams(torch.load(path / SHARDED_METADATA, map_location="cpu", weights_only=True), path)
+    module = _module_from_hparams(torch.load(path / SHARDED_METADATA, map_location="cpu", weights_only=True), path,
+                                  overrides)
+    if skeleton_only():
+        return module
     state = {"state_dict": module.state_dict()}
     dcp.load(state, checkpoint_id=str(path), no_dist=True)
     module.load_state_dict(state["state_dict"], strict=True)
     return module
 
 
-def load_module(path: str | os.PathLike[str]) -> L.LightningModule:
+def load_module(path: str | os.PathLike[str], base_dtype: str | None = None) -> L.LightningModule:
     """A trained module, in eval mode on the CPU, from an export folder or a Lightning ``.ckpt`` file.
 
     Checkpoints are read with ``torch.load(weights_only=True)``, sharded checkpoint folders (written under
-    ``FSDP2Strategy``) with ``torch.distributed.checkpoint``; export folders hold only YAML and safetensors.
+    ``FSDP2Strategy``) with ``torch.distributed.checkpoint``; export folders hold only YAML and safetensors. On a
+    rank > 0 under rank-0 loading only the module's skeleton is built (``skeleton_only``).
+
+    Args:
+        path: Export folder, ``.ckpt`` file or sharded checkpoint folder.
+        base_dtype: Override the recorded ``model.base_dtype`` (``float32`` for exact evaluation on a CUDA host,
+            where ``auto`` would round the base to bf16).
 
     Raises:
         FileNotFoundError: ``path`` does not exist or is incomplete.
@@ -228,12 +288,13 @@ def load_module(path: str | os.PathLike[str]) -> L.LightningModule:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint or export at {path}")
+    overrides = {"base_dtype": base_dtype} if base_dtype is not None else {}
     if path.is_dir() and (path / SHARDED_METADATA).is_file():
-        module = _load_sharded_checkpoint(path)
+        module = _load_sharded_checkpoint(path, overrides)
     elif path.is_dir():
-        module = _load_export(path)
+        module = _load_export(path, overrides)
     elif path.suffix == ".ckpt":
-        module = _load_checkpoint(path)
+        module = _load_checkpoint(path, overrides)
     else:
         raise ValueError(f"{path} is neither an export folder nor a Lightning .ckpt file")
     return module.eval()

@@ -194,6 +194,10 @@ class GRPOModule(VideoModule):
         source = None
         if init_from is not None:
             transformer, source, codec, text_embedder = self._start_from(init_from, codec, text_embedder)
+            if quantize_base and self.base_changed:
+                raise ValueError("`model.quantize_base` keeps an int8 copy of a stock base; the start "
+                                 f"({init_from}) is a full fine-tune, whose base no export could name: set "
+                                 "`model.quantize_base: false`")
             transformer.requires_grad_(lora is None).train()  # load_module hands it over in eval mode
         self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base,
                              pretrained=pretrained, base_dtype=base_dtype, default_transformer="small",

@@ -18,7 +18,7 @@ from videoreason.diffusion.schedule import sampling_sigmas
 from videoreason.models.codec import Codec, PixelCodec, WanVAECodec, to_uint8
 from videoreason.models.local import pretrained_folder
 from videoreason.models.lora import LoraSpec, add_lora
-from videoreason.models.recorded import absolute
+from videoreason.models.recorded import absolute, recorded_config
 from videoreason.models.text import HashTextEmbedder, TextEmbedder, UMT5Embedder
 from videoreason.models.transformer import NAMED_CONFIGS, build_transformer, cast_keep_fp32
 from videoreason.phases import rng_state
@@ -100,7 +100,8 @@ class VideoModule(L.LightningModule):
         """Set ``self.codec``, ``self.transformer`` (with LoRA if given, on an int8 base with ``quantize_base``) and
         ``self.text_embedder``, checking widths, and record what was built in ``hparams`` (``transformer`` as its
         source, ``codec`` / ``text_embedder`` as ``class_path`` + ``init_args``), so that checkpoints and exports
-        rebuild this module.
+        rebuild this module (``None`` for a part given as an object that cannot say how it was built: such a module
+        trains, but exporting it is refused).
 
         ``pretrained`` (a local diffusers Wan folder) is the default of the transformer, the VAE codec and the UMT5
         embedder; without it they default to ``default_transformer``, ``PixelCodec(patch=4)`` and a hash embedder.
@@ -148,9 +149,10 @@ class VideoModule(L.LightningModule):
                     param.data = param.data.float()
         if gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
-        self.hparams["transformer"] = source
-        self.hparams["codec"] = self.codec.config()
-        self.hparams["text_embedder"] = self.text_embedder.config()
+        self.hparams["pretrained"] = root
+        self.hparams["transformer"] = source  # None: a transformer object of unknown origin
+        self.hparams["codec"] = recorded_config(self.codec)
+        self.hparams["text_embedder"] = recorded_config(self.text_embedder)
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
