@@ -45,6 +45,11 @@ def rank_zero_init_enabled() -> bool:
     return _RANK_ZERO_INIT.get()
 
 
+def builds_skeleton() -> bool:
+    """Whether this process builds modules without weights now: a rank > 0 under ``rank_zero_init``."""
+    return rank_zero_init_enabled() and launch_rank() > 0
+
+
 def launch_rank() -> int:
     """This process's global rank as the launcher (torchrun, SLURM, Lightning's own) set it in the environment."""
     from lightning.fabric.utilities.rank_zero import _get_rank

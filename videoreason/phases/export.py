@@ -31,6 +31,7 @@ import torch
 import yaml
 
 from videoreason.atomic import replace_folder
+from videoreason.parallel import builds_skeleton
 
 MODULE_CONFIG = "module.yaml"
 _PRIVATE_KEYS = ("_class_path", "_instantiator")
@@ -194,17 +195,16 @@ def _load_export(path: Path, overrides: dict[str, Any]) -> L.LightningModule:
         raise FileNotFoundError(f"{path} is not an export folder: {config_file} is missing")
     config = yaml.safe_load(config_file.read_text())
     init_args = config.get("init_args") if isinstance(config, dict) else None
-    if isinstance(init_args, dict) and init_args.get("transformer") == EXPORTED_TRANSFORMER:
+    own_base = isinstance(init_args, dict) and init_args.get("transformer") == EXPORTED_TRANSFORMER
+    if own_base:  # its base lives in this folder, not in a stock model
         folder = path / EXPORTED_TRANSFORMER
         if not (folder / "config.json").is_file():
             raise FileNotFoundError(f"export {path} names its own base transformer, but {folder}/config.json is "
                                     "missing")
         init_args["transformer"] = str(folder.resolve())
-    own_base = isinstance(init_args, dict) and init_args.get("transformer") == str(
-        (path / EXPORTED_TRANSFORMER).resolve())
     module = instantiate_module(config, where=str(config_file), overrides=overrides)
-    module.base_changed = module.base_changed or own_base  # its base lives in this folder, not in a stock model
-    if skeleton_only():
+    module.base_changed = module.base_changed or own_base
+    if builds_skeleton():
         return module
     old_full = path / EXPORTED_TRANSFORMER / "diffusion_pytorch_model.safetensors"
     if (path / LORA_WEIGHT_NAME).is_file():
@@ -217,14 +217,6 @@ def _load_export(path: Path, overrides: dict[str, Any]) -> L.LightningModule:
         module.transformer.load_state_dict(load_file(old_full), strict=True)
         module.base_changed = True
     return module
-
-
-def skeleton_only() -> bool:
-    """A rank > 0 under rank-0 loading (``videoreason.parallel``): modules are built without reading weights; rank
-    0 hands its weights out after sharding."""
-    from videoreason.parallel import launch_rank, rank_zero_init_enabled
-
-    return rank_zero_init_enabled() and launch_rank() > 0
 
 
 SHARDED_METADATA = "meta.pt"
@@ -248,9 +240,10 @@ def _module_from_hparams(checkpoint: dict[str, Any], path: Path, overrides: dict
 
 
 def _load_checkpoint(path: Path, overrides: dict[str, Any]) -> L.LightningModule:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=skeleton_only())  # skeleton: no read
+    skeleton = builds_skeleton()
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=skeleton)  # skeleton: nothing read
     module = _module_from_hparams(checkpoint, path, overrides)
-    if not skeleton_only():
+    if not skeleton:
         module.load_state_dict(checkpoint["state_dict"], strict=True)
     return module
 
@@ -261,7 +254,7 @@ def _load_sharded_checkpoint(path: Path, overrides: dict[str, Any]) -> L.Lightni
 
     module = _module_from_hparams(torch.load(path / SHARDED_METADATA, map_location="cpu", weights_only=True), path,
                                   overrides)
-    if skeleton_only():
+    if builds_skeleton():
         return module
     state = {"state_dict": module.state_dict()}
     dcp.load(state, checkpoint_id=str(path), no_dist=True)
@@ -274,7 +267,7 @@ def load_module(path: str | os.PathLike[str], base_dtype: str | None = None) -> 
 
     Checkpoints are read with ``torch.load(weights_only=True)``, sharded checkpoint folders (written under
     ``FSDP2Strategy``) with ``torch.distributed.checkpoint``; export folders hold only YAML and safetensors. On a
-    rank > 0 under rank-0 loading only the module's skeleton is built (``skeleton_only``).
+    rank > 0 under rank-0 loading only the module's skeleton is built (``videoreason.parallel.builds_skeleton``).
 
     Args:
         path: Export folder, ``.ckpt`` file or sharded checkpoint folder.

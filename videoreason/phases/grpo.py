@@ -229,10 +229,11 @@ class GRPOModule(VideoModule):
 
         start = load_module(init_from)
         transformer = start.transformer
-        if getattr(transformer, "peft_config", None) and not start.base_changed:
+        has_lora = bool(getattr(transformer, "peft_config", None))
+        if has_lora and not start.base_changed:
             self.init_lora = (lora_spec_of(transformer), lora_layers(transformer))
         self.base_changed = self.init_lora is None  # a fully fine-tuned start is no stock base
-        if getattr(transformer, "peft_config", None):
+        if has_lora:
             merge_lora(transformer)
         return (transformer, start.hparams["transformer"], codec if codec is not None else start.codec,
                 text_embedder if text_embedder is not None else start.text_embedder)

@@ -117,14 +117,14 @@ class VideoModule(L.LightningModule):
         self.codec = codec
         if transformer is None:
             transformer = root or default_transformer
-        from videoreason.parallel import launch_rank, rank_zero_init_enabled
+        from videoreason.parallel import builds_skeleton, rank_zero_init_enabled
 
         # the same on every rank: whether configure_model hands rank 0's weights to the others
         self.weights_from_rank_zero = rank_zero_init_enabled() and not quantize_base
         if isinstance(transformer, str):
             source = transformer if transformer in NAMED_CONFIGS else absolute(transformer)
             transformer = build_transformer(transformer, dtype=dtype, in_channels=self.codec.latent_channels,
-                                            empty=self.weights_from_rank_zero and launch_rank() > 0)
+                                            empty=self.weights_from_rank_zero and builds_skeleton())
         else:
             if int(transformer.config.in_channels) != self.codec.latent_channels:
                 raise ValueError(f"`transformer` takes {transformer.config.in_channels} channels, `codec` makes "
