@@ -155,6 +155,13 @@ def test_grpo_settings_that_cannot_train_are_named(key, value, message, tmp_path
     assert message in run_fit(config, tmp_path, capsys)
 
 
+def test_grpo_refuses_rotated_training_videos(tmp_path, maze_dataset, capsys, varying_reward):
+    config = grpo_config(tmp_path / "run", maze_dataset, varying_reward)
+    config["data"]["init_args"]["augment"] = True
+    err = run_fit(config, tmp_path, capsys)
+    assert "`data.augment`" in err and "GRPOModule" in err
+
+
 def test_per_reward_normalization_needs_a_weighted_sum(tmp_path, maze_dataset, capsys):
     config = grpo_config(tmp_path / "run", maze_dataset, {"class_path": "videoreason.rewards.SuccessReward"})
     config["model"]["init_args"]["per_reward_normalization"] = True

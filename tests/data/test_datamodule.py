@@ -15,6 +15,7 @@ from videoreason.data.datamodule import PuzzleVideoDataModule, TaskMixingSampler
 from videoreason.data.dataset import read_rows
 from videoreason.data.generate import generate_dataset
 from videoreason.tasks.base import resolve_task
+from videoreason.tasks.render import RenderSpec
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +259,30 @@ def test_init_signature_is_a_config_schema():
     cfg = parser.parse_args(["--data.root=/x", "--data.tasks={maze: 3, sokoban: 1}", "--data.batch_size=4"])
     assert cfg.data.tasks == {"maze": 3.0, "sokoban": 1.0} and cfg.data.batch_size == 4
     assert "sampling weight" in parser.format_help()
+
+
+def test_augment_trains_on_every_rotation_and_reflection_of_each_video(root):
+    plain, augmented = make(root), make(root, augment=True)
+    assert len(augmented.train_dataset) == 8 * len(plain.train_dataset)
+    row = plain.train_dataset.rows.index(augmented.train_dataset.rows[1])
+    video = plain.train_dataset[row]["video"]  # [3, F, H, W]
+    images = [augmented.train_dataset[8 * row + k] for k in range(8)]
+    assert [item["dihedral"] for item in images] == list(range(8))
+    assert torch.equal(images[0]["video"], video)
+    assert torch.equal(images[1]["video"], torch.rot90(video, 1, dims=(2, 3)))  # a quarter turn
+    assert torch.equal(images[4]["video"], video.flip(-1))  # mirrored
+    assert len({item["video"].numpy().tobytes() for item in images}) == 8  # boards have no symmetry of their own
+    assert all(torch.equal(item["first_frame"], item["video"][:, 0]) for item in images)
+    # every draw of an epoch is some image of some row, and the sampler deals all of them
+    drawn = {i for batch in augmented.train_dataloader() for i in batch["dihedral"]}
+    assert drawn == set(range(8))
+
+
+def test_augment_keeps_the_frame_shape_of_non_square_videos(tmp_path):
+    out = tmp_path / "wide"
+    generate_dataset("maze", out, num=2, workers=1, progress=False,
+                     spec=RenderSpec(width=96))
+    dm = make(out, augment=True, num_val_puzzles=0)
+    ks = sorted(k % 8 for k in dm._groups["maze"])
+    assert ks == [0, 0, 2, 2, 4, 4, 6, 6]
+    assert all(dm.train_dataset[i]["video"].shape == (3, 9, 64, 96) for i in dm._groups["maze"])

@@ -21,6 +21,7 @@ from videoreason.data.generate import generate_dataset, puzzle_hash
 from videoreason.data.verify import score_dataset
 from videoreason.data.video import decode_video, encode_mp4
 from videoreason.eval.table import summarize
+from videoreason.tasks.grid import dihedral_images
 from videoreason.tasks.maze import Maze, MazeDifficulty
 from videoreason.tasks.render import RenderSpec
 
@@ -49,7 +50,8 @@ def test_layout_and_ground_truth_verifies(tmp_path):
 
 
 class MicroMaze(Maze):
-    """2x2 mazes: only 48 distinct puzzles, so splits must collide (also shows a task given by class path)."""
+    """2x2 mazes: 48 distinct puzzles, 6 up to rotation and reflection, so splits must collide (also shows a task
+    given by class path)."""
 
     name = f"{__name__}.MicroMaze"
     levels = {"micro": MazeDifficulty(size=2, min_path_length=1)}
@@ -57,7 +59,7 @@ class MicroMaze(Maze):
 
 def test_splits_are_disjoint_in_seeds_and_puzzles(tmp_path):
     root = tmp_path / "ds"
-    generate_dataset(MicroMaze.name, root, 30, split="train", difficulty="micro", workers=2, progress=False)
+    generate_dataset(MicroMaze.name, root, 4, split="train", difficulty="micro", workers=2, progress=False)
     generate_dataset(MicroMaze.name, root, 8, split="test", difficulty="micro", workers=2, progress=False)
     train, test = read_rows(root, split="train"), read_rows(root, split="test")
     assert len(test) == 8
@@ -148,3 +150,15 @@ def test_scoring_another_models_videos(tmp_path, capsys):
     assert json.loads((tmp_path / "rep" / "metrics.json").read_text())[0]["success"] == 25.0
     sheet = np.asarray(Image.open(tmp_path / "rep" / "preview.png"))
     assert sheet.shape[0] > 64 and sheet.shape[1] > 4 * 64  # two readable videos, five frames each
+
+
+def test_test_boards_are_no_rotation_or_reflection_of_training_boards(tmp_path):
+    root = tmp_path / "ds"
+    generate_dataset("maze", root, 150, split="train", difficulty="tiny", workers=2, progress=False)
+    generate_dataset("maze", root, 40, split="test", difficulty="tiny", workers=2, progress=False)
+    task = Maze()
+    train = {task.initial_state(load_sample(root, r).puzzle).tobytes() for r in read_rows(root, split="train")}
+    test = [task.initial_state(load_sample(root, r).puzzle) for r in read_rows(root, split="test")]
+    assert len(test) == 40
+    # each test board's 8 images against ~150 training boards: a plain board hash lets ~1 in 6 through
+    assert not any(image.tobytes() in train for board in test for image in dihedral_images(board))

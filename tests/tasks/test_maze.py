@@ -11,7 +11,18 @@ import torch
 from videoreason.data.video import decode_video, encode_mp4
 from videoreason.tasks.base import Parsed
 from videoreason.tasks.grid import count_components
-from videoreason.tasks.maze import FLOOR, GOAL, PATH, START, STYLES, WALL, Maze, MazeDifficulty, MazePuzzle
+from videoreason.tasks.maze import (
+    DEAD_END,
+    FLOOR,
+    GOAL,
+    PATH,
+    START,
+    STYLES,
+    WALL,
+    Maze,
+    MazeDifficulty,
+    MazePuzzle,
+)
 from videoreason.tasks.render import RenderSpec, frame_state_indices
 
 TASK = Maze()
@@ -228,3 +239,69 @@ def test_classes_have_distinct_colours():
     dist = np.linalg.norm(colors[:, None] - colors[None], axis=-1)
     assert dist[~np.eye(len(colors), dtype=bool)].min() > 90
     assert [TASK.classes.index("start"), TASK.classes.index("goal")] == [START, GOAL]
+
+
+def fill_case(seed: int = 3):
+    """A tiny `fill` maze with a dead end, its 9 reference states and its solution path."""
+    puzzle = TASK.generate(np.random.default_rng(seed), "tiny-fill")
+    solution = TASK.solve(puzzle)
+    return puzzle, TASK.states(puzzle, solution, 9), solution.path
+
+
+def test_fill_video_shades_dead_ends_then_paints_exactly_the_path():
+    for seed in range(60):
+        puzzle, states, path = fill_case(seed)
+        assert puzzle.video == "fill" and states.shape[0] == 9
+        shaded = states == DEAD_END
+        assert not np.any(shaded[:-1] & ~shaded[1:])  # shading only grows
+        assert all(states[f][cell] != DEAD_END for f in range(9) for cell in path)  # never on the path
+        assert {tuple(c) for c in np.argwhere(states[-1] == PATH)} == set(path[1:-1])
+        assert not np.any(states[-1] == FLOOR)  # every floor block off the path was shaded
+        for f in range(1, 8):  # one cell deeper per frame: a changed frame shades at most 2 blocks per dead end
+            assert np.array_equal(states[f][states[f] != DEAD_END], states[0][states[f] != DEAD_END])
+        verdict = TASK.score(decode_video(encode_mp4(TASK.render(puzzle, states, TINY), 4)), puzzle, TINY)
+        assert verdict.success and verdict.exact_match and verdict.f1 == 1.0
+
+
+def test_fill_needs_enough_frames_and_says_how_many():
+    puzzle = next(p for p in (TASK.generate(np.random.default_rng(s), "tiny-fill") for s in range(200))
+                  if len(TASK.states(p, TASK.solve(p))) >= 6)
+    with pytest.raises(ValueError, match=r"needs \d+ frames .* has 4"):
+        TASK.states(puzzle, TASK.solve(puzzle), 4)
+
+
+def test_broken_fill_videos_fail():
+    puzzle, states, path = fill_case()
+    # shading a path block, then un-shading it: not monotone
+    bad = states.copy()
+    bad[2:5][:, path[2][0], path[2][1]] = DEAD_END
+    assert not TASK.verify(parsed_from_states(bad), puzzle).success
+    # stopping the fill half-way: the last frame paints dead ends as path too
+    half = states.copy()
+    half[-1][states[-1] == DEAD_END] = PATH
+    verdict = TASK.verify(parsed_from_states(half), puzzle)
+    assert not verdict.success and verdict.components["detour_free"] < 1
+    # a right path whose frames are not the reference filling succeeds but is not an exact match
+    early = states.copy()
+    early[1] = states[0]
+    verdict = TASK.verify(parsed_from_states(early), puzzle)
+    assert verdict.success and not verdict.exact_match
+
+
+def test_path_videos_may_not_shade():
+    puzzle, solution, states = make(4, "tiny")
+    shaded = states.copy()
+    free = np.argwhere((states[-1] == FLOOR))[0]
+    shaded[-1][tuple(free)] = DEAD_END
+    assert TASK.verify(parsed_from_states(states), puzzle).success
+    assert not TASK.verify(parsed_from_states(shaded), puzzle).success
+
+
+def test_datasets_rendered_before_dead_end_existed_still_parse():
+    old = {k: v for k, v in TINY.palette.items() if k != "dead_end"}
+    puzzle, solution, states = make(5, "tiny")
+    spec = RenderSpec(palette=old)
+    assert TASK.score(TASK.render(puzzle, states, spec), puzzle, spec).success
+    clash = RenderSpec(palette={**old, "dead_end": old["floor"]})
+    with pytest.raises(ValueError, match="same colour"):
+        TASK.colors(clash)

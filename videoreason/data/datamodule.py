@@ -8,6 +8,7 @@ Items are dicts::
     task         str                               task name, e.g. ``maze``
     id           str                               row id
     puzzle       dict                              the puzzle's JSON dict (``task.puzzle_from_dict`` rebuilds it)
+    dihedral     int                               which rotation/reflection of the stored video this is (0: none)
 
 :func:`collate_puzzles` stacks tensors and keeps strings and dicts as lists.
 
@@ -15,6 +16,11 @@ Training order comes from :class:`TaskMixingSampler`: each draw first picks a ta
 that task's shuffled rows, with a ``torch.Generator`` seeded from ``seed`` and the epoch, so the same seed gives the
 same order and different epochs differ. Validation is a fixed, seed-independent subset of ``num_val_puzzles`` rows,
 interleaved across tasks, in a fixed order.
+
+With ``augment`` the training items of a ``dihedral`` task are its videos under the 8 rotations and reflections
+(those that keep a non-square frame's shape): dataset index ``8 * row + k`` is row ``row`` under transform ``k`` of
+:func:`dihedral_video`, so the sampler deals them like rows and resume stays exact. Only the video and first frame
+are transformed, not the puzzle: augmented items are for learning from videos (SFT), not for scoring.
 """
 
 from __future__ import annotations
@@ -33,13 +39,26 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from videoreason.data.dataset import SPLITS, load_sample, read_rows, row_problem
 from videoreason.data.video import decode_video
+from videoreason.tasks.base import resolve_task
 
+DIHEDRAL = 8  # rotations by 0, 90, 180, 270 degrees, then the same mirrored left-right
 _SEED_MIX = 1_000_003  # spreads (seed, epoch) pairs so that seed s, epoch e+1 != seed s+1, epoch e
 
 
 def to_unit_range(frames: np.ndarray) -> torch.Tensor:
     """uint8 ``[F, H, W, 3]`` -> float32 ``[3, F, H, W]`` in [-1, 1]."""
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
+
+
+def dihedral_video(video: torch.Tensor, k: int) -> torch.Tensor:
+    """Transform ``k`` of :data:`DIHEDRAL` of a ``[..., H, W]`` video: ``k % 4`` quarter turns, mirrored if ``k >= 4``."""
+    turned = torch.rot90(video, k % 4, dims=(-2, -1))
+    return turned.flip(-1) if k >= 4 else turned
+
+
+def dihedral_transforms(height: int, width: int) -> list[int]:
+    """The transforms of :func:`dihedral_video` that keep a ``height x width`` frame's shape."""
+    return list(range(DIHEDRAL)) if height == width else [0, 2, 4, 6]
 
 
 class PuzzleVideoDataset(Dataset):
@@ -52,22 +71,25 @@ class PuzzleVideoDataset(Dataset):
             by the next loadable row of the same task, with a warning naming it, instead of raising.
         frames: ``all`` decodes the whole video; ``first`` decodes only frame 0 and leaves ``video`` out (what GRPO
             reads unless a reward compares with the ground truth: 1/F of the decoding and memory).
+        augment: index ``8 * row + k`` is row ``row`` under transform ``k`` (see the module docstring).
     """
 
     def __init__(self, root: str | Path, rows: Sequence[dict[str, str]], skip_unreadable: bool = False,
-                 frames: Literal["all", "first"] = "all"):
+                 frames: Literal["all", "first"] = "all", augment: bool = False):
         self.root = Path(root)
         self.rows = list(rows)
         self.skip_unreadable = skip_unreadable
         self.frames = frames
+        self.copies = DIHEDRAL if augment else 1
         self.skipped: set[str] = set()  # ids replaced so far (in this process)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.rows) * self.copies
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        index, transform = divmod(index, self.copies)
         try:
-            return self._load(index)
+            return self._load(index, transform)
         except ValueError as err:
             if not self.skip_unreadable:
                 raise
@@ -76,16 +98,28 @@ class PuzzleVideoDataset(Dataset):
         for i in ((index + k) % n for k in range(1, n)):  # the next loadable row of the same task
             if self.rows[i]["task"] == task and self.rows[i]["id"] not in self.skipped:
                 try:
-                    return self._load(i)
+                    return self._load(i, transform)
                 except ValueError as err:
                     self._skip(i, err)
         raise ValueError(f"no readable sample of task {task!r} is left in {self.root}")
+
+    def indices(self, rows: Sequence[int]) -> list[int]:
+        """Dataset indices of the given rows: with ``augment``, all of their shape-keeping dihedral images."""
+        if self.copies == 1:
+            return list(rows)
+        out = []
+        for row in rows:
+            meta = self.rows[row]
+            ks = dihedral_transforms(int(meta["height"]), int(meta["width"])) \
+                if resolve_task(meta["task"]).dihedral else [0]
+            out += [row * self.copies + k for k in ks]
+        return out
 
     def _skip(self, index: int, err: ValueError) -> None:
         self.skipped.add(self.rows[index]["id"])
         warnings.warn(f"skipping unreadable sample ({len(self.skipped)} so far): {err}", stacklevel=3)
 
-    def _load(self, index: int) -> dict[str, Any]:
+    def _load(self, index: int, transform: int = 0) -> dict[str, Any]:
         row = self.rows[index]
         path = self.root / row["video"]
         first_only = self.frames == "first"
@@ -97,7 +131,7 @@ class PuzzleVideoDataset(Dataset):
         if frames.shape != expected:
             raise ValueError(f"sample {row['id']}: video {path} has shape {frames.shape}, metadata says {expected}")
         sample = load_sample(self.root, row)
-        video = to_unit_range(frames)  # [3, F, H, W]
+        video = dihedral_video(to_unit_range(frames), transform)  # [3, F, H, W]
         item = {} if first_only else {"video": video}
         return {
             **item,
@@ -106,6 +140,7 @@ class PuzzleVideoDataset(Dataset):
             "task": row["task"],
             "id": row["id"],
             "puzzle": sample.puzzle.to_dict(),
+            "dihedral": transform,
         }
 
 
@@ -261,6 +296,8 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             header disagrees with the row, a puzzle that does not validate; every row is checked at setup, headers
             only): ``"error"`` stops with their count and the first few, ``"skip"`` drops them with a warning and a
             count (``skipped_rows``), and replaces a video that fails to decode later by another of its task.
+        augment: train on every rotation and reflection of each video of a ``dihedral`` task (8 items per row;
+            see the module docstring). For SFT: GRPO refuses it, since it scores against the stored puzzle.
     """
 
     def __init__(
@@ -275,6 +312,7 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         num_val_puzzles: int = 8,
         samples_per_epoch: int | None = None,
         bad_samples: Literal["error", "skip"] = "error",
+        augment: bool = False,
     ):
         super().__init__()
         if tasks is not None:
@@ -305,6 +343,7 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         self.num_val_puzzles = num_val_puzzles
         self.samples_per_epoch = samples_per_epoch
         self.bad_samples = bad_samples
+        self.augment = augment
         self.skipped_rows: dict[str, str] = {}  # id -> why, of the rows `bad_samples: skip` dropped at setup
         self.train_dataset: PuzzleVideoDataset | None = None
         self.val_dataset: PuzzleVideoDataset | None = None
@@ -363,8 +402,9 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
                 groups.setdefault(row["task"], []).append(index)
             self.task_weights = ({name: float(len(ix)) for name, ix in groups.items()} if self.tasks is None
                                  else {name: float(self.tasks[name]) for name in groups})
-            self.train_dataset = PuzzleVideoDataset(self.root, rows, skip_unreadable=self.bad_samples == "skip")
-            self._groups = groups
+            self.train_dataset = PuzzleVideoDataset(self.root, rows, skip_unreadable=self.bad_samples == "skip",
+                                                    augment=self.augment)
+            self._groups = {name: self.train_dataset.indices(ix) for name, ix in groups.items()}
             self._sampler = self._train_sampler()
         if stage in (None, "fit", "validate") and self.val_dataset is None and self.num_val_puzzles > 0:
             split = self.val_split

@@ -5,8 +5,9 @@ Every sample's files are written under temporary names and renamed, and its ``me
 running the same command again skips what is done and produces the same dataset as an uninterrupted run.
 
 Seeds: sample ``i`` of split ``s`` with base seed ``b`` uses ``SPLIT_CODE[s] * 1e12 + b * 1e6 + i``, so seeds of
-different splits can never coincide. Beyond seeds, a puzzle identical to one already present in another split of
-the same task (small boards repeat) is skipped, so test puzzles are truly held out.
+different splits can never coincide. Beyond seeds, a puzzle whose board is already present in another split of the
+same task (small boards repeat), or for a ``dihedral`` task any rotation or reflection of such a board, is skipped,
+so test puzzles are held out up to every transformation training may augment with.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from videoreason.atomic import remove_stale_temps, write_atomic
 from videoreason.data.dataset import COLUMNS, SPLITS, load_sample, metadata_path, read_rows
 from videoreason.data.video import decode_video, encode_mp4, encode_png
 from videoreason.tasks.base import JsonRecord, Task, resolve_task
+from videoreason.tasks.grid import dihedral_images
 from videoreason.tasks.render import RenderSpec
 
 SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
@@ -41,9 +43,15 @@ def sample_seed(split: str, seed: int, index: int) -> int:
 
 
 def puzzle_hash(task: Task, puzzle: JsonRecord) -> str:
-    """Hash of the board a puzzle shows (its first frame), to detect the same board in two splits."""
+    """Hash of the board a puzzle shows (its first frame), to detect the same board in two splits.
+
+    For a ``dihedral`` task every rotation and reflection of a board hashes alike (the smallest hash of the 8
+    images), so no test board is a rotated or mirrored training board.
+    """
     board = task.initial_state(puzzle)
-    return hashlib.sha1(f"{task.name}{board.shape}".encode() + board.tobytes()).hexdigest()
+    images = dihedral_images(board) if task.dihedral else [board]
+    return min(hashlib.sha1(f"{task.name}{image.shape}".encode() + np.ascontiguousarray(image).tobytes()).hexdigest()
+               for image in images)
 
 
 @dataclass(frozen=True)

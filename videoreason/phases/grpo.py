@@ -128,6 +128,8 @@ class GRPOModule(VideoModule):
             a row whose gradients were non-finite; each such step is skipped and counted.
     """
 
+    scores_training_puzzles = True
+
     def __init__(
         self,
         pretrained: str | None = None,

@@ -76,6 +76,9 @@ class VideoModule(L.LightningModule):
     ``videoreason.parallel.rank_zero_init``: ``videoreason fit`` with ``FSDP2Strategy``)."""
     trains_on_videos: bool = True
     """Training steps read the whole ground-truth ``video`` of a sample, not only its ``first_frame``."""
+    scores_training_puzzles: bool = False
+    """Training steps verify videos against the training items' puzzles (GRPO), so the data may not rotate or
+    mirror the videos (``data.augment``)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -162,6 +165,9 @@ class VideoModule(L.LightningModule):
             self.spec = load_spec(datamodule.root)
         if self.spec is not None:
             check_codec_fits(self.codec, self.spec)
+        if stage == "fit" and self.scores_training_puzzles and getattr(datamodule, "augment", False):
+            raise ValueError(f"`data.augment` rotates and mirrors training videos but not their puzzles, which "
+                             f"{type(self).__name__} scores its rollouts against; set `data.init_args.augment: false`")
 
     def on_fit_start(self) -> None:
         """Embed every training and validation prompt of the datamodule once (``TextEmbedder.precompute``) and free

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from videoreason.tasks.render import RenderSpec, classify_cells, render_states
+from videoreason.tasks.render import DEFAULT_PALETTE, RenderSpec, classify_cells, render_states
 
 #: A parsed video is accepted for scoring only when at least this fraction of its cells was read confidently.
 MIN_CONFIDENCE = 0.5
@@ -147,6 +147,9 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
         dot_classes: classes drawn as a disc on the ``dot_background`` class instead of a full square.
         levels: named difficulty presets, easiest first.
         puzzle_type / solution_type: the JSON record classes.
+        dihedral: the rules, prompt and verdict are unchanged when the board is rotated or reflected, so a
+            rotated or mirrored board is the same puzzle: held-out splits exclude them and training may augment
+            with them.
     """
 
     name: ClassVar[str]
@@ -157,6 +160,7 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
     puzzle_type: ClassVar[type]
     solution_type: ClassVar[type]
     component_names: ClassVar[tuple[str, ...]]
+    dihedral: ClassVar[bool] = True
 
     # ---------------------------------------------------------------- domain rules (implemented per task)
     @abstractmethod
@@ -201,11 +205,19 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
         return level
 
     def colors(self, spec: RenderSpec) -> np.ndarray:
-        """RGB colours of the classes, uint8 ``[K, 3]``, from the spec's palette."""
-        missing = [c for c in self.classes if c not in spec.palette]
-        if missing:
-            raise ValueError(f"`spec.palette` lacks colours for {self.name} classes {missing}")
-        return np.array([spec.palette[c] for c in self.classes], dtype=np.uint8)
+        """RGB colours of the classes, uint8 ``[K, 3]``, from the spec's palette.
+
+        A class the palette lacks (a dataset written before the class existed) takes its default colour; two
+        classes of one task sharing a colour could not be told apart, so that raises a ``ValueError``.
+        """
+        unknown = [c for c in self.classes if c not in spec.palette and c not in DEFAULT_PALETTE]
+        if unknown:
+            raise ValueError(f"`spec.palette` lacks colours for {self.name} classes {unknown}")
+        colors = [tuple(spec.palette.get(c, DEFAULT_PALETTE.get(c))) for c in self.classes]
+        if len(set(colors)) < len(colors):
+            raise ValueError(f"`spec.palette` gives two {self.name} classes the same colour: "
+                             f"{dict(zip(self.classes, colors, strict=True))}")
+        return np.array(colors, dtype=np.uint8)
 
     def render(self, puzzle: PuzzleT, states: np.ndarray, spec: RenderSpec) -> np.ndarray:
         """Render label grids ``[T, R, C]`` to a video ``[F, H, W, 3]`` uint8 of ``spec.num_frames`` frames.

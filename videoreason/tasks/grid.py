@@ -75,3 +75,9 @@ def count_components(mask: np.ndarray) -> int:
             seen |= component(mask, cell)
             count += 1
     return count
+
+
+def dihedral_images(board: np.ndarray) -> list[np.ndarray]:
+    """The 8 images of a ``[..., R, C]`` board under rotations by 90 degrees and reflections (the dihedral group)."""
+    turns = [np.rot90(board, k, axes=(-2, -1)) for k in range(4)]
+    return turns + [np.flip(t, axis=-1) for t in turns]

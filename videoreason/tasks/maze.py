@@ -4,26 +4,36 @@ Board. An ``n x n`` cell maze is drawn on a ``(2n+1) x (2n+1)`` block grid: cell
 blocks between them are walls or passages, the border is wall. Start (green dot) and goal (red dot) are cells.
 Mazes are *perfect* (a spanning tree: exactly one path between any two cells), made by one of four generators
 with distinct looks: ``backtracker`` (long winding corridors), ``prim`` (many short dead ends), ``kruskal``
-and ``wilson`` (uniform spanning tree). The solver is BFS. The video paints the path block by block from start
-to goal; the first frame is the unsolved maze.
+and ``wilson`` (uniform spanning tree). The solver is BFS. The first frame is the unsolved maze; the rest is drawn
+in one of two video styles, chosen by the difficulty and recorded in the puzzle (``video``):
+
+- ``path``: the path is painted block by block from start to goal.
+- ``fill`` (chain of frames, dead-end filling): every frame shades the dead ends one cell deeper (a floor cell other
+  than start and goal with a single open side, and the passage into it, turn ``dead_end``), so each frame follows
+  from the previous one by a local rule; once only the start-to-goal corridor is left (in a perfect maze, exactly
+  the path) the filled board holds until the last frame, which paints that corridor as the path. Levels ending in
+  ``-fill`` use it; it needs ``K + 2`` frames for a maze whose longest dead end is ``K`` cells deep (``tiny``: 7).
 
 Verdict (``D_t`` = blocks painted as path in frame ``t``, ``D`` = last frame's, ``R`` = reference path blocks
 between start and goal, exclusive):
 
 - **success**: frame 0 equals the puzzle; in every frame every wall, start and goal block is unchanged and every
-  block is read confidently; painting is monotone (``D_t`` only grows); and ``D`` forms exactly one simple
+  block is read confidently; painting is monotone (``D_t`` only grows, and so does the shaded set in ``fill``
+  videos; ``path`` videos shade nothing); and ``D`` forms exactly one simple
   4-connected path from start to goal: start and goal each touch exactly one painted block (or each other) and
   every painted block has exactly two painted/start/goal neighbours, all connected. Stray painted blocks fail, so
   painting the whole floor is not a success (in a perfect maze success implies ``D == R``).
 - **precision / recall / F1**: over path blocks, ``|D & R| / |D|`` and ``|D & R| / |R|``.
-- **exact_match**: success and every frame's ``D_t`` is a prefix of the reference path drawn from the start.
+- **exact_match**: success and every frame's ``D_t`` is a prefix of the reference path drawn from the start
+  (``path``), or every frame equals the reference filling (``fill``).
 - components, each in [0, 1]:
   ``connectivity`` = ``|R & reach| / |R|`` where ``reach`` is what the start reaches through painted blocks;
   ``goal_reached`` = 1 if the goal is in that reach; ``wall_free`` = ``1 - min(1, walls painted / |R|)``;
   ``detour_free`` = ``1 - min(1, |D - R - walls| / |R|)`` (floor painted off the path: dead-end branches; without it
   painting the whole floor would maximise every other component);
   ``layout_preserved`` = fraction of (frame, wall/start/goal block) pairs unchanged;
-  ``monotonic`` = fraction of consecutive frame pairs with ``D_t`` a subset of ``D_{t+1}``.
+  ``monotonic`` = fraction of consecutive frame pairs with ``D_t`` a subset of ``D_{t+1}`` (and the shaded set
+  likewise).
 """
 
 from __future__ import annotations
@@ -37,17 +47,20 @@ import numpy as np
 from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, precision_recall_f1
 from videoreason.tasks.grid import Cell, bfs_distances, component, shortest_path
 
-WALL, FLOOR, START, GOAL, PATH = range(5)
+WALL, FLOOR, START, GOAL, PATH, DEAD_END = range(6)
 _CHARS = {"#": WALL, ".": FLOOR, "S": START, "G": GOAL}
 STYLES = ("backtracker", "prim", "kruskal", "wilson")
+VIDEOS = ("path", "fill")
 
 
 @dataclass(frozen=True)
 class MazePuzzle(JsonRecord):
-    """A maze as text rows of ``#`` (wall), ``.`` (floor), ``S`` (start) and ``G`` (goal), and its generator."""
+    """A maze as text rows of ``#`` (wall), ``.`` (floor), ``S`` (start) and ``G`` (goal), its generator, and
+    how its solution video is drawn (``path`` or ``fill``, see the module docstring)."""
 
     rows: tuple[str, ...]
     style: str = "backtracker"
+    video: str = "path"
 
     def __post_init__(self) -> None:
         if not self.rows or any(not isinstance(r, str) for r in self.rows):
@@ -64,6 +77,8 @@ class MazePuzzle(JsonRecord):
             raise ValueError("`rows` must contain exactly one 'S' and one 'G'")
         if self.style not in STYLES:
             raise ValueError(f"`style` must be one of {STYLES}, got {self.style!r}")
+        if self.video not in VIDEOS:
+            raise ValueError(f"`video` must be one of {VIDEOS}, got {self.video!r}")
 
     @property
     def grid(self) -> np.ndarray:
@@ -97,11 +112,13 @@ class MazeSolution(JsonRecord):
 
 @dataclass(frozen=True)
 class MazeDifficulty:
-    """Maze size in cells, the least start-goal distance in cells, and the allowed generator styles."""
+    """Maze size in cells, the least start-goal distance in cells, the allowed generator styles and the video
+    style of the solutions."""
 
     size: int
     min_path_length: int
     styles: tuple[str, ...] = STYLES
+    video: str = "path"
 
     def __post_init__(self) -> None:
         if self.size < 2:
@@ -110,6 +127,8 @@ class MazeDifficulty:
             raise ValueError(f"`min_path_length` must be in [1, size^2 - 1], got {self.min_path_length}")
         if not self.styles or set(self.styles) - set(STYLES):
             raise ValueError(f"`styles` must be a non-empty subset of {STYLES}, got {self.styles}")
+        if self.video not in VIDEOS:
+            raise ValueError(f"`video` must be one of {VIDEOS}, got {self.video!r}")
 
 
 def _find(rows: tuple[str, ...], ch: str) -> Cell:
@@ -194,7 +213,7 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
     """Perfect-maze path drawing (see the module docstring for the rules and metrics)."""
 
     name = "maze"
-    classes = ("wall", "floor", "start", "goal", "path")
+    classes = ("wall", "floor", "start", "goal", "path", "dead_end")
     dot_classes = ("start", "goal")
     dot_background = "floor"
     levels: ClassVar[dict[str, MazeDifficulty]] = {
@@ -203,6 +222,8 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
         "medium": MazeDifficulty(size=5, min_path_length=8),
         "hard": MazeDifficulty(size=7, min_path_length=14),
         "expert": MazeDifficulty(size=9, min_path_length=22),
+        "tiny-fill": MazeDifficulty(size=3, min_path_length=3, video="fill"),
+        "easy-fill": MazeDifficulty(size=4, min_path_length=5, video="fill"),
     }
     puzzle_type = MazePuzzle
     solution_type = MazeSolution
@@ -228,7 +249,7 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
             goal = far[int(rng.integers(len(far)))]
             grid[start_block] = "S"
             grid[2 * goal[0] + 1, 2 * goal[1] + 1] = "G"
-            return MazePuzzle(rows=tuple("".join(row) for row in grid), style=style)
+            return MazePuzzle(rows=tuple("".join(row) for row in grid), style=style, video=level.video)
 
     def solve(self, puzzle: MazePuzzle) -> MazeSolution:
         path = shortest_path(puzzle.grid != WALL, puzzle.start, puzzle.goal)
@@ -240,6 +261,8 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
         return puzzle.grid
 
     def states(self, puzzle: MazePuzzle, solution: MazeSolution, max_states: int | None = None) -> np.ndarray:
+        if puzzle.video == "fill":
+            return _fill_states(puzzle, solution, max_states)
         inner = solution.path[1:-1]
         states = np.repeat(puzzle.grid[None], len(inner) + 1, axis=0)  # [T, R, C]
         for k, (r, c) in enumerate(inner):
@@ -248,6 +271,9 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
 
     def prompt(self, puzzle: MazePuzzle) -> str:
         n = len(puzzle.rows) // 2
+        if puzzle.video == "fill":
+            return (f"A {n}x{n} maze. Shade its dead ends in light blue, one cell deeper each frame, until only the "
+                    f"way from the green dot to the red dot is left; then draw that way in yellow.")
         return (f"A {n}x{n} maze. Draw the path from the green dot to the red dot in yellow, one block at a "
                 f"time, never crossing a dark wall.")
 
@@ -260,11 +286,12 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
         reference = set(order)
         fixed = initial != FLOOR  # walls, start, goal
         drawn = labels == PATH  # [F, R, C]
+        shaded = labels == DEAD_END  # [F, R, C]
         final = drawn[-1]
 
         intact = labels[:, fixed] == initial[fixed]  # [F, n_fixed]
         layout_preserved = float(intact.mean())
-        grows = ~np.any(drawn[:-1] & ~drawn[1:], axis=(1, 2))  # [F-1]
+        grows = ~np.any((drawn[:-1] & ~drawn[1:]) | (shaded[:-1] & ~shaded[1:]), axis=(1, 2))  # [F-1]
         monotonic = float(grows.mean())
         walls_painted = int((final & (initial == WALL)).sum())
         wall_free = 1.0 - min(1.0, walls_painted / max(1, len(reference)))
@@ -285,9 +312,13 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
             and bool(intact.all())
             and bool((labels >= 0).all())
             and bool(grows.all())
+            and (puzzle.video == "fill" or not shaded.any())
             and _is_simple_path(final, ends, start, goal)
         )
-        exact = success and _drawn_in_order(drawn, order)
+        if puzzle.video == "fill":
+            exact = success and bool(np.array_equal(labels, _reference_fill(puzzle, len(labels))))
+        else:
+            exact = success and _drawn_in_order(drawn, order)
         components = {
             "connectivity": connectivity,
             "goal_reached": goal_reached,
@@ -303,6 +334,38 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
 def _reference_path(puzzle: MazePuzzle) -> tuple[Cell, ...]:
     """Reference path blocks strictly between start and goal (cached: rewards verify the same puzzle G times)."""
     return Maze().solve(puzzle).path[1:-1]
+
+
+def _reference_fill(puzzle: MazePuzzle, num_frames: int) -> np.ndarray:
+    """The reference ``fill`` video's label grids for ``num_frames`` frames (the solution is not needed)."""
+    return _fill_states(puzzle, MazeSolution(path=(puzzle.start,)), num_frames)
+
+
+def _fill_states(puzzle: MazePuzzle, solution: MazeSolution, max_states: int | None) -> np.ndarray:
+    """Dead-end filling, one cell deeper per state, then the remaining corridor painted (``[T, R, C]``).
+
+    With ``max_states`` the filled board is held so that there are exactly ``max_states`` states (one per frame);
+    a maze whose filling needs more raises a ``ValueError`` naming the frames it needs.
+    """
+    del solution  # the corridor left by filling a perfect maze is its path
+    grid = puzzle.grid
+    states = [grid]
+    while True:
+        board = states[-1].copy()
+        for _ in range(2):  # a dead-end cell, then the passage into it: one cell deeper
+            open_ = (board == FLOOR) | (board == START) | (board == GOAL)
+            board[(board == FLOOR) & (_neighbour_count(open_) <= 1)] = DEAD_END
+        if np.array_equal(board, states[-1]):
+            break
+        states.append(board)
+    final = states[-1].copy()
+    final[final == FLOOR] = PATH
+    if max_states is not None:
+        if len(states) + 1 > max_states:
+            raise ValueError(f"this maze needs {len(states) + 1} frames to fill its dead ends one cell per frame, "
+                             f"the video has {max_states}")
+        states += [states[-1]] * (max_states - 1 - len(states))
+    return np.stack([*states, final])
 
 
 def _neighbour_count(mask: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ DEFAULT_PALETTE: dict[str, tuple[int, int, int]] = {
     "start": (40, 170, 70),
     "goal": (215, 40, 55),
     "path": (250, 196, 20),
+    "dead_end": (150, 170, 250),
     "target": (250, 160, 170),
     "box": (150, 90, 30),
     "box_on_target": (140, 200, 40),
