@@ -291,7 +291,7 @@ def test_broken_fill_videos_fail():
 def test_path_videos_may_not_shade():
     puzzle, solution, states = make(4, "tiny")
     shaded = states.copy()
-    free = np.argwhere((states[-1] == FLOOR))[0]
+    free = np.argwhere(states[-1] == FLOOR)[0]
     shaded[-1][tuple(free)] = DEAD_END
     assert TASK.verify(parsed_from_states(states), puzzle).success
     assert not TASK.verify(parsed_from_states(shaded), puzzle).success

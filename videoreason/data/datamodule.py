@@ -51,7 +51,7 @@ def to_unit_range(frames: np.ndarray) -> torch.Tensor:
 
 
 def dihedral_video(video: torch.Tensor, k: int) -> torch.Tensor:
-    """Transform ``k`` of :data:`DIHEDRAL` of a ``[..., H, W]`` video: ``k % 4`` quarter turns, mirrored if ``k >= 4``."""
+    """Transform ``k`` of :data:`DIHEDRAL` of a ``[..., H, W]`` video: ``k % 4`` quarter turns, mirrored if k >= 4."""
     turned = torch.rot90(video, k % 4, dims=(-2, -1))
     return turned.flip(-1) if k >= 4 else turned
 
