@@ -221,3 +221,21 @@ def test_load_module_can_override_the_base_dtype(tmp_path):
     weight = "blocks.0.attn1.to_q.base_layer.weight"
     assert load_module(out, base_dtype="bfloat16").transformer.get_parameter(weight).dtype == torch.bfloat16
     assert load_module(out, base_dtype="float32").transformer.get_parameter(weight).dtype == torch.float32
+
+
+def test_export_after_ema_training_holds_the_averaged_weights(tmp_path, maze_dataset):
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    from videoreason.callbacks.export import ExportAdapter
+
+    module = SFTModule(transformer="tiny", lora=None, learning_rate=1e-2)
+    data = PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=0, samples_per_epoch=12)
+    ema = EMAWeightAveraging(decay=0.5, update_starting_at_step=2)
+    L.Trainer(max_steps=6, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False, limit_val_batches=0, default_root_dir=str(tmp_path),
+              callbacks=[ExportAdapter(), ema]).fit(module, datamodule=data)  # export listed first
+    averaged = {n[len("module.transformer."):]: p for n, p in ema._average_model.state_dict().items()
+                if n.startswith("module.transformer.")}
+    exported = load_module(tmp_path / "adapter").transformer.state_dict()
+    key = "blocks.0.attn1.to_q.weight"
+    assert torch.equal(exported[key], averaged[key])

@@ -11,7 +11,8 @@ from videoreason.tracking import log_artifact
 
 
 class ExportAdapter(L.Callback):
-    """Export ``pl_module``'s adapter (or full transformer) with its config at the end of training.
+    """Export ``pl_module``'s adapter (or full transformer) with its config at the end of training (the averaged
+    weights when a weight-averaging callback such as ``EMAWeightAveraging`` is used).
 
     The folder is what ``videoreason eval --ckpt`` and ``load_module`` read, and diffusers'
     ``pipe.load_lora_weights(folder)`` accepts; it is also uploaded to the MLflow run. Rank 0 writes it; when the
@@ -29,6 +30,19 @@ class ExportAdapter(L.Callback):
         self.dirpath = dirpath
         self.every_n_train_steps = every_n_train_steps
         self.last_export: Path | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Move behind any weight-averaging callback (``EMAWeightAveraging``): its ``on_train_end`` puts the
+        averaged weights into the model, and those are what the final export must hold. A new list is assigned,
+        since Lightning is iterating the old one."""
+        from lightning.pytorch.callbacks import WeightAveraging
+
+        callbacks = list(trainer.callbacks)
+        last = max((i for i, c in enumerate(callbacks) if isinstance(c, WeightAveraging)), default=-1)
+        if callbacks.index(self) < last:
+            callbacks.remove(self)
+            callbacks.insert(last, self)
+            trainer.callbacks = callbacks
 
     def _export(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         from videoreason.parallel import gather_state, is_sharded

@@ -58,3 +58,15 @@ def paired_difference(
     if a.shape != b.shape:
         raise ValueError(f"paired values need the same puzzles: {a.size} vs {b.size} values")
     return bootstrap_mean(a - b, confidence, resamples, seed)
+
+
+def proportion_interval(rate: float, n: int, confidence: float = 0.95) -> Estimate:
+    """A success rate over ``n`` puzzles with its Wilson score interval (for when only the rate was kept)."""
+    if n < 1 or not 0 <= rate <= 1:
+        raise ValueError(f"need n >= 1 and a rate in [0, 1], got n={n}, rate={rate}")
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Estimate(rate, max(0.0, centre - half), min(1.0, centre + half))
