@@ -74,3 +74,41 @@ def test_training_sigmas_errors():
         sample_training_sigmas(2, mode="beta")
     with pytest.raises(ValueError, match="batch_size"):
         sample_training_sigmas(0)
+
+
+def test_staggered_sigmas_start_each_frame_lag_steps_later():
+    from videoreason.diffusion.schedule import staggered_sigmas
+
+    sigmas = sampling_sigmas(4, shift=1.0)
+    grid = staggered_sigmas(sigmas, num_frames=4, lag=2)
+    assert grid.shape == (4 + 2 * 2 + 1, 4)
+    assert bool((grid[:, 0] == 0).all())  # the condition frame
+    for k in (1, 2, 3):
+        column = grid[:, k]
+        start = 2 * (k - 1)
+        assert torch.equal(column[start:start + 5], sigmas)  # the whole grid, started late
+        assert bool((column[:start] == 1).all()) and bool((column[start + 5:] == sigmas[-1]).all())
+    assert torch.equal(staggered_sigmas(sigmas, 4, 0)[:, 1:], sigmas.unsqueeze(1).expand(5, 3))
+    with pytest.raises(ValueError, match="lag"):
+        staggered_sigmas(sigmas, 4, -1)
+
+
+def test_staggered_sampling_with_no_lag_is_the_shared_sampler():
+    from videoreason.diffusion.sampler import FlowSampler, frame_timesteps, sample_staggered, token_timesteps
+    from videoreason.diffusion.schedule import staggered_sigmas
+    from videoreason.models.transformer import build_transformer
+
+    torch.manual_seed(0)
+    transformer = build_transformer("tiny", in_channels=48).eval()
+    shape = (2, 48, 4, 4, 4)
+    sigma = torch.full((2, 4), 0.3)
+    assert torch.equal(frame_timesteps(sigma, shape, transformer.config.patch_size),
+                       token_timesteps(torch.full((2,), 0.3), shape, transformer.config.patch_size))
+    noise, first, embeds = torch.randn(shape), torch.randn(2, 48, 1, 4, 4), torch.randn(2, 8, 32)
+    sigmas = sampling_sigmas(4, shift=3.0)
+    with torch.no_grad():
+        shared = FlowSampler(transformer).sample(noise, first, embeds, sigmas)
+        staggered = sample_staggered(transformer, noise, first, embeds, staggered_sigmas(sigmas, 4, 0))
+    assert torch.allclose(shared, staggered, atol=1e-6)
+    with pytest.raises(ValueError, match="must not increase"):
+        sample_staggered(transformer, noise, first, embeds, staggered_sigmas(sigmas, 4, 1).flip(0))

@@ -85,3 +85,47 @@ def test_change_weight_upweights_where_the_solution_is_drawn():
     assert torch.allclose(weighted, (target * weight).mean() / weight.mean())
     with pytest.raises(ValueError, match="change_weight"):
         SFTModule(change_weight=-1)
+
+
+def test_rising_frame_noise_draws_one_sorted_level_per_frame_and_noises_each_frame_at_it(dataset):
+    module = SFTModule(frame_noise="rising", sigma_sampling="uniform", shift=1.0)
+    data = PuzzleVideoDataModule(str(dataset), batch_size=4, num_val_puzzles=0)
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    seen = {}
+    real = module.flow_matching_loss
+
+    def spy(video, prompts, sigma, noise=None):
+        seen["sigma"], seen["noise"] = sigma, noise
+        return real(video, prompts, sigma, noise)
+
+    module.flow_matching_loss = spy
+    assert torch.isfinite(module.training_step(batch, 0))
+    sigma = seen["sigma"]  # [B, f]: 0 for the condition frame, then non-decreasing
+    assert sigma.shape == (4, 9) and bool((sigma[:, 0] == 0).all())
+    assert bool((sigma[:, 2:] >= sigma[:, 1:-1]).all()) and bool((sigma[:, 1:] > 0).all())
+    assert len(set(sigma[0, 1:].tolist())) == 8  # independent draws, not one level repeated
+    # per-frame levels reach the model: frame 1 clean and the rest pure noise is not the all-noise loss
+    module.flow_matching_loss = real
+    clean_first = torch.tensor([[0.0, 0.0] + [1.0] * 7])
+    per_frame = module.flow_matching_loss(batch["video"][:1], batch["prompt"][:1], clean_first, seen["noise"][:1])
+    shared = module.flow_matching_loss(batch["video"][:1], batch["prompt"][:1], torch.ones(1), seen["noise"][:1])
+    assert not torch.allclose(per_frame, shared)  # frame 1 was not noised like the others
+    with pytest.raises(ValueError, match="frame_noise"):
+        SFTModule(frame_noise="sometimes")
+    with pytest.raises(ValueError, match="frame_lag"):
+        SFTModule(frame_lag=-1)
+
+
+def test_frame_lag_samples_frames_one_after_another():
+    torch.manual_seed(0)
+    together, staggered = SFTModule(val_steps=3), SFTModule(val_steps=3, frame_lag=3)
+    staggered.transformer.load_state_dict(together.transformer.state_dict())
+    first = torch.rand(1, 3, 64, 64) * 2 - 1
+    a, b = together.generate(first, ["p"], num_frames=5), staggered.generate(first, ["p"], num_frames=5)
+    assert a.shape == b.shape == (1, 5, 64, 64, 3)
+    assert torch.equal(a[:, 0], b[:, 0]) and not torch.equal(a, b)
+    calls = []
+    staggered.transformer.register_forward_hook(lambda *args: calls.append(1))
+    staggered.generate(first, ["p"], num_frames=5)
+    assert len(calls) == 3 + 3 * 3  # 3 steps per frame, each of frames 2..4 starting 3 steps later

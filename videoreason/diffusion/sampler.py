@@ -97,6 +97,21 @@ def token_timesteps(
     return (mask.flatten().unsqueeze(0) * t.reshape(-1, 1)).expand(b, -1)  # [B, seq_len]
 
 
+def frame_timesteps(
+    frame_sigmas: torch.Tensor,
+    latent_shape: Sequence[int],
+    patch_size: Sequence[int],
+    num_train_timesteps: int = NUM_TRAIN_TIMESTEPS,
+) -> torch.Tensor:
+    """Per-token timesteps ``[B, seq_len]`` from one noise level per latent frame ``[B, f]`` (or ``[f]``): 0 on
+    latent frame 0, ``frame_sigmas[:, k] * num_train_timesteps`` on the tokens of frame ``k``."""
+    b, _, f, h, w = latent_shape
+    ones = token_timesteps(torch.ones(b), latent_shape, patch_size, num_train_timesteps=1)  # validates the shapes
+    sigma = torch.as_tensor(frame_sigmas, dtype=torch.float32).to(ones.device).expand(b, f)
+    per_frame = (h // patch_size[1]) * (w // patch_size[2])
+    return ones * sigma.repeat_interleave(per_frame, dim=1) * num_train_timesteps  # [B, seq_len]
+
+
 def impose_first_frame(latents: torch.Tensor, first_frame_latent: torch.Tensor) -> torch.Tensor:
     """``latents`` with latent frame 0 replaced by ``first_frame_latent`` (a new tensor)."""
     return torch.cat([first_frame_latent.to(latents.dtype), latents[:, :, 1:]], dim=2)
@@ -430,6 +445,47 @@ class FlowSampler:
             generator=generator,
             negative=negative_prompt_embeds,
         ).latents
+
+
+def sample_staggered(
+    transformer: torch.nn.Module,
+    latents_noise: torch.Tensor,
+    first_frame_latent: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    frame_sigmas: torch.Tensor,
+    num_train_timesteps: int = NUM_TRAIN_TIMESTEPS,
+) -> torch.Tensor:
+    """Euler sampling with one noise level per latent frame and step (``staggered_sigmas``), frame 0 imposed.
+
+    Args:
+        transformer: A ``WanTransformer3DModel``.
+        latents_noise: Initial noise ``[B, C, f, h, w]``; frame 0 is ignored.
+        first_frame_latent: Clean normalised first-frame latent ``[B, C, 1, h, w]``.
+        prompt_embeds: ``[B, L, text_dim]``.
+        frame_sigmas: ``[G + 1, f]``, non-increasing down every column.
+
+    Returns:
+        The final latents ``[B, C, f, h, w]``, float32, with frame 0 imposed.
+    """
+    frame_sigmas = torch.as_tensor(frame_sigmas, dtype=torch.float32)
+    f = latents_noise.shape[2]
+    if frame_sigmas.ndim != 2 or frame_sigmas.shape[1] != f or len(frame_sigmas) < 2:
+        raise ValueError(f"`frame_sigmas` must be [steps + 1, {f}], got shape {tuple(frame_sigmas.shape)}")
+    if bool((frame_sigmas[1:] > frame_sigmas[:-1]).any()):
+        raise ValueError("`frame_sigmas` must not increase from one step to the next")
+    dtype = next(transformer.parameters()).dtype
+    first = first_frame_latent.reshape(*latents_noise.shape[:2], 1, *latents_noise.shape[3:])
+    latents = impose_first_frame(latents_noise.float(), first)
+    embeds = prompt_embeds.to(latents.device, dtype)
+    patch = transformer.config.patch_size
+    for sigma, sigma_next in zip(frame_sigmas[:-1], frame_sigmas[1:], strict=True):
+        timestep = frame_timesteps(sigma, latents.shape, patch, num_train_timesteps).to(latents.device)
+        v = transformer(hidden_states=latents.to(dtype), timestep=timestep, encoder_hidden_states=embeds,
+                        return_dict=False)[0]
+        dt = (sigma_next - sigma).to(latents.device).view(1, 1, f, 1, 1)
+        latents = latents + dt * v.float()
+        latents[:, :, :1] = first  # re-impose the clean first frame
+    return latents
 
 
 def sample(

@@ -126,3 +126,26 @@ def sample_training_sigmas(
     else:
         raise ValueError(f"`mode` must be 'uniform' or 'logit_normal', got {mode!r}")
     return shift_sigmas(u, shift)
+
+
+def staggered_sigmas(sigmas: torch.Tensor, num_frames: int, lag: int) -> torch.Tensor:
+    """Per-frame sigmas of a staggered (rolling) schedule, ``[n + (num_frames - 2) * lag + 1, num_frames]``.
+
+    Latent frame 0 is the clean condition (sigma 0 throughout). Frame ``k >= 1`` walks the whole ``sigmas`` grid
+    ``[n + 1]`` but starts ``(k - 1) * lag`` steps after frame 1, so every frame is denoised while the frames before
+    it are already cleaner: with ``lag = n`` one frame at a time (each from a finished predecessor), with ``lag = 0``
+    all together (row ``i`` is then ``sigmas[i]`` on every frame but 0). A model trained with rising per-frame
+    noise (``SFTModule(frame_noise="rising")``) has seen such states.
+    """
+    sigmas = torch.as_tensor(sigmas, dtype=torch.float32).cpu()
+    if sigmas.ndim != 1 or len(sigmas) < 2:
+        raise ValueError(f"`sigmas` must be 1-D with at least 2 values, got shape {tuple(sigmas.shape)}")
+    if num_frames < 2 or lag < 0:
+        raise ValueError(f"need num_frames >= 2 and lag >= 0, got {num_frames} and {lag}")
+    n = len(sigmas) - 1
+    total = n + (num_frames - 2) * lag
+    step = torch.arange(total + 1).unsqueeze(1)  # [G + 1, 1]
+    start = torch.cat([torch.zeros(1), torch.arange(num_frames - 1) * lag]).long().unsqueeze(0)  # [1, f]
+    out = sigmas[(step - start).clamp(0, n)]  # [G + 1, f]
+    out[:, 0] = 0.0
+    return out

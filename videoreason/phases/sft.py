@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 
 from videoreason.diffusion.noise import sample_generators, standard_normal
-from videoreason.diffusion.sampler import token_timesteps
+from videoreason.diffusion.sampler import frame_timesteps, token_timesteps
 from videoreason.diffusion.schedule import add_noise, sample_training_sigmas, velocity_target
 from videoreason.models.codec import Codec
 from videoreason.models.lora import LoraSpec
@@ -58,7 +58,12 @@ class SFTModule(VideoModule):
         quantize_base: Store the frozen base weights of the transformer blocks in int8 (bitsandbytes LLM.int8,
             ``videoreason.models.quantize``) under the LoRA adapter: about half the transformer's memory of bf16.
             Needs ``lora``.
-        val_steps: Denoising steps when sampling validation videos.
+        frame_noise: ``shared``: one noise level per video (the usual); ``rising``: one per latent frame, drawn
+            independently and sorted so that later frames are noisier (diffusion forcing with a causal order): the
+            model learns to denoise a frame from cleaner frames before it, the step a chain-of-frames video takes.
+        frame_lag: Sampling (validation, ``eval``): each latent frame starts denoising this many steps after the
+            one before (``staggered_sigmas``; 0: all frames together). Use with ``frame_noise: rising``.
+        val_steps: Denoising steps when sampling validation videos (per frame, with ``frame_lag``).
         val_shift: Sigma shift of the validation sampling schedule.
         num_sample_videos: Validation videos kept in ``sample_videos`` for logging (``LogSampleVideos``).
         seed: Seed of the training noise (drawn per sample from seed, step and id) and of the validation noise.
@@ -81,6 +86,8 @@ class SFTModule(VideoModule):
         sigma_sampling: Literal["uniform", "logit_normal"] = "logit_normal",
         shift: float = 3.0,
         change_weight: float = 0.0,
+        frame_noise: Literal["shared", "rising"] = "shared",
+        frame_lag: int = 0,
         gradient_checkpointing: bool = False,
         quantize_base: bool = False,
         val_steps: int = 10,
@@ -100,6 +107,10 @@ class SFTModule(VideoModule):
             raise ValueError(f"`warmup_steps` must be >= 0, got {warmup_steps}")
         if val_steps < 1:
             raise ValueError(f"`val_steps` must be >= 1, got {val_steps}")
+        if frame_noise not in ("shared", "rising"):
+            raise ValueError(f"`frame_noise` must be 'shared' or 'rising', got {frame_noise!r}")
+        if frame_lag < 0:
+            raise ValueError(f"`frame_lag` must be >= 0, got {frame_lag}")
         self.save_hyperparameters(ignore=["codec", "text_embedder"])
         make_hparams_portable(self)
         self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base,
@@ -114,15 +125,20 @@ class SFTModule(VideoModule):
         Args:
             video: ``[B, 3, F, H, W]`` in [-1, 1].
             prompts: One prompt per sample.
-            sigma: Noise level per sample ``[B]``.
+            sigma: Noise level per sample ``[B]``, or per sample and latent frame ``[B, f]`` (frame 0 unused).
             noise: Optional fixed noise like the latents (default: fresh Gaussian).
         """
         x0 = self.codec.encode(video)  # [B, C, f, h, w]
         noise = torch.randn_like(x0) if noise is None else noise
         sigma = sigma.to(x0.device, torch.float32)
-        xt = add_noise(x0, noise, sigma.view(-1, 1, 1, 1, 1))
+        patch = self.transformer.config.patch_size
+        if sigma.ndim == 2:  # one level per latent frame
+            xt = add_noise(x0, noise, sigma.view(*sigma.shape[:1], 1, sigma.shape[1], 1, 1))
+            timestep = frame_timesteps(sigma, xt.shape, patch)  # [B, seq_len]
+        else:
+            xt = add_noise(x0, noise, sigma.view(-1, 1, 1, 1, 1))
+            timestep = token_timesteps(sigma, xt.shape, patch)  # [B, seq_len]
         xt[:, :, :1] = x0[:, :, :1]  # the condition frame stays clean
-        timestep = token_timesteps(sigma, xt.shape, self.transformer.config.patch_size)  # [B, seq_len]
         embeds = self.text_embedder.embed(prompts).to(x0.device, self.transformer.dtype)
         v = self.transformer(hidden_states=xt.to(self.transformer.dtype), timestep=timestep,
                              encoder_hidden_states=embeds, return_dict=False)[0]
@@ -138,9 +154,14 @@ class SFTModule(VideoModule):
         video = batch["video"]  # [B, 3, F, H, W]
         # noise and sigma per sample, keyed by (seed, step, id): the same whatever rank or batch a sample is in
         generators = sample_generators(self.hparams.seed, self.global_step, keys=list(batch["id"]))
-        sigma = torch.cat([sample_training_sigmas(1, mode=self.hparams.sigma_sampling, shift=self.hparams.shift,
-                                                  generator=g) for g in generators])
-        noise = standard_normal(generators, self.codec.latent_shape(*video.shape[2:]), video.device)
+        latent_shape = self.codec.latent_shape(*video.shape[2:])
+        per_frame = self.hparams.get("frame_noise", "shared") == "rising"
+        draws = latent_shape[1] - 1 if per_frame else 1  # latent frames 1.. (frame 0 is the condition)
+        sigma = torch.stack([sample_training_sigmas(draws, mode=self.hparams.sigma_sampling, shift=self.hparams.shift,
+                                                    generator=g) for g in generators])  # [B, draws]
+        # rising: sorted, so later frames are noisier; column 0 (the condition frame) is never used
+        sigma = torch.cat([torch.zeros(len(sigma), 1), sigma.sort(dim=1).values], dim=1) if per_frame else sigma[:, 0]
+        noise = standard_normal(generators, latent_shape, video.device)
         loss = self.flow_matching_loss(video, list(batch["prompt"]), sigma, noise)
         self.log("train/loss", loss, prog_bar=True, batch_size=video.shape[0])
         return loss

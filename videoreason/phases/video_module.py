@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from videoreason.diffusion.noise import seeded_noise
-from videoreason.diffusion.sampler import FlowSampler
-from videoreason.diffusion.schedule import sampling_sigmas
+from videoreason.diffusion.sampler import FlowSampler, sample_staggered
+from videoreason.diffusion.schedule import sampling_sigmas, staggered_sigmas
 from videoreason.models.codec import Codec, PixelCodec, WanVAECodec, to_uint8
 from videoreason.models.local import pretrained_folder
 from videoreason.models.lora import LoraSpec, add_lora
@@ -235,7 +235,12 @@ class VideoModule(L.LightningModule):
         embeds = self.text_embedder.embed(prompts).to(first.device)
         sigmas = sampling_sigmas(steps or self.hparams.val_steps,
                                  shift=self.hparams.val_shift if shift is None else shift)
-        latents = FlowSampler(self.transformer).sample(noise, first, embeds, sigmas)
+        lag = self.hparams.get("frame_lag", 0)
+        if lag:  # a model trained with rising per-frame noise: frames denoised one after another
+            latents = sample_staggered(self.transformer, noise, first, embeds,
+                                       staggered_sigmas(sigmas, noise.shape[2], lag))
+        else:
+            latents = FlowSampler(self.transformer).sample(noise, first, embeds, sigmas)
         return to_uint8(self.codec.decode(latents))
 
     def on_validation_epoch_start(self) -> None:
