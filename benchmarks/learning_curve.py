@@ -49,7 +49,8 @@ def read_curve(run_dir: Path, task: str, cores: int) -> list[Point]:
     f1 = {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"val/{task}/f1")}
     if not success:
         raise ValueError(f"run {run.info.run_id} in {run_dir} logged no val/{task}/success")
-    return [Point(m.step, m.step * batch, cores * (m.timestamp / 1000 - start) / 3600,
+    # Lightning logs a validation run after optimizer step k (1-based) at step k - 1
+    return [Point(m.step + 1, (m.step + 1) * batch, cores * (m.timestamp / 1000 - start) / 3600,
                   proportion_interval(m.value, n_val).scaled(100), 100 * f1.get(m.step, float("nan")))
             for m in sorted(success, key=lambda m: m.step)]
 
@@ -77,9 +78,11 @@ def plot(curves: dict[str, list[Point]], out: Path) -> None:
     for ax, (label, attr, group) in zip(axes[0], panels, strict=True):
         for name, points in group.items():
             x = [getattr(p, attr) for p in points]
-            ax.plot(x, [p.success.mean for p in points], "o-", label=f"{name} SR")
-            ax.fill_between(x, [p.success.low for p in points], [p.success.high for p in points], alpha=0.2)
-            ax.plot(x, [p.f1 for p in points], "s--", label=f"{name} F1", alpha=0.7)
+            (line,) = ax.plot(x, [p.success.mean for p in points], "o-", label=f"{name} SR")
+            colour = line.get_color()
+            ax.fill_between(x, [p.success.low for p in points], [p.success.high for p in points], alpha=0.15,
+                            color=colour)
+            ax.plot(x, [p.f1 for p in points], "s--", label=f"{name} F1", alpha=0.7, color=colour)
         ax.set_xlabel(label)
         ax.set_ylabel("held-out %")
         ax.set_ylim(0, 100)
