@@ -82,3 +82,26 @@ def test_existing_output_is_not_overwritten(tmp_path):
     (tmp_path / "sft").mkdir()
     with pytest.raises(ValueError, match="--reuse"):
         main(["--task", "maze", "--out", str(tmp_path)])
+
+
+def test_report_draws_the_learning_curve_of_each_trained_model(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    _eval_rows(tmp_path / "sft" / "eval" / "test", [0.0] * 20)
+    _eval_rows(tmp_path / "grpo" / "eval" / "test", [0.0] * 20)
+    (tmp_path / "sft" / "config.yaml").write_text("data:\n  init_args:\n    batch_size: 8\n    num_val_puzzles: 16\n")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'sft' / 'mlflow.db'}")
+    run = client.create_run(client.create_experiment("sft")).info.run_id
+    for step, sr, f1 in ((99, 0.0, 0.4), (199, 0.25, 0.6)):  # validations after 100 and 200 steps
+        client.log_metric(run, "val/maze/success", sr, step=step)
+        client.log_metric(run, "val/maze/f1", f1, step=step)
+    result = Recipe("maze", tmp_path, [], seed=0, reuse=True, overrides={"sft": [], "grpo": []}).report()
+    points = result["curves"]["sft"]
+    assert [(p["step"], p["samples"]) for p in points] == [(100, 800), (200, 1600)]
+    assert points[1]["success"]["mean"] == 25.0 and 0 < points[1]["success"]["low"] < 25 < points[1]["success"]["high"]
+    assert points[1]["f1"] == pytest.approx(60.0)
+    assert "grpo" not in result["curves"]  # no run folder: nothing to read
+    text = (tmp_path / "results.md").read_text()
+    assert "learning curve of sft" in text and "| 200 | 1600 |" in text
+    assert (tmp_path / "learning_curves.png").stat().st_size > 1000

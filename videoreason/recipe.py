@@ -8,9 +8,10 @@ in a subprocess and timed. GRPO variants start from the same SFT model:
 - ``sparse`` (``--ablate reward``): the same with the sparse success reward (``configs/rewards/<task>_sparse.yaml``);
 - ``all_steps`` (``--ablate plan``): the same with every denoising step trained (``AllSteps``, Flow-GRPO).
 
-Results land in ``OUT/results.{md,json}`` and an MLflow run (experiment ``recipe``) in ``OUT``'s store, with each
-GRPO run's reward curves and every model's sample test videos. ``--reuse`` keeps phases whose outputs exist
-and continues an interrupted training phase from its last checkpoint (resume an interrupted recipe).
+Results land in ``OUT/results.{md,json}`` (with each trained model's learning curve: held-out SR and F1 at every
+validation, also drawn in ``OUT/learning_curves.png``) and an MLflow run (experiment ``recipe``) in ``OUT``'s
+store, with each GRPO run's reward curves and every model's sample test videos. ``--reuse`` keeps phases whose
+outputs exist and continues an interrupted training phase from its last checkpoint (resume an interrupted recipe).
 
     videoreason recipe --task maze --out runs/maze
     python benchmarks/learning.py --task maze --ablate reward plan
@@ -19,6 +20,7 @@ and continues an interrupted training phase from its last checkpoint (resume an 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -29,12 +31,14 @@ from pathlib import Path
 
 from videoreason.atomic import write_atomic
 from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
+from videoreason.eval.curves import CurvePoint, curve_table, plot_curves, read_curve
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
 from videoreason.resources import config_root
 from videoreason.rewards.presets import PRESETS
 
 CONFIGS = config_root()  # the packaged configs/ (reward presets live in configs/rewards/)
 TIMES_FILE = "times.json"  # wall seconds per phase, so a --reuse run still reports the phases run before
+CURVES_FILE = "learning_curves.png"  # held-out SR and F1 of every trained model at each of its validations
 
 
 @dataclass(frozen=True)
@@ -153,13 +157,32 @@ class Recipe:
         result = {"task": self.task, "n": len(ids), "seed": self.seed, "times_s": self.times,
                   "metrics": {m: {k: vars(e) for k, e in row.items()} for m, row in table.items()},
                   "sr_gain": {m: vars(e) for m, e in gains.items()}}
-        text = self.markdown(table, gains, len(ids))
+        curves = self.curves(models)
+        result["curves"] = {m: [dataclasses.asdict(p) for p in points] for m, points in curves.items()}
+        text = "\n\n".join([self.markdown(table, gains, len(ids)),
+                             *(curve_table(f"learning curve of {m} (validation puzzles)", points)
+                               for m, points in curves.items())])
         print(text)
         self.out.mkdir(parents=True, exist_ok=True)
+        if curves:
+            plot_curves({m: p for m, p in curves.items() if m == "sft"},
+                        {m: p for m, p in curves.items() if m != "sft"}, self.out / CURVES_FILE)
         write_atomic(self.out / "results.md", (text + "\n").encode())
         write_atomic(self.out / "results.json", json.dumps(result, indent=1).encode())
         self.track(result, table)
         return result
+
+    def curves(self, models: Sequence[str]) -> dict[str, list[CurvePoint]]:
+        """Each trained model's validation curve from its run's MLflow store (models not trained here have none)."""
+        out = {}
+        for m in models:
+            try:
+                points = read_curve(self.out / m, self.task)
+            except FileNotFoundError:
+                continue
+            if points:
+                out[m] = points
+        return out
 
     def markdown(self, table: dict[str, dict[str, Estimate]], gains: dict[str, Estimate], n: int) -> str:
         head = ["model", *(LABELS[k] for k in HEADLINE), "train wall time"]
@@ -196,8 +219,9 @@ class Recipe:
         tracked.log_metrics({f"{m}/{k}{suffix}": value for m, row in table.items() for k, e in row.items()
                              for suffix, value in (("", e.mean), ("_low", e.low), ("_high", e.high))})
         tracked.log_metrics({f"time/{k}_s": v for k, v in self.times.items()})
-        for path in (self.out / "results.md", self.out / "results.json"):
-            tracked.log_artifact(path)
+        for path in (self.out / "results.md", self.out / "results.json", self.out / CURVES_FILE):
+            if path.is_file():
+                tracked.log_artifact(path)
         for m in self.variants:
             curves = self.out / m / "curves.png"
             if curves.is_file():
