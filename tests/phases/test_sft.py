@@ -129,3 +129,13 @@ def test_frame_lag_samples_frames_one_after_another():
     staggered.transformer.register_forward_hook(lambda *args: calls.append(1))
     staggered.generate(first, ["p"], num_frames=5)
     assert len(calls) == 3 + 3 * 3  # 3 steps per frame, each of frames 2..4 starting 3 steps later
+
+
+def test_export_keeps_the_staggered_sampler(tmp_path):
+    from videoreason.phases.export import export_module, load_module
+
+    module = SFTModule(val_steps=2, frame_noise="rising", frame_lag=1)
+    loaded = load_module(export_module(module, tmp_path / "adapter"))
+    assert loaded.hparams.frame_noise == "rising" and loaded.hparams.frame_lag == 1
+    first = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert torch.equal(module.generate(first, ["p"], num_frames=5), loaded.generate(first, ["p"], num_frames=5))
