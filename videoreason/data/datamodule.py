@@ -291,7 +291,7 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         train_split: split used for training.
         val_split: split used for validation; ``"val"`` falls back to ``"test"`` when the dataset has no val rows.
         num_val_puzzles: size of the fixed validation subset (0 disables validation).
-        samples_per_epoch: training items per epoch (``None``: the number of training rows).
+        samples_per_epoch: training items per epoch (``None``: all training items, 8 per row with ``augment``).
         bad_samples: What to do with rows that cannot be used (a file missing, an unreadable video or one whose
             header disagrees with the row, a puzzle that does not validate; every row is checked at setup, headers
             only): ``"error"`` stops with their count and the first few, ``"skip"`` drops them with a warning and a
