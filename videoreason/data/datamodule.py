@@ -19,8 +19,9 @@ interleaved across tasks, in a fixed order.
 
 With ``augment`` the training items of a ``dihedral`` task are its videos under the 8 rotations and reflections
 (those that keep a non-square frame's shape): dataset index ``8 * row + k`` is row ``row`` under transform ``k`` of
-:func:`dihedral_video`, so the sampler deals them like rows and resume stays exact. Only the video and first frame
-are transformed, not the puzzle: augmented items are for learning from videos (SFT), not for scoring.
+:func:`videoreason.tasks.grid.dihedral`, so the sampler deals them like rows and resume stays exact. Only the
+video and first frame are transformed, not the puzzle: augmented items are for learning from videos (SFT), not for
+scoring.
 """
 
 from __future__ import annotations
@@ -40,25 +41,14 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from videoreason.data.dataset import SPLITS, load_sample, read_rows, row_problem
 from videoreason.data.video import decode_video
 from videoreason.tasks.base import resolve_task
+from videoreason.tasks.grid import DIHEDRAL, dihedral, shape_keeping_dihedral
 
-DIHEDRAL = 8  # rotations by 0, 90, 180, 270 degrees, then the same mirrored left-right
 _SEED_MIX = 1_000_003  # spreads (seed, epoch) pairs so that seed s, epoch e+1 != seed s+1, epoch e
 
 
 def to_unit_range(frames: np.ndarray) -> torch.Tensor:
     """uint8 ``[F, H, W, 3]`` -> float32 ``[3, F, H, W]`` in [-1, 1]."""
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
-
-
-def dihedral_video(video: torch.Tensor, k: int) -> torch.Tensor:
-    """Transform ``k`` of :data:`DIHEDRAL` of a ``[..., H, W]`` video: ``k % 4`` quarter turns, mirrored if k >= 4."""
-    turned = torch.rot90(video, k % 4, dims=(-2, -1))
-    return turned.flip(-1) if k >= 4 else turned
-
-
-def dihedral_transforms(height: int, width: int) -> list[int]:
-    """The transforms of :func:`dihedral_video` that keep a ``height x width`` frame's shape."""
-    return list(range(DIHEDRAL)) if height == width else [0, 2, 4, 6]
 
 
 class PuzzleVideoDataset(Dataset):
@@ -110,7 +100,7 @@ class PuzzleVideoDataset(Dataset):
         out = []
         for row in rows:
             meta = self.rows[row]
-            ks = dihedral_transforms(int(meta["height"]), int(meta["width"])) \
+            ks = shape_keeping_dihedral(int(meta["height"]), int(meta["width"])) \
                 if resolve_task(meta["task"]).dihedral else [0]
             out += [row * self.copies + k for k in ks]
         return out
@@ -131,7 +121,7 @@ class PuzzleVideoDataset(Dataset):
         if frames.shape != expected:
             raise ValueError(f"sample {row['id']}: video {path} has shape {frames.shape}, metadata says {expected}")
         sample = load_sample(self.root, row)
-        video = dihedral_video(to_unit_range(frames), transform)  # [3, F, H, W]
+        video = to_unit_range(dihedral(frames, transform, axes=(1, 2)))  # [3, F, H, W]
         item = {} if first_only else {"video": video}
         return {
             **item,

@@ -77,7 +77,21 @@ def count_components(mask: np.ndarray) -> int:
     return count
 
 
+DIHEDRAL = 8
+"""Rotations and reflections of a square board: ``k % 4`` quarter turns, mirrored left-right when ``k >= 4``."""
+
+
+def dihedral(board: np.ndarray, k: int, axes: tuple[int, int] = (-2, -1)) -> np.ndarray:
+    """Image ``k`` of :data:`DIHEDRAL` of an array whose ``axes`` are (rows, columns)."""
+    turned = np.rot90(board, k % 4, axes=axes)
+    return np.flip(turned, axis=axes[1]) if k >= 4 else turned
+
+
 def dihedral_images(board: np.ndarray) -> list[np.ndarray]:
     """The 8 images of a ``[..., R, C]`` board under rotations by 90 degrees and reflections (the dihedral group)."""
-    turns = [np.rot90(board, k, axes=(-2, -1)) for k in range(4)]
-    return turns + [np.flip(t, axis=-1) for t in turns]
+    return [dihedral(board, k) for k in range(DIHEDRAL)]
+
+
+def shape_keeping_dihedral(rows: int, cols: int) -> list[int]:
+    """The images ``k`` of :func:`dihedral` that keep a ``rows x cols`` shape (all 8 for a square)."""
+    return list(range(DIHEDRAL)) if rows == cols else [0, 2, 4, 6]
