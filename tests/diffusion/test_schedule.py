@@ -94,7 +94,7 @@ def test_staggered_sigmas_start_each_frame_lag_steps_later():
 
 
 def test_staggered_sampling_with_no_lag_is_the_shared_sampler():
-    from videoreason.diffusion.sampler import FlowSampler, frame_timesteps, sample_staggered, token_timesteps
+    from videoreason.diffusion.sampler import FlowSampler, frame_timesteps, token_timesteps
     from videoreason.diffusion.schedule import staggered_sigmas
     from videoreason.models.transformer import build_transformer
 
@@ -108,7 +108,7 @@ def test_staggered_sampling_with_no_lag_is_the_shared_sampler():
     sigmas = sampling_sigmas(4, shift=3.0)
     with torch.no_grad():
         shared = FlowSampler(transformer).sample(noise, first, embeds, sigmas)
-        staggered = sample_staggered(transformer, noise, first, embeds, staggered_sigmas(sigmas, 4, 0))
+        staggered = FlowSampler(transformer).sample_staggered(noise, first, embeds, staggered_sigmas(sigmas, 4, 0))
     assert torch.allclose(shared, staggered, atol=1e-6)
     with pytest.raises(ValueError, match="must not increase"):
-        sample_staggered(transformer, noise, first, embeds, staggered_sigmas(sigmas, 4, 1).flip(0))
+        FlowSampler(transformer).sample_staggered(noise, first, embeds, staggered_sigmas(sigmas, 4, 1).flip(0))

@@ -405,6 +405,45 @@ class FlowSampler:
         return out.log_prob, out.mean, out.std
 
     @torch.no_grad()
+    @torch.no_grad()
+    def sample_staggered(
+        self,
+        latents_noise: torch.Tensor,
+        first_frame_latent: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        frame_sigmas: torch.Tensor,
+        negative_prompt_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Euler sampling with one noise level per latent frame and step (``staggered_sigmas``), frame 0 imposed.
+
+        Args:
+            latents_noise: Initial noise ``[B, C, f, h, w]``; frame 0 is ignored.
+            first_frame_latent: Clean normalised first-frame latent ``[B, C, 1, h, w]`` (or ``[B, C, h, w]``).
+            prompt_embeds: ``[B, L, text_dim]``.
+            frame_sigmas: ``[G + 1, f]``, non-increasing down every column.
+            negative_prompt_embeds: ``[B, L', text_dim]``, needed when guidance is on.
+
+        Returns:
+            The final latents ``[B, C, f, h, w]``, float32 (or the noise's dtype), with frame 0 imposed.
+        """
+        frame_sigmas = torch.as_tensor(frame_sigmas, dtype=torch.float32)
+        f = latents_noise.shape[2]
+        if frame_sigmas.ndim != 2 or frame_sigmas.shape[1] != f or len(frame_sigmas) < 2:
+            raise ValueError(f"`frame_sigmas` must be [steps + 1, {f}], got shape {tuple(frame_sigmas.shape)}")
+        if bool((frame_sigmas[1:] > frame_sigmas[:-1]).any()):
+            raise ValueError("`frame_sigmas` must not increase from one step to the next")
+        # the shared checks and casts; the last frame's column stands in for the 1-D grid they validate
+        prep = self._prepare(latents_noise, first_frame_latent, prompt_embeds, frame_sigmas[:, -1], None,
+                             negative_prompt_embeds)
+        latents = impose_first_frame(latents_noise, prep.first_frame_latent)
+        patch = self.transformer.config.patch_size
+        for sigma, sigma_next in zip(frame_sigmas[:-1], frame_sigmas[1:], strict=True):
+            timestep = frame_timesteps(sigma, latents.shape, patch, self.num_train_timesteps).to(latents.device)
+            v = self._velocity(latents.to(self._dtype()), timestep, prep.prompt_embeds, prep.negative_prompt_embeds)
+            latents = ode_step(latents, v, sigma.view(1, 1, f, 1, 1), sigma_next.view(1, 1, f, 1, 1))
+            latents[:, :, :1] = prep.first_frame_latent  # re-impose the clean first frame
+        return latents
+
     def sample(
         self,
         latents_noise: torch.Tensor,
@@ -445,47 +484,6 @@ class FlowSampler:
             generator=generator,
             negative=negative_prompt_embeds,
         ).latents
-
-
-def sample_staggered(
-    transformer: torch.nn.Module,
-    latents_noise: torch.Tensor,
-    first_frame_latent: torch.Tensor,
-    prompt_embeds: torch.Tensor,
-    frame_sigmas: torch.Tensor,
-    num_train_timesteps: int = NUM_TRAIN_TIMESTEPS,
-) -> torch.Tensor:
-    """Euler sampling with one noise level per latent frame and step (``staggered_sigmas``), frame 0 imposed.
-
-    Args:
-        transformer: A ``WanTransformer3DModel``.
-        latents_noise: Initial noise ``[B, C, f, h, w]``; frame 0 is ignored.
-        first_frame_latent: Clean normalised first-frame latent ``[B, C, 1, h, w]``.
-        prompt_embeds: ``[B, L, text_dim]``.
-        frame_sigmas: ``[G + 1, f]``, non-increasing down every column.
-
-    Returns:
-        The final latents ``[B, C, f, h, w]``, float32, with frame 0 imposed.
-    """
-    frame_sigmas = torch.as_tensor(frame_sigmas, dtype=torch.float32)
-    f = latents_noise.shape[2]
-    if frame_sigmas.ndim != 2 or frame_sigmas.shape[1] != f or len(frame_sigmas) < 2:
-        raise ValueError(f"`frame_sigmas` must be [steps + 1, {f}], got shape {tuple(frame_sigmas.shape)}")
-    if bool((frame_sigmas[1:] > frame_sigmas[:-1]).any()):
-        raise ValueError("`frame_sigmas` must not increase from one step to the next")
-    dtype = next(transformer.parameters()).dtype
-    first = first_frame_latent.reshape(*latents_noise.shape[:2], 1, *latents_noise.shape[3:])
-    latents = impose_first_frame(latents_noise.float(), first)
-    embeds = prompt_embeds.to(latents.device, dtype)
-    patch = transformer.config.patch_size
-    for sigma, sigma_next in zip(frame_sigmas[:-1], frame_sigmas[1:], strict=True):
-        timestep = frame_timesteps(sigma, latents.shape, patch, num_train_timesteps).to(latents.device)
-        v = transformer(hidden_states=latents.to(dtype), timestep=timestep, encoder_hidden_states=embeds,
-                        return_dict=False)[0]
-        dt = (sigma_next - sigma).to(latents.device).view(1, 1, f, 1, 1)
-        latents = latents + dt * v.float()
-        latents[:, :, :1] = first  # re-impose the clean first frame
-    return latents
 
 
 def sample(

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from videoreason.diffusion.noise import seeded_noise
-from videoreason.diffusion.sampler import FlowSampler, sample_staggered
+from videoreason.diffusion.sampler import FlowSampler
 from videoreason.diffusion.schedule import sampling_sigmas, staggered_sigmas
 from videoreason.models.codec import Codec, PixelCodec, WanVAECodec, to_uint8
 from videoreason.models.local import pretrained_folder
@@ -237,8 +237,8 @@ class VideoModule(L.LightningModule):
                                  shift=self.hparams.val_shift if shift is None else shift)
         lag = self.hparams.get("frame_lag", 0)
         if lag:  # a model trained with rising per-frame noise: frames denoised one after another
-            latents = sample_staggered(self.transformer, noise, first, embeds,
-                                       staggered_sigmas(sigmas, noise.shape[2], lag))
+            latents = FlowSampler(self.transformer).sample_staggered(
+                noise, first, embeds, staggered_sigmas(sigmas, noise.shape[2], lag))
         else:
             latents = FlowSampler(self.transformer).sample(noise, first, embeds, sigmas)
         return to_uint8(self.codec.decode(latents))
