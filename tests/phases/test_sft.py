@@ -139,3 +139,56 @@ def test_export_keeps_the_staggered_sampler(tmp_path):
     assert loaded.hparams.frame_noise == "rising" and loaded.hparams.frame_lag == 1
     first = torch.rand(1, 3, 64, 64) * 2 - 1
     assert torch.equal(module.generate(first, ["p"], num_frames=5), loaded.generate(first, ["p"], num_frames=5))
+
+
+def test_clip_training_learns_from_random_windows_of_consecutive_frames(dataset):
+    module = SFTModule(clip_frames=2)
+    data = PuzzleVideoDataModule(str(dataset), batch_size=4, num_val_puzzles=0)
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    seen = []
+    real = module.flow_matching_loss
+    module.flow_matching_loss = lambda video, prompts, sigma, noise=None: (seen.append(video), real(
+        video, prompts, sigma, noise))[1]
+    assert torch.isfinite(module.training_step(batch, 0))
+    module.training_step(batch, 0)
+    windows = seen[0]
+    assert windows.shape == (4, 3, 2, *batch["video"].shape[3:])
+    starts = []
+    for video, window in zip(batch["video"], windows, strict=True):  # each window is two consecutive frames
+        start = next(s for s in range(video.shape[1] - 1) if torch.equal(video[:, s:s + 2], window))
+        starts.append(start)
+    assert torch.equal(seen[0], seen[1])  # drawn from (seed, step, id): the same step draws the same windows
+    assert len(set(starts)) > 1 or batch["video"].shape[2] == 2
+    with pytest.raises(ValueError, match="clip_frames"):
+        SFTModule(clip_frames=1)
+    with pytest.raises(ValueError, match="longer than the training videos"):
+        SFTModule(clip_frames=99).training_step(batch, 0)
+
+
+def test_a_clip_model_generates_window_by_window_from_the_last_frame():
+    torch.manual_seed(0)
+    module = SFTModule(val_steps=2, clip_frames=3)
+    first = torch.randint(0, 256, (2, 3, 64, 64)) / 127.5 - 1  # whole uint8 levels, as a decoded frame has
+    conditions = []
+    module.transformer.register_forward_hook(lambda mod, args, kwargs, out: conditions.append(
+        kwargs["hidden_states"][:, :, 0].clone()), with_kwargs=True)
+    video = module.generate(first, ["p", "q"], num_frames=6)
+    assert video.shape == (2, 6, 64, 64, 3)
+    assert len(conditions) == 3 * 2  # ceil(5 new frames / 2 per window) windows of 2 steps
+    for window, frame in enumerate((0, 2, 4)):  # window w is conditioned on frame 2w, as generated
+        expected = module.codec.encode(video[:, frame:frame + 1])[:, :, 0]
+        assert torch.allclose(conditions[2 * window], expected, atol=1e-6)
+    assert torch.equal(video, module.generate(first, ["p", "q"], num_frames=6))  # seeded
+    whole = SFTModule(val_steps=2)
+    whole.transformer.load_state_dict(module.transformer.state_dict())
+    assert torch.equal(whole.generate(first, ["p", "q"], num_frames=3), module.generate(first, ["p", "q"], 3))
+
+
+def test_grpo_refuses_a_start_trained_on_clips(tmp_path):
+    from videoreason.phases.export import export_module
+    from videoreason.phases.grpo import GRPOModule
+
+    folder = export_module(SFTModule(clip_frames=2), tmp_path / "adapter")
+    with pytest.raises(ValueError, match="clip_frames"):
+        GRPOModule(init_from=str(folder))

@@ -22,6 +22,7 @@ from videoreason.tasks.maze import (
     Maze,
     MazeDifficulty,
     MazePuzzle,
+    fill_step,
 )
 from videoreason.tasks.render import RenderSpec, frame_state_indices
 
@@ -257,8 +258,13 @@ def test_fill_video_shades_dead_ends_then_paints_exactly_the_path():
         assert all(states[f][cell] != DEAD_END for f in range(9) for cell in path)  # never on the path
         assert {tuple(c) for c in np.argwhere(states[-1] == PATH)} == set(path[1:-1])
         assert not np.any(states[-1] == FLOOR)  # every floor block off the path was shaded
-        for f in range(1, 8):  # one cell deeper per frame: a changed frame shades at most 2 blocks per dead end
-            assert np.array_equal(states[f][states[f] != DEAD_END], states[0][states[f] != DEAD_END])
+        for f in range(1, 9):  # every frame follows from the one before; shading only shades floor
+            assert np.array_equal(states[f], fill_step(states[f - 1]))
+            if not np.any(states[f] == PATH):
+                assert np.array_equal(states[f][states[f] != DEAD_END], states[0][states[f] != DEAD_END])
+        assert np.array_equal(fill_step(states[-1]), states[-1])  # the solved board holds
+        painted = int(np.argmax(np.any(states == PATH, axis=(1, 2))))
+        assert np.array_equal(states[painted - 1] == DEAD_END, states[-1] == DEAD_END)  # painted once filled
         verdict = TASK.score(decode_video(encode_mp4(TASK.render(puzzle, states, TINY), 4)), puzzle, TINY)
         assert verdict.success and verdict.exact_match and verdict.f1 == 1.0
 

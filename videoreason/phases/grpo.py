@@ -230,6 +230,10 @@ class GRPOModule(VideoModule):
         from videoreason.phases.export import load_module
 
         start = load_module(init_from)
+        if start.hparams.get("clip_frames"):
+            raise ValueError(f"`init_from` ({init_from}) was trained on {start.hparams['clip_frames']}-frame clips and "
+                             "generates videos window by window; GRPO rollouts sample whole videos, which that model "
+                             "never learned: start from a model trained on whole videos (`clip_frames: null`)")
         transformer = start.transformer
         has_lora = bool(getattr(transformer, "peft_config", None))
         if has_lora and not start.base_changed:

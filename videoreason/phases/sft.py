@@ -28,6 +28,16 @@ CHANGE_THRESHOLD = 0.05
 """A latent cell counts as changed when some channel moves more than this from the first frame (normalised units)."""
 
 
+def random_windows(video: torch.Tensor, length: int, generators: list[torch.Generator]) -> torch.Tensor:
+    """One window of ``length`` consecutive frames per sample of ``video [B, 3, F, H, W]``, its start drawn from
+    the sample's generator: ``[B, 3, length, H, W]``."""
+    frames = video.shape[2]
+    if length > frames:
+        raise ValueError(f"`clip_frames` ({length}) is longer than the training videos ({frames} frames)")
+    starts = [int(torch.randint(frames - length + 1, (), generator=g)) for g in generators]
+    return torch.stack([v[:, s:s + length] for v, s in zip(video, starts, strict=True)])
+
+
 class SFTModule(VideoModule):
     """Flow-matching fine-tuning with LoRA (or full fine-tuning).
 
@@ -63,6 +73,11 @@ class SFTModule(VideoModule):
             model learns to denoise a frame from cleaner frames before it, the step a chain-of-frames video takes.
         frame_lag: Sampling (validation, ``eval``): each latent frame starts denoising this many steps after the
             one before (``staggered_sigmas``; 0: all frames together). Use with ``frame_noise: rising``.
+        clip_frames: Train on windows of this many consecutive frames (a random window per sample; its first frame is
+            the condition) and generate videos window by window, each conditioned on the last frame of the one
+            before (``VideoModule.generate``). ``2`` learns one step of a video whose every frame follows from the
+            one before (maze ``fill``) at a fraction of a whole video's tokens. ``None``: whole videos. With a
+            temporally compressing codec it must be ``1 + k * temporal_factor``.
         val_steps: Denoising steps when sampling validation videos (per frame, with ``frame_lag``).
         val_shift: Sigma shift of the validation sampling schedule.
         num_sample_videos: Validation videos kept in ``sample_videos`` for logging (``LogSampleVideos``).
@@ -88,6 +103,7 @@ class SFTModule(VideoModule):
         change_weight: float = 0.0,
         frame_noise: Literal["shared", "rising"] = "shared",
         frame_lag: int = 0,
+        clip_frames: int | None = None,
         gradient_checkpointing: bool = False,
         quantize_base: bool = False,
         val_steps: int = 10,
@@ -111,10 +127,15 @@ class SFTModule(VideoModule):
             raise ValueError(f"`frame_noise` must be 'shared' or 'rising', got {frame_noise!r}")
         if frame_lag < 0:
             raise ValueError(f"`frame_lag` must be >= 0, got {frame_lag}")
+        if clip_frames is not None and clip_frames < 2:
+            raise ValueError(f"`clip_frames` must be >= 2 (a condition frame and a frame to learn), got {clip_frames}")
         self.save_hyperparameters(ignore=["codec", "text_embedder"])
         make_hparams_portable(self)
         self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base,
                              pretrained=pretrained, base_dtype=base_dtype, default_transformer="tiny")
+        if clip_frames is not None and (clip_frames - 1) % self.codec.temporal_factor:
+            raise ValueError(f"`clip_frames` must be 1 + k * {self.codec.temporal_factor} for this codec (whole latent "
+                             f"frames), got {clip_frames}")
 
     # ------------------------------------------------------------------ loss
     def flow_matching_loss(
@@ -154,6 +175,8 @@ class SFTModule(VideoModule):
         video = batch["video"]  # [B, 3, F, H, W]
         # noise and sigma per sample, keyed by (seed, step, id): the same whatever rank or batch a sample is in
         generators = sample_generators(self.hparams.seed, self.global_step, keys=list(batch["id"]))
+        if self.hparams.get("clip_frames"):
+            video = random_windows(video, self.hparams.clip_frames, generators)
         latent_shape = self.codec.latent_shape(*video.shape[2:])
         per_frame = self.hparams.get("frame_noise", "shared") == "rising"
         draws = latent_shape[1] - 1 if per_frame else 1  # latent frames 1.. (frame 0 is the condition)

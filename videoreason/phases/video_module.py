@@ -220,6 +220,10 @@ class VideoModule(L.LightningModule):
     ) -> torch.Tensor:
         """Sample videos ``uint8 [B, F, H, W, 3]`` from first frames ``[B, 3, H, W]`` in [-1, 1].
 
+        A model trained on clips shorter than the video (``clip_frames``) samples it window by window: each window
+        is conditioned on the last frame of the one before, decoded to ``uint8`` and encoded again (as a pipeline
+        extending a video from its last frame would).
+
         Args:
             first_frames: Conditioning images.
             prompts: One prompt per image.
@@ -231,17 +235,33 @@ class VideoModule(L.LightningModule):
         batch, _, height, width = first_frames.shape
         first = self.codec.encode(first_frames.unsqueeze(2))  # [B, C, 1, h, w]
         seeds = [self.hparams.seed + i for i in range(batch)] if seeds is None else seeds
-        noise = seeded_noise(seeds, self.codec.latent_shape(num_frames, height, width), first.device)
         embeds = self.text_embedder.embed(prompts).to(first.device)
         sigmas = sampling_sigmas(steps or self.hparams.val_steps,
                                  shift=self.hparams.val_shift if shift is None else shift)
+        clip = self.hparams.get("clip_frames") or num_frames
+        if clip >= num_frames:
+            noise = seeded_noise(seeds, self.codec.latent_shape(num_frames, height, width), first.device)
+            return to_uint8(self.codec.decode(self._denoise(noise, first, embeds, sigmas)))
+        # a model trained on clips: window after window, each conditioned on the last frame of the one before
+        windows = -(-(num_frames - 1) // (clip - 1))
+        noise = seeded_noise(seeds, self.codec.latent_shape(1 + windows * (clip - 1), height, width), first.device)
+        fresh = self.codec.latent_shape(clip, height, width)[1] - 1  # latent frames each window adds
+        pieces = []
+        for w in range(windows):
+            frames = noise[:, :, [0, *range(1 + w * fresh, 1 + (w + 1) * fresh)]]
+            video = to_uint8(self.codec.decode(self._denoise(frames, first, embeds, sigmas)))  # [B, clip, H, W, 3]
+            pieces.append(video if w == 0 else video[:, 1:])
+            first = self.codec.encode(video[:, -1:])
+        return torch.cat(pieces, dim=1)[:, :num_frames]
+
+    def _denoise(self, noise: torch.Tensor, first: torch.Tensor, embeds: torch.Tensor,
+                 sigmas: torch.Tensor) -> torch.Tensor:
+        """Latents from ``noise`` (frame 0 replaced by ``first``) by the ODE sampler, staggered with ``frame_lag``."""
         lag = self.hparams.get("frame_lag", 0)
         if lag:  # a model trained with rising per-frame noise: frames denoised one after another
-            latents = FlowSampler(self.transformer).sample_staggered(
+            return FlowSampler(self.transformer).sample_staggered(
                 noise, first, embeds, staggered_sigmas(sigmas, noise.shape[2], lag))
-        else:
-            latents = FlowSampler(self.transformer).sample(noise, first, embeds, sigmas)
-        return to_uint8(self.codec.decode(latents))
+        return FlowSampler(self.transformer).sample(noise, first, embeds, sigmas)
 
     def on_validation_epoch_start(self) -> None:
         self.sample_videos = []

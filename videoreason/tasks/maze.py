@@ -11,8 +11,9 @@ in one of two video styles, chosen by the difficulty and recorded in the puzzle 
 - ``fill`` (chain of frames, dead-end filling): every frame shades the dead ends one cell deeper (a floor cell other
   than start and goal with a single open side, and the passage into it, turn ``dead_end``), so each frame follows
   from the previous one by a local rule; once only the start-to-goal corridor is left (in a perfect maze, exactly
-  the path) the filled board holds until the last frame, which paints that corridor as the path. Levels ending in
-  ``-fill`` use it; it needs ``K + 2`` frames for a maze whose longest dead end is ``K`` cells deep (``tiny``: 7).
+  the path) the next frame paints that corridor as the path, and the solved board holds to the end. Every frame is
+  thus a function of the one before (a video can be generated frame by frame). Levels ending in ``-fill`` use it;
+  it needs ``K + 2`` frames for a maze whose longest dead end is ``K`` cells deep (``tiny``: 7).
 
 Verdict (``D_t`` = blocks painted as path in frame ``t``, ``D`` = last frame's, ``R`` = reference path blocks
 between start and goal, exclusive):
@@ -344,28 +345,34 @@ def _reference_fill(puzzle: MazePuzzle, num_frames: int) -> np.ndarray:
 def _fill_states(puzzle: MazePuzzle, solution: MazeSolution, max_states: int | None) -> np.ndarray:
     """Dead-end filling, one cell deeper per state, then the remaining corridor painted (``[T, R, C]``).
 
-    With ``max_states`` the filled board is held so that there are exactly ``max_states`` states (one per frame);
+    With ``max_states`` the solved board is held so that there are exactly ``max_states`` states (one per frame);
     a maze whose filling needs more raises a ``ValueError`` naming the frames it needs.
     """
     del solution  # the corridor left by filling a perfect maze is its path
-    grid = puzzle.grid
-    states = [grid]
-    while True:
-        board = states[-1].copy()
-        for _ in range(2):  # a dead-end cell, then the passage into it: one cell deeper
-            open_ = (board == FLOOR) | (board == START) | (board == GOAL)
-            board[(board == FLOOR) & (_neighbour_count(open_) <= 1)] = DEAD_END
-        if np.array_equal(board, states[-1]):
-            break
+    states = [puzzle.grid]
+    while not np.array_equal(board := fill_step(states[-1]), states[-1]):
         states.append(board)
-    final = states[-1].copy()
-    final[final == FLOOR] = PATH
     if max_states is not None:
-        if len(states) + 1 > max_states:
-            raise ValueError(f"this maze needs {len(states) + 1} frames to fill its dead ends one cell per frame, "
+        if len(states) > max_states:
+            raise ValueError(f"this maze needs {len(states)} frames to fill its dead ends one cell per frame, "
                              f"the video has {max_states}")
-        states += [states[-1]] * (max_states - 1 - len(states))
-    return np.stack([*states, final])
+        states += [states[-1]] * (max_states - len(states))
+    return np.stack(states)
+
+
+def fill_step(board: np.ndarray) -> np.ndarray:
+    """The ``fill`` video's next frame (labels ``[R, C]``): the dead ends shaded one cell deeper; once none is left,
+    the remaining corridor painted as the path; a painted board is a fixed point."""
+    board = board.copy()
+    if np.any(board == PATH):
+        return board
+    before = board.copy()
+    for _ in range(2):  # a dead-end cell, then the passage into it: one cell deeper
+        open_ = (board == FLOOR) | (board == START) | (board == GOAL)
+        board[(board == FLOOR) & (_neighbour_count(open_) <= 1)] = DEAD_END
+    if np.array_equal(board, before):
+        board[board == FLOOR] = PATH
+    return board
 
 
 def _neighbour_count(mask: np.ndarray) -> np.ndarray:
