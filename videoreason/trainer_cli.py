@@ -88,11 +88,18 @@ class VideoReasonCLI(LightningCLI):
         with rank_zero_init(name.endswith(("FSDP2Strategy", "ModelParallelStrategy"))):
             super().instantiate_classes()
 
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--overwrite", type=bool, default=False,
+                            help="fit: train into a run directory that already holds a run's checkpoint or export, "
+                                 "replacing them (without it such a directory is refused unless --ckpt_path resumes)")
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         if "weights_only" in config and config.weights_only is None:
             config.weights_only = True  # resume without unpickling arbitrary objects
         trainer = config.trainer
+        if self.subcommand == "fit" and not config.get("ckpt_path") and not config.get("overwrite"):
+            refuse_finished_run(Path(trainer.default_root_dir or "."))
         if trainer.logger is None or trainer.logger is True:
             if launch_rank() > 0:  # loggers write from rank 0 only; others must not race it creating the store
                 trainer.logger = False
@@ -100,6 +107,15 @@ class VideoReasonCLI(LightningCLI):
             root = Path(trainer.default_root_dir or ".")
             logger = logger_config(root, experiment_name="videoreason", run_name=root.resolve().name)
             trainer.logger = Namespace(class_path=logger["class_path"], init_args=Namespace(**logger["init_args"]))
+
+
+def refuse_finished_run(root: Path) -> None:
+    """Raise if ``root`` holds another run's checkpoint or export, which a fresh ``fit`` would replace."""
+    found = [p for p in (root / "checkpoints" / "last.ckpt", root / "adapter") if p.exists()]
+    if found:
+        raise ValueError(f"{root} already holds a run ({', '.join(str(p) for p in found)}); a new fit would "
+                         "overwrite it: continue it with `--ckpt_path last`, pick another "
+                         "`--trainer.default_root_dir`, or pass `--overwrite true`")
 
 
 def packaged_configs(args: Sequence[str]) -> list[str]:

@@ -117,6 +117,9 @@ def test_errors_name_the_problem(tmp_path, capsys):
         generate_dataset("maze", root, 2, difficulty="brutal", progress=False)
     with pytest.raises(ValueError, match="does not verify after H.264"):
         generate_dataset("maze", tmp_path / "small", 2, difficulty="hard", workers=1, progress=False)
+    assert not (tmp_path / "small" / "spec.json").exists()  # so the retry with a bigger spec is not refused
+    generate_dataset("maze", tmp_path / "small", 1, difficulty="hard", workers=1, progress=False, spec=RenderSpec.wan())
+    assert load_spec(tmp_path / "small") == RenderSpec.wan()
     with pytest.raises(ValueError, match="spec.num_frames"):
         generate_dataset("sokoban", tmp_path / "sok", 2, difficulty="hard", workers=1, progress=False)
     with pytest.raises(FileNotFoundError, match="no dataset"):

@@ -311,3 +311,12 @@ def test_datasets_rendered_before_dead_end_existed_still_parse():
     clash = RenderSpec(palette={**old, "dead_end": old["floor"]})
     with pytest.raises(ValueError, match="same colour"):
         TASK.colors(clash)
+
+
+def test_the_path_prompt_promises_no_more_than_short_videos_show():
+    puzzle, solution, states = make(1, "easy")
+    shown = states[frame_state_indices(len(states), 5)]  # a 5-frame video of a longer path
+    painted = (shown == PATH).sum(axis=(1, 2))
+    assert np.diff(painted).max() > 1  # some frame paints several blocks
+    prompt = TASK.prompt(puzzle)
+    assert "one block" not in prompt and "frame by frame" in prompt and "green dot" in prompt

@@ -113,7 +113,7 @@ def _build_sample(job: _Job) -> tuple[int, dict[str, Any] | None]:
 
 
 def _prepare(root: Path, spec: RenderSpec) -> None:
-    """Create the folders, check/write spec.json, drop temp files and a torn last metadata line."""
+    """Create the folders, check spec.json against ``spec``, drop temp files and a torn last metadata line."""
     for sub in ("videos", "images", "puzzles"):
         (root / sub).mkdir(parents=True, exist_ok=True)
         remove_stale_temps(root / sub)
@@ -125,8 +125,6 @@ def _prepare(root: Path, spec: RenderSpec) -> None:
                           if existing.get(k) != spec.to_dict().get(k))
             raise ValueError(f"{root} was rendered with a different spec (differs in {keys}); "
                              f"use another --out or the same spec")
-    else:
-        write_atomic(spec_path, json.dumps(spec.to_dict(), indent=1).encode())
     meta = metadata_path(root)
     if meta.is_file():
         data = meta.read_bytes()
@@ -135,8 +133,11 @@ def _prepare(root: Path, spec: RenderSpec) -> None:
                 handle.truncate(data.rfind(b"\n") + 1)
 
 
-def _append_row(root: Path, row: dict[str, Any]) -> None:
-    """Append one complete metadata row, durably (header first for a new file)."""
+def _append_row(root: Path, row: dict[str, Any], spec: RenderSpec) -> None:
+    """Append one complete metadata row, durably (header first for a new file; spec.json with the first sample, so
+    a run that fails before it leaves no spec behind to refuse the corrected retry)."""
+    if not (root / "spec.json").is_file():
+        write_atomic(root / "spec.json", json.dumps(spec.to_dict(), indent=1).encode())
     meta = metadata_path(root)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
@@ -230,7 +231,7 @@ def generate_dataset(
             for _, row in results:
                 if row is None:
                     continue
-                _append_row(root, row)
+                _append_row(root, row, spec)
                 have += 1
                 bar.update()
                 if have >= num:

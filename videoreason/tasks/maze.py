@@ -275,8 +275,8 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
         if puzzle.video == "fill":
             return (f"A {n}x{n} maze. Shade its dead ends in light blue, one cell deeper each frame, until only the "
                     f"way from the green dot to the red dot is left; then draw that way in yellow.")
-        return (f"A {n}x{n} maze. Draw the path from the green dot to the red dot in yellow, one block at a "
-                f"time, never crossing a dark wall.")
+        return (f"A {n}x{n} maze. Draw the path from the green dot to the red dot in yellow, growing it from the "
+                f"green dot frame by frame, never crossing a dark wall.")
 
     def verify(self, parsed: Parsed, puzzle: MazePuzzle) -> Verdict:
         if not self.is_readable(parsed):
