@@ -71,8 +71,18 @@ def _eval(args: argparse.Namespace) -> int:
                       limit=args.limit, device=args.device, precision=args.precision, workers=args.workers,
                       track=not args.no_mlflow)
     print(report.markdown())
+    _warn_unscored(report.results)
     print(f"wrote {report.out_dir}" + (f" (MLflow run {report.mlflow_run_id})" if report.mlflow_run_id else ""))
     return 0
+
+
+def _warn_unscored(results: list[dict]) -> None:
+    """Say on stderr which videos were missing or unreadable (they score 0 and count in the table)."""
+    problems = [r for r in results if r["status"] != "ok"]
+    if problems:
+        kinds = ", ".join(sorted({r["status"] for r in problems}))
+        print(f"warning: {len(problems)} of {len(results)} videos {kinds}, scored as failures: "
+              + ", ".join(r["id"] for r in problems[:10]) + (" ..." if len(problems) > 10 else ""), file=sys.stderr)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -97,10 +107,7 @@ def _verify(args: argparse.Namespace) -> int:
     results = score_dataset(args.dir, split=args.split, videos=args.videos, workers=args.workers)
     table = summarize(results)
     print(to_markdown(table))
-    problems = [r for r in results if r["status"] != "ok"]
-    if problems:
-        print(f"{len(problems)} videos missing or unreadable, scored 0: "
-              + ", ".join(r["id"] for r in problems[:10]) + (" ..." if len(problems) > 10 else ""))
+    _warn_unscored(results)
     if args.out:
         paths = write_tables(table, args.out)
         paths.append(write_sample_rows(results, args.out))

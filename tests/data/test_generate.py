@@ -148,8 +148,13 @@ def test_scoring_another_models_videos(tmp_path, capsys):
     assert results[rows[1]["id"]]["success"] == 0.0 and results[rows[1]["id"]]["monotonic"] < 1
     assert results[rows[2]["id"]]["status"] == "unreadable" and results[rows[3]["id"]]["status"] == "missing"
     assert main(["data", "verify", str(root), "--videos", str(external), "--out", str(tmp_path / "rep")]) == 0
-    out = capsys.readouterr().out
-    assert "| maze | easy | 4 |" in out and "2 videos missing or unreadable" in out
+    captured = capsys.readouterr()
+    assert "| maze | easy | 4 |" in captured.out
+    assert "warning: 2 of 4 videos missing, unreadable, scored as failures" in captured.err
+    assert rows[2]["id"] in captured.err and rows[3]["id"] in captured.err
+    assert main(["eval", "--videos", str(external), "--data", str(root), "--out", str(tmp_path / "ev"),
+                 "--workers", "1", "--no-mlflow"]) == 0
+    assert "warning: 2 of 4 videos missing, unreadable" in capsys.readouterr().err
     assert json.loads((tmp_path / "rep" / "metrics.json").read_text())[0]["success"] == 25.0
     sheet = np.asarray(Image.open(tmp_path / "rep" / "preview.png"))
     assert sheet.shape[0] > 64 and sheet.shape[1] > 4 * 64  # two readable videos, five frames each

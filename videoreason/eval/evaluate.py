@@ -173,7 +173,8 @@ def evaluate(
     paths = write_tables(table, out_dir)
     paths.append(write_sample_rows(results, out_dir))
     paths.append(write_preview(data, out_dir / "preview.png", videos=videos))
-    clips = [decode_video(p) for r in rows[:num_samples] if (p := Path(videos) / Path(r["video"]).name).is_file()]
+    readable = {r["id"] for r in results if r["status"] == "ok"}  # missing and unreadable ones score 0, unshown
+    clips = [decode_video(Path(videos) / Path(r["video"]).name) for r in rows if r["id"] in readable][:num_samples]
     if clips:
         paths += write_samples(clips, out_dir, "samples", fps=load_spec(data).fps)
     report = EvalReport(table, results, out_dir)
