@@ -131,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``videoreason`` console script."""
+    from videoreason.quiet import silence_unactionable_output
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    silence_unactionable_output()
     if argv and argv[0] in TRAINER_COMMANDS:
         from videoreason.trainer_cli import run_lightning_cli
 
