@@ -89,10 +89,13 @@ class GRPOModule(VideoModule):
         codec: Video codec (default: ``init_from``'s, else ``pretrained``'s VAE, else ``PixelCodec(patch=4)``).
         text_embedder: Prompt embedder (default: ``init_from``'s, else ``pretrained``'s UMT5, else a hash embedder).
         init_from: Export folder or ``.ckpt`` of the SFT run to start from; its LoRA is merged into the base. It is
-            read once, here: this run's exports stack the start's LoRA with the GRPO one and stand alone.
+            read once, here: this run's exports stack the start's LoRA with the GRPO one and stand alone. A relative
+            path is relative to the working directory, like every other path argument (``data.root``, ...).
         lora: The GRPO adapter; ``None`` trains every weight (the reference is then a frozen copy).
         base_dtype: Dtype of the frozen base weights under ``lora`` (see ``SFTModule``).
-        reward: Reward metric; default ``success + 0.5 * dense``.
+        reward: Reward metric; default ``success + 0.5 * dense``. Given as a YAML file, the one exception to paths
+            relative to the working directory: a file named inside a config is read relative to that config
+            (jsonargparse), so the packaged configs find their packaged reward files wherever they are installed.
         group_size: Rollouts per puzzle (G).
         num_steps: Denoising steps N of a rollout.
         shift: Sigma shift of the rollout schedule.
