@@ -91,8 +91,11 @@ def test_eval_from_adapter_and_checkpoint_agree(trained_run, maze_dataset, capsy
     videos = sorted(p.name for p in (out_a / "videos").iterdir())
     assert videos == sorted(p.name for p in (out_c / "videos").iterdir()) and len(videos) == 4
     assert all((out_a / "videos" / v).read_bytes() == (out_c / "videos" / v).read_bytes() for v in videos)
-    client, runs = _mlflow_runs(trained_run, "eval")
-    assert len(runs) == 1 and "test/maze/tiny/success" in runs[0].data.metrics
+    client, runs = _mlflow_runs(trained_run, "videoreason")  # beside the run it evaluates, as its child
+    (evaluation,) = [r for r in runs if r.data.tags.get("videoreason.phase") == "eval"]
+    (trained,) = [r for r in runs if r.data.tags.get("videoreason.phase") == "sft"]
+    assert evaluation.data.tags["mlflow.parentRunId"] == trained.info.run_id
+    assert "test/maze/tiny/success" in evaluation.data.metrics
 
 
 def test_eval_in_bf16_halves_the_weights_and_stays_close(trained_run, maze_dataset):

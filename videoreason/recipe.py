@@ -211,9 +211,11 @@ class Recipe:
         return "\n".join(lines)
 
     def track(self, result: dict, table: dict[str, dict[str, Estimate]]) -> None:
-        from videoreason.tracking import TrackedRun
+        from videoreason.tracking import TrackedRun, experiment_name
 
-        tracked = TrackedRun(self.out, "recipe", run_name=f"{self.task}_seed{self.seed}")
+        tracked = TrackedRun(self.out, run_name=f"summary_seed{self.seed}",
+                             experiment=experiment_name(self.out / "sft"),
+                             tags={"videoreason.phase": "recipe", "videoreason.task": self.task})
         tracked.log_params({"task": self.task, "seed": self.seed, "variants": ",".join(self.variants),
                             "n_test": result["n"]})
         tracked.log_metrics({f"{m}/{k}{suffix}": value for m, row in table.items() for k, e in row.items()

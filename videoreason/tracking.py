@@ -1,32 +1,112 @@
-"""MLflow tracking: the embedded default store under a run directory, and artifact logging through the trainer.
+"""MLflow tracking: one local store per project, experiments by folder, runs linked to what they came from.
 
-The default is a local SQLite store ``<run dir>/mlflow.db`` with artifacts in ``<run dir>/mlartifacts``
-(``mlflow ui --backend-store-uri sqlite:///<run dir>/mlflow.db`` shows it). ``MLFLOW_TRACKING_URI`` in the
-environment, or ``tracking_uri`` in a logger config, points runs at a server instead. mlflow is imported only here,
-when a run starts.
+Where runs go. A run directory under a folder named ``runs`` (``runs/maze/sft_tiny``) logs into that folder's
+SQLite store ``runs/mlflow.db`` (artifacts in ``runs/mlartifacts``), so every run of a project is in one place:
+``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``. A run directory elsewhere keeps its own
+``<run dir>/mlflow.db``. ``MLFLOW_TRACKING_URI`` in the environment, or ``trainer.logger`` in a config, overrides.
+
+What a run holds. The experiment is the run directory's parent below ``runs`` (``maze``, ``recipe/maze``;
+``videoreason`` otherwise), the run name its folder name, and the experiment is marked as model training
+(``mlflow.experimentKind``) so MLflow's UI opens it in that mode. Tags (``videoreason.*``): the run directory,
+phase, task(s), config file(s), dataset; ``mlflow.source.git.commit`` when run from a git checkout; GRPO runs name
+the run of their ``init_from`` (``videoreason.init_from_run``); ``eval`` runs are child runs of the run they
+evaluate. The training data is logged as a dataset input. Resuming (``--ckpt_path``) continues the run directory's
+latest MLflow run. mlflow itself is imported only when a run starts.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lightning.pytorch.loggers import MLFlowLogger
+
 if TYPE_CHECKING:
     import lightning as L
-    from lightning.pytorch.loggers import MLFlowLogger
+    from mlflow import MlflowClient
+
+STORE_FOLDER = "runs"
+DEFAULT_EXPERIMENT = "videoreason"
+RUN_DIR_TAG = "videoreason.run_dir"
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
+def store_dir(run_dir: str | os.PathLike[str]) -> Path:
+    """The folder whose ``mlflow.db`` holds ``run_dir``'s runs: its nearest ancestor named ``runs``, else itself."""
+    path = Path(run_dir).resolve()
+    return next((parent for parent in path.parents if parent.name == STORE_FOLDER), path)
 
 
 def local_tracking_uri(run_dir: str | os.PathLike[str]) -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else the SQLite store ``<run_dir>/mlflow.db``."""
+    """``MLFLOW_TRACKING_URI`` if set, else the SQLite store of ``store_dir(run_dir)``."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    path = Path(run_dir).resolve()
+    path = store_dir(run_dir)
     path.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path / 'mlflow.db'}"
+
+
+def experiment_name(run_dir: str | os.PathLike[str]) -> str:
+    """``run_dir``'s parent below its ``runs`` folder (``runs/recipe/maze/sft`` -> ``recipe/maze``), else
+    ``videoreason``."""
+    path = Path(run_dir).resolve()
+    store = store_dir(path)
+    if store == path or path.parent == store:
+        return DEFAULT_EXPERIMENT
+    return path.parent.relative_to(store).as_posix()
+
+
+def find_run(client: MlflowClient, run_dir: str | os.PathLike[str]) -> str | None:
+    """Id of the latest MLflow run tagged with ``run_dir`` in ``client``'s store, or ``None``."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return None
+    path = str(Path(run_dir).resolve()).replace("'", "\\'")
+    runs = client.search_runs(experiments, filter_string=f"tags.`{RUN_DIR_TAG}` = '{path}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def run_dir_of(ckpt: str | os.PathLike[str]) -> Path:
+    """The training run folder of an export folder (``RUN/adapter``) or a checkpoint (``RUN/checkpoints/x.ckpt``)."""
+    ckpt = Path(ckpt)
+    return ckpt.parent if ckpt.is_dir() else ckpt.parent.parent
+
+
+def git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
+    """``HEAD`` of the git checkout around ``cwd`` (default: the working directory), or ``None``."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def mark_experiment(client: MlflowClient, experiment_id: str) -> None:
+    """Mark the experiment as model training, so MLflow's UI opens it in that mode (not the GenAI views)."""
+    client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
+
+
+def dataset_input(root: str | os.PathLike[str], context: str = "train") -> Any:
+    """An MLflow ``DatasetInput`` for a dataset folder: its name, a digest of ``spec.json`` and ``metadata.csv``
+    (so a changed dataset shows as another one), and its path as the source."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    root = Path(root).resolve()
+    digest = hashlib.sha256()
+    for name in ("spec.json", "metadata.csv"):
+        if (root / name).is_file():
+            digest.update((root / name).read_bytes())
+    dataset = Dataset(name=root.name, digest=digest.hexdigest()[:16], source_type="local",
+                      source=json.dumps({"uri": str(root)}))
+    return DatasetInput(dataset=dataset, tags=[InputTag(key="mlflow.data.context", value=context)])
 
 
 @contextmanager
@@ -41,14 +121,23 @@ def keep_tracking_uri() -> Iterator[None]:
             sys.modules["mlflow"].set_tracking_uri(before)  # None unsets the variable too
 
 
-def logger_config(run_dir: str | os.PathLike[str], experiment_name: str, run_name: str | None = None) -> dict[str, Any]:
-    """The ``class_path``/``init_args`` of the default ``MLFlowLogger`` for a run directory (LightningCLI form)."""
+class RunLogger(MLFlowLogger):
+    """Lightning's ``MLFlowLogger`` without private hyperparameters (LightningCLI's ``_instantiator``)."""
+
+    def log_hyperparams(self, params: Any) -> None:
+        params = params if isinstance(params, dict) else vars(params)
+        super().log_hyperparams({k: v for k, v in params.items() if not str(k).startswith("_")})
+
+
+def logger_config(run_dir: str | os.PathLike[str], run_id: str | None = None) -> dict[str, Any]:
+    """The ``class_path``/``init_args`` of the default logger of a run directory (LightningCLI form); ``run_id``
+    continues that MLflow run."""
     uri = local_tracking_uri(run_dir)
-    init_args: dict[str, Any] = {"experiment_name": experiment_name, "run_name": run_name, "tracking_uri": uri,
-                                 "log_model": False}
+    init_args: dict[str, Any] = {"experiment_name": experiment_name(run_dir), "run_name": Path(run_dir).resolve().name,
+                                 "tracking_uri": uri, "log_model": False, "run_id": run_id}
     if uri.startswith("sqlite:"):
-        init_args["artifact_location"] = (Path(run_dir).resolve() / "mlartifacts").as_uri()
-    return {"class_path": "lightning.pytorch.loggers.MLFlowLogger", "init_args": init_args}
+        init_args["artifact_location"] = (store_dir(run_dir) / "mlartifacts").as_uri()
+    return {"class_path": f"{__name__}.RunLogger", "init_args": init_args}
 
 
 def mlflow_loggers(trainer: L.Trainer) -> list[MLFlowLogger]:
@@ -73,20 +162,33 @@ class TrackedRun:
     """A standalone MLflow run (outside a Trainer, e.g. ``videoreason eval``) in a run directory's store.
 
     Args:
-        run_dir: Directory whose local store is used (unless ``MLFLOW_TRACKING_URI`` is set).
-        experiment_name: MLflow experiment.
+        run_dir: The run's directory (``videoreason.run_dir``), whose store (``store_dir``) is used.
         run_name: MLflow run name.
+        experiment: MLflow experiment (default ``experiment_name(run_dir)``).
+        parent_run_id: Makes this a child run of that run (MLflow's ``mlflow.parentRunId``).
+        tags: More run tags.
+        store_of: Use this directory's store instead of ``run_dir``'s (an evaluation logs beside the run it
+            evaluates).
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str], experiment_name: str, run_name: str | None = None) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], run_name: str | None = None, experiment: str | None = None,
+                 parent_run_id: str | None = None, tags: dict[str, str] | None = None,
+                 store_of: str | os.PathLike[str] | None = None) -> None:
         from mlflow import MlflowClient
 
-        config = logger_config(run_dir, experiment_name, run_name)["init_args"]
+        config = logger_config(run_dir if store_of is None else store_of)["init_args"]
         self.client = MlflowClient(config["tracking_uri"])
-        experiment = self.client.get_experiment_by_name(experiment_name)
-        experiment_id = (experiment.experiment_id if experiment is not None else
-                         self.client.create_experiment(experiment_name, config.get("artifact_location")))
-        self.run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
+        name = experiment or config["experiment_name"]
+        found = self.client.get_experiment_by_name(name)
+        experiment_id = (found.experiment_id if found is not None else
+                         self.client.create_experiment(name, config.get("artifact_location")))
+        mark_experiment(self.client, experiment_id)
+        tags = {RUN_DIR_TAG: str(Path(run_dir).resolve()), **(tags or {})}
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        if commit := git_commit():
+            tags["mlflow.source.git.commit"] = commit
+        self.run_id = self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
         self.tracking_uri = config["tracking_uri"]
 
     def log_params(self, params: dict[str, Any]) -> None:

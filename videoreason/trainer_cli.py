@@ -5,11 +5,12 @@ init_args: ...}``); the typed ``__init__`` signatures are the schema and ``--hel
 run directory (``trainer.default_root_dir``) looks the same::
 
     RUN/config.yaml         the resolved config (also an MLflow artifact)
-    RUN/mlflow.db           MLflow store (unless `trainer.logger` or MLFLOW_TRACKING_URI says otherwise)
-    RUN/mlartifacts/        MLflow artifacts
     RUN/checkpoints/        last.ckpt (+ best, if a monitor is set)  -- RunCheckpoint (saves on SIGTERM too)
     RUN/adapter/            LoRA safetensors + module.yaml           -- ExportAdapter
     RUN/samples/            validation video grids (mp4 + png)       -- LogSampleVideos
+
+MLflow: the run logs into its project's store (``runs/mlflow.db`` for a run directory under ``runs/``, else
+``RUN/mlflow.db``; see ``videoreason.tracking``) unless ``trainer.logger`` or ``MLFLOW_TRACKING_URI`` says otherwise.
 
 The render spec (frames, resolution) lives in the dataset's ``spec.json`` and the module reads it from the data
 module at setup, so nothing has to be kept in agreement by hand; a spec the codec cannot encode is an error naming
@@ -22,6 +23,7 @@ the default ``RunCheckpoint``), and ``--ckpt_path`` checkpoints are read with ``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,21 +41,83 @@ from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.parallel import launch_rank, rank_zero_init
 from videoreason.tracking import log_artifact, logger_config
 
+PHASES = {"SFTModule": "sft", "GRPOModule": "grpo"}
+"""``videoreason.phase`` tag of a module class."""
+
 # (kind, default): a callback of that kind in the config replaces the default
 DEFAULT_CALLBACKS: tuple[tuple[type[Callback], Callable[[], Callback]], ...] = (
     (ModelCheckpoint, RunCheckpoint), (ExportAdapter, ExportAdapter), (LogSampleVideos, LogSampleVideos))
 
 
 class TrackedSaveConfig(SaveConfigCallback):
-    """Writes ``RUN/config.yaml`` (overwriting, so a run can be resumed in place) and uploads it to MLflow.
+    """Writes ``RUN/config.yaml`` (overwriting, so a run can be resumed in place), uploads it to MLflow and tags the
+    MLflow run (``describe_run``).
 
-    Runs on rank 0 only; the run directory is ``trainer.default_root_dir`` whatever the logger's own layout.
+    Runs on rank 0 only; the run directory is ``trainer.default_root_dir`` whatever the logger's own layout. A logger
+    that the CLI chose (``default_logger``) is left out of the saved file, so ``fit --config RUN/config.yaml`` with
+    another ``default_root_dir`` logs as a run of that directory, not into this run.
     """
+
+    def __init__(self, *args: Any, default_logger: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_logger = default_logger
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         path = Path(trainer.default_root_dir) / self.config_filename
-        write_atomic(path, self.parser.dump(self.config, skip_none=False).encode())  # a crash keeps the old file
+        config = self.config.clone()
+        if self.default_logger:
+            config.trainer.logger = None
+        write_atomic(path, self.parser.dump(config, skip_none=False).encode())  # a crash keeps the old file
         log_artifact(trainer, path)
+        describe_run(trainer, pl_module, self.config)
+
+
+def describe_run(trainer: L.Trainer, pl_module: L.LightningModule, config: Namespace) -> None:
+    """Tag each MLflow run of ``trainer`` (see ``videoreason.tracking``) and log the trainer settings, the reward
+    config and the training dataset."""
+    from videoreason.tracking import (
+        RUN_DIR_TAG,
+        dataset_input,
+        find_run,
+        git_commit,
+        mark_experiment,
+        mlflow_loggers,
+        run_dir_of,
+    )
+
+    tags = {RUN_DIR_TAG: str(Path(trainer.default_root_dir).resolve()),
+            "videoreason.phase": PHASES.get(type(pl_module).__name__, type(pl_module).__name__),
+            "videoreason.config": ", ".join(str(getattr(p, "absolute", p)) for p in config.get("config") or [])}
+    datamodule = trainer.datamodule
+    root = getattr(datamodule, "root", None)
+    if root is not None:
+        tags["videoreason.dataset"] = str(Path(root).resolve())
+    if getattr(datamodule, "task_weights", None):
+        tags["videoreason.task"] = ", ".join(sorted(datamodule.task_weights))
+    if commit := git_commit():
+        tags["mlflow.source.git.commit"] = commit
+    params = {f"trainer.{k}": getattr(v, "class_path", v) for k, v in vars(config.trainer).items()
+              if k not in ("callbacks", "logger", "plugins", "profiler") and v is not None}
+    init = config.model.get("init_args") if isinstance(config.model, Namespace) else None
+    if init is not None and init.get("reward") is not None:
+        reward = init.reward
+        reward = reward.clone().as_dict() if isinstance(reward, Namespace) else str(reward)
+        if isinstance(reward, dict):
+            reward.pop("__path__", None)  # the file it came from: the config tag names the config
+        params["reward"] = json.dumps(reward, default=str)
+    init_from = pl_module.hparams.get("init_from")
+    for logger in mlflow_loggers(trainer):
+        client, run_id = logger.experiment, logger.run_id
+        mark_experiment(client, logger.experiment_id)
+        start = find_run(client, run_dir_of(init_from)) if init_from else None
+        for key, value in {**tags, **({"videoreason.init_from_run": start} if start else {})}.items():
+            client.set_tag(run_id, key, value)
+        logged = client.get_run(run_id).data.params  # a resumed run keeps its params: MLflow params are immutable
+        for key, value in params.items():
+            if key not in logged:
+                client.log_param(run_id, key, value)
+        if root is not None:
+            client.log_inputs(run_id, datasets=[dataset_input(root)])
 
 
 class VideoReasonCLI(LightningCLI):
@@ -105,8 +169,18 @@ class VideoReasonCLI(LightningCLI):
                 trainer.logger = False
                 return
             root = Path(trainer.default_root_dir or ".")
-            logger = logger_config(root, experiment_name="videoreason", run_name=root.resolve().name)
+            logger = logger_config(root, run_id=resumed_run(root) if config.get("ckpt_path") else None)
             trainer.logger = Namespace(class_path=logger["class_path"], init_args=Namespace(**logger["init_args"]))
+            self.save_config_kwargs["default_logger"] = True
+
+
+def resumed_run(root: Path) -> str | None:
+    """The MLflow run a resumed fit of ``root`` continues: the latest run of that directory, if any."""
+    from mlflow import MlflowClient
+
+    from videoreason.tracking import find_run, local_tracking_uri
+
+    return find_run(MlflowClient(local_tracking_uri(root)), root)
 
 
 def refuse_finished_run(root: Path) -> None:

@@ -27,30 +27,40 @@ class CurvePoint:
 
 
 def read_curve(run_dir: str | Path, task: str, cores: int = 2) -> list[CurvePoint]:
-    """The validations of the latest run in ``run_dir``'s own MLflow store, in % (empty if it validated never).
+    """The validations of ``run_dir``'s latest MLflow run, in % (empty if it validated never).
+
+    The run is found in the run folder's store (``videoreason.tracking``: the project's ``runs/mlflow.db``, or one in
+    the folder itself, as runs logged before the project store have).
 
     Args:
-        run_dir: A ``fit`` run folder (``config.yaml`` and ``mlflow.db``).
+        run_dir: A ``fit`` run folder (with its ``config.yaml``).
         task: The task whose ``val/<task>/...`` metrics to read.
         cores: CPU cores the run used: CPU-hours are ``cores x`` the wall time since the run started.
 
     Raises:
-        FileNotFoundError: The folder has no ``config.yaml`` or no ``mlflow.db``.
+        FileNotFoundError: The folder has no ``config.yaml``, or no MLflow run of it is found.
     """
     from mlflow.tracking import MlflowClient
 
+    from videoreason.tracking import find_run, local_tracking_uri
+
     run_dir = Path(run_dir)
-    for name in ("config.yaml", "mlflow.db"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir} is not a run folder with its own MLflow store: no {name}")
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder: no config.yaml")
     data = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["init_args"]
     batch, n_val = int(data.get("batch_size", 2)), int(data.get("num_val_puzzles", 8))
-    client = MlflowClient(f"sqlite:///{(run_dir / 'mlflow.db').resolve()}")
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    if not runs or n_val < 1:
+    client = MlflowClient(local_tracking_uri(run_dir))
+    run_id = find_run(client, run_dir)
+    if run_id is None and (run_dir / "mlflow.db").is_file():  # logged before the project store: the folder's own
+        client = MlflowClient(f"sqlite:///{(run_dir / 'mlflow.db').resolve()}")
+        runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+        run_id = runs[0].info.run_id if runs else None
+    if run_id is None:
+        raise FileNotFoundError(f"no MLflow run of {run_dir} in {local_tracking_uri(run_dir)}")
+    if n_val < 1:
         return []
-    run = runs[0]
+    run = client.get_run(run_id)
     start = run.info.start_time / 1000
     success = client.get_metric_history(run.info.run_id, f"val/{task}/success")
     f1 = {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"val/{task}/f1")}

@@ -28,6 +28,7 @@ from videoreason.data.dataset import load_spec, read_rows
 from videoreason.data.verify import score_dataset, write_preview
 from videoreason.data.video import decode_video, encode_mp4
 from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_sample_rows, write_tables
+from videoreason.tracking import run_dir_of
 
 
 @dataclass
@@ -41,12 +42,6 @@ class EvalReport:
 
     def markdown(self) -> str:
         return to_markdown(self.table)
-
-
-def run_dir_of(ckpt: str | Path) -> Path:
-    """The training run folder of an export folder (``RUN/adapter``) or a checkpoint (``RUN/checkpoints/x.ckpt``)."""
-    ckpt = Path(ckpt)
-    return ckpt.parent if ckpt.is_dir() else ckpt.parent.parent
 
 
 EVAL_PRECISIONS = {"32": torch.float32, "bf16": torch.bfloat16}
@@ -141,7 +136,8 @@ def evaluate(
         ckpt: Export folder or Lightning ``.ckpt`` of a phase module.
         videos: Instead of ``ckpt``: a folder of videos named like the dataset's (``<id>.mp4``).
         split: Dataset split to evaluate.
-        out: Output folder (default ``<run dir>/eval/<split>`` for a checkpoint, ``<videos>/../eval/<split>``).
+        out: Output folder (default ``<run dir>/eval/<split>`` for a checkpoint,
+            ``runs/eval/<videos folder name>/<split>`` for videos).
         batch_size: Videos generated per forward pass.
         seed: Base noise seed (row ``i`` uses ``seed + i``).
         steps: Denoising steps (default: the module's validation steps).
@@ -162,8 +158,10 @@ def evaluate(
     rows = read_rows(data, split=split)[:limit]
     if not rows:
         raise ValueError(f"dataset {data} has no rows in split {split!r}")
-    run_dir = run_dir_of(ckpt) if ckpt is not None else Path(videos).resolve().parent
-    out_dir = Path(out) if out is not None else run_dir / "eval" / split
+    if ckpt is not None:
+        out_dir = Path(out) if out is not None else run_dir_of(ckpt) / "eval" / split
+    else:  # another model's videos: the report goes to our runs, not next to them
+        out_dir = Path(out) if out is not None else Path("runs", "eval", Path(videos).resolve().name, split)
     if ckpt is not None:
         module = load_module(ckpt, base_dtype="float32")  # exact weights; `precision` casts from there
         videos = generate_videos(module, data, rows, out_dir / "videos", batch_size, seed, steps, shift, device,
@@ -179,14 +177,22 @@ def evaluate(
         paths += write_samples(clips, out_dir, "samples", fps=load_spec(data).fps)
     report = EvalReport(table, results, out_dir)
     if track:
-        report.mlflow_run_id = _track(report, paths, run_dir, split, ckpt, videos)
+        report.mlflow_run_id = _track(report, paths, out_dir, split, ckpt, videos)
     return report
 
 
-def _track(report: EvalReport, paths: list[Path], run_dir: Path, split: str, ckpt: Any, videos: Any) -> str:
-    from videoreason.tracking import TrackedRun
+def _track(report: EvalReport, paths: list[Path], out_dir: Path, split: str, ckpt: Any, videos: Any) -> str:
+    """Log the evaluation as an MLflow run: a child of the run that trained ``ckpt`` (in its experiment), or, for
+    another model's videos, a run of ``out_dir``."""
+    from mlflow import MlflowClient
 
-    run = TrackedRun(run_dir, "eval", run_name=f"eval-{split}")
+    from videoreason.tracking import TrackedRun, experiment_name, find_run, local_tracking_uri
+
+    trained = run_dir_of(ckpt) if ckpt is not None else None
+    parent = find_run(MlflowClient(local_tracking_uri(trained)), trained) if trained is not None else None
+    run = TrackedRun(out_dir, run_name=f"eval-{split}", parent_run_id=parent, store_of=trained,
+                     experiment=experiment_name(trained) if trained is not None else None,
+                     tags={"videoreason.phase": "eval", "videoreason.split": split})
     run.log_params({"split": split, "ckpt": str(ckpt), "videos": str(videos)})
     run.log_metrics({f"{split}/{row['task']}/{row['difficulty']}/{m}": row[m] for row in report.table
                      for m in HEADLINE})
