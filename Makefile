@@ -20,7 +20,8 @@ install: $(STAMP)
 
 # The maze recipe end to end on CPU (videoreason/recipe.py): data -> SFT -> SDE-GRPO with Early-Step Focus -> eval
 # on 200 held-out mazes, ending with the SFT-vs-GRPO table with 95% bootstrap intervals. Everything lands in
-# $(RECIPE) (results.md, one MLflow store: `mlflow ui --backend-store-uri sqlite:///$(RECIPE)/mlflow.db`); a rerun
+# $(RECIPE) (results.md), its MLflow runs in runs/mlflow.db (`mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`,
+# experiment recipe/maze); a rerun
 # resumes (--reuse keeps finished phases).
 RECIPE ?= runs/recipe/maze
 VR := $(VENV)/bin/videoreason
