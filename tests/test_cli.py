@@ -49,13 +49,18 @@ def test_fit_writes_checkpoint_adapter_config_and_mlflow_run(trained_run):
     # peft initialises lora_B to zero: non-zero B matrices mean the adapter trained
     assert any(v.abs().sum() > 0 for k, v in lora.items() if "lora_B" in k)
     assert list((run / "samples").glob("val_step*.mp4")) and list((run / "samples").glob("val_step*.png"))
+    curves = (run / "curves.csv").read_text()  # PlotCurves is a default: the loss and the validation
+    assert "train/loss," in curves and "val/maze/success," in curves and (run / "curves.png").is_file()
     client, runs = _mlflow_runs(run, "videoreason")
     assert len(runs) == 1
     history = client.get_metric_history(runs[0].info.run_id, "train/loss")
     assert history and all(torch.isfinite(torch.tensor(m.value)) for m in history)
+    assert all(m.value > 0 for m in client.get_metric_history(runs[0].info.run_id, "grad_norm"))
+    rates = [m.value for m in client.get_metric_history(runs[0].info.run_id, "learning_rate")]
+    assert rates and rates == sorted(rates) and rates[-1] <= 3e-3  # warm-up to the config's peak
     assert "val/maze/success" in runs[0].data.metrics
     artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
-    assert {"config.yaml", "adapter", "samples"} <= artifacts
+    assert {"config.yaml", "adapter", "samples", "curves.png"} <= artifacts
 
 
 def test_fit_refuses_to_overwrite_a_finished_run_unless_asked(trained_run, maze_dataset, tmp_path, capfd):

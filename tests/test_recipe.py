@@ -78,6 +78,25 @@ def test_failing_phase_names_its_log(tmp_path):
     assert str(tmp_path / "eval.log") in str(err.value)
 
 
+def test_a_phase_shows_its_live_progress_on_the_console(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from videoreason.recipe import latest_progress, watch
+
+    assert latest_progress("noise\nEpoch 0:  10%|#  | 1/10 [00:01<00:09]\rEpoch 0:  20%|## | 2/10 [00:02<00:08]\r"
+                           "INFO: done\n") == "Epoch 0: 20%|## | 2/10 [00:02<00:08]"
+    assert latest_progress("no bar here\n") is None
+    log = tmp_path / "phase.log"
+    script = ("import sys, time\nfor i in range(1, 4):\n    sys.stdout.write(f'\\rfit: {i}/3 [00:0{i}<00:00]')\n"
+              "    sys.stdout.flush(); time.sleep(0.3)\nprint('\\nfinished')")
+    with log.open("w") as stream:
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=stream, stderr=subprocess.STDOUT)
+        assert watch(process, log, "sft", every=0.1) == 0
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1].startswith("[sft") and out.strip().endswith("fit: 3/3 [00:03<00:00]")
+
+
 def test_existing_output_is_not_overwritten(tmp_path):
     (tmp_path / "sft").mkdir()
     with pytest.raises(ValueError, match="--reuse"):

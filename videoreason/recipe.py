@@ -9,9 +9,12 @@ in a subprocess and timed. GRPO variants start from the same SFT model:
 - ``all_steps`` (``--ablate plan``): the same with every denoising step trained (``AllSteps``, Flow-GRPO).
 
 Results land in ``OUT/results.{md,json}`` (with each trained model's learning curve: held-out SR and F1 at every
-validation, also drawn in ``OUT/learning_curves.png``) and an MLflow run (experiment ``recipe``) in ``OUT``'s
-store, with each GRPO run's reward curves and every model's sample test videos. ``--reuse`` keeps phases whose
-outputs exist and continues an interrupted training phase from its last checkpoint (resume an interrupted recipe).
+validation, also drawn in ``OUT/learning_curves.png``) and MLflow (``videoreason.tracking``: for ``OUT`` under
+``runs/``, the project's ``runs/mlflow.db``, experiment ``recipe/<task>``: every phase's run and a summary run with
+each GRPO run's reward curves and every model's sample test videos). The console shows each phase's live progress
+(its latest progress bar: step / total, loss or reward, ETA); the full output is in ``OUT/logs/<phase>.log``.
+``--reuse`` keeps phases whose outputs exist and continues an interrupted training phase from its last checkpoint
+(resume an interrupted recipe).
 
     videoreason recipe --task maze --out runs/maze
     python benchmarks/learning.py --task maze --ablate reward plan
@@ -22,6 +25,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -38,6 +43,7 @@ from videoreason.rewards.presets import PRESETS
 
 CONFIGS = config_root()  # the packaged configs/ (reward presets live in configs/rewards/)
 TIMES_FILE = "times.json"  # wall seconds per phase, so a --reuse run still reports the phases run before
+PROGRESS = re.compile(r"\d+/\d+ \[")  # a tqdm bar: "... 27/60 [00:30<00:35, ...]"
 CURVES_FILE = "learning_curves.png"  # held-out SR and F1 of every trained model at each of its validations
 
 
@@ -75,18 +81,48 @@ def variants(task: str, ablate: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
-def run(command: list[str], log: Path) -> float:
-    """Run one ``videoreason`` command, output to ``log``; its wall time in seconds. Fails loudly."""
+def run(command: list[str], log: Path, name: str = "") -> float:
+    """Run one ``videoreason`` command, output to ``log`` and its live progress to the console (``watch``); its
+    wall time in seconds. Fails loudly."""
     log.parent.mkdir(parents=True, exist_ok=True)
     print("$ videoreason " + " ".join(command), flush=True)
     start = time.perf_counter()
     with log.open("w") as stream:
-        code = subprocess.call([sys.executable, "-m", "videoreason.cli", *command], stdout=stream,
-                               stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-m", "videoreason.cli", *command], stdout=stream,
+                                   stderr=subprocess.STDOUT)
+        code = watch(process, log, name or command[0])
     if code:
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:])
         raise RuntimeError(f"`videoreason {command[0]}` failed (exit {code}); log {log}:\n{tail}")
     return time.perf_counter() - start
+
+
+def latest_progress(text: str) -> str | None:
+    """The last progress-bar state in a command's output (tqdm redraws with carriage returns), or ``None``."""
+    for segment in reversed(re.split(r"[\r\n]", text)):
+        if PROGRESS.search(segment):
+            return " ".join(segment.split())
+    return None
+
+
+def watch(process: subprocess.Popen, log: Path, name: str, every: float = 1.0) -> int:
+    """Wait for ``process``, showing the latest progress bar of its ``log`` as one console line: redrawn in place
+    on a terminal, else printed when it changes at most every 30 s. Returns the exit code."""
+    tty = sys.stdout.isatty()
+    width = shutil.get_terminal_size((120, 20)).columns - 1
+    shown, last_print, start = None, 0.0, time.perf_counter()
+    while True:
+        code = process.poll()
+        state = latest_progress(log.read_text(errors="replace")[-20000:]) if log.is_file() else None
+        line = f"[{name} {time.perf_counter() - start:5.0f}s] {state}"
+        if state is not None and state != shown and (tty or code is not None or time.time() - last_print > 30):
+            print(("\r" + line[:width].ljust(width)) if tty else line, end="" if tty else "\n", flush=True)
+            shown, last_print = state, time.time()
+        if code is not None:
+            if tty and shown is not None:
+                print(flush=True)
+            return code
+        time.sleep(every)
 
 
 def per_puzzle(eval_dir: Path) -> dict[str, dict[str, float]]:
@@ -114,7 +150,7 @@ class Recipe:
         if self.reuse and done.exists():
             print(f"reusing {done}")
             return
-        self.times[name] = run(command, self.out / "logs" / f"{name}.log")
+        self.times[name] = run(command, self.out / "logs" / f"{name}.log", name)
         write_atomic(self.out / TIMES_FILE, json.dumps(self.times, indent=1).encode())
 
     def fit(self, name: str, config: str, extra: list[str]) -> None:

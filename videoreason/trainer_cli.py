@@ -8,6 +8,8 @@ run directory (``trainer.default_root_dir``) looks the same::
     RUN/checkpoints/        last.ckpt (+ best, if a monitor is set)  -- RunCheckpoint (saves on SIGTERM too)
     RUN/adapter/            LoRA safetensors + module.yaml           -- ExportAdapter
     RUN/samples/            validation video grids (mp4 + png)       -- LogSampleVideos
+    RUN/curves.png|csv      loss / reward / validation curves        -- PlotCurves
+    (console)               optimizer steps out of max_steps         -- StepProgressBar
 
 MLflow: the run logs into its project's store (``runs/mlflow.db`` for a run directory under ``runs/``, else
 ``RUN/mlflow.db``; see ``videoreason.tracking``) unless ``trainer.logger`` or ``MLFLOW_TRACKING_URI`` says otherwise.
@@ -30,13 +32,15 @@ from typing import Any
 
 import lightning as L
 from jsonargparse import Namespace
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from videoreason.atomic import write_atomic
 from videoreason.callbacks.checkpoint import RunCheckpoint
+from videoreason.callbacks.curves import PlotCurves
 from videoreason.callbacks.export import ExportAdapter
+from videoreason.callbacks.progress import StepProgressBar
 from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.parallel import launch_rank, rank_zero_init
 from videoreason.tracking import log_artifact, logger_config
@@ -46,7 +50,8 @@ PHASES = {"SFTModule": "sft", "GRPOModule": "grpo"}
 
 # (kind, default): a callback of that kind in the config replaces the default
 DEFAULT_CALLBACKS: tuple[tuple[type[Callback], Callable[[], Callback]], ...] = (
-    (ModelCheckpoint, RunCheckpoint), (ExportAdapter, ExportAdapter), (LogSampleVideos, LogSampleVideos))
+    (ModelCheckpoint, RunCheckpoint), (ExportAdapter, ExportAdapter), (LogSampleVideos, LogSampleVideos),
+    (PlotCurves, PlotCurves), (ProgressBar, StepProgressBar))
 
 
 class TrackedSaveConfig(SaveConfigCallback):
@@ -137,10 +142,14 @@ class VideoReasonCLI(LightningCLI):
         )
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
-        """The configured callbacks, then each default whose kind (``DEFAULT_CALLBACKS``) none of them is."""
-        configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        """The configured callbacks, then each default whose kind (``DEFAULT_CALLBACKS``) none of them is (no
+        progress bar under ``enable_progress_bar: false``)."""
+        trainer = self._get(self.config_init, "trainer", default={})
+        configured = trainer.get("callbacks") or []
         configured = configured if isinstance(configured, list) else [configured]
-        defaults = [make() for kind, make in DEFAULT_CALLBACKS if not any(isinstance(c, kind) for c in configured)]
+        kinds = [(kind, make) for kind, make in DEFAULT_CALLBACKS
+                 if not (kind is ProgressBar and trainer.get("enable_progress_bar") is False)]
+        defaults = [make() for kind, make in kinds if not any(isinstance(c, kind) for c in configured)]
         return super().instantiate_trainer(callbacks=[*configured, *defaults], **kwargs)
 
     def instantiate_classes(self) -> None:

@@ -56,12 +56,14 @@ def test_one_step_changes_only_lora_and_is_on_policy(data):
     changed = {n for n, p in module.transformer.named_parameters() if not torch.equal(p, base[n])}
     assert changed and all("lora" in n for n in changed)
     # first (only) inner epoch: the policy that rolled out is the one being scored
-    assert abs(float(metrics["train/ratio_min"]) - 1) < 1e-5 and abs(float(metrics["train/ratio_max"]) - 1) < 1e-5
-    assert float(metrics["train/kl"]) == 0.0  # the LoRA starts at zero: policy == reference
+    assert abs(float(metrics["ratio/min"]) - 1) < 1e-5 and abs(float(metrics["ratio/max"]) - 1) < 1e-5
+    assert float(metrics["kl"]) == 0.0  # the LoRA starts at zero: policy == reference
     assert float(metrics["train/sde_steps"]) == 2.0  # Early-Step Focus: K of N trained
-    assert float(metrics["reward/total_std"]) > 0 and float(metrics["train/tied_groups"]) == 0.0
-    for key in ("time/rollout_s", "time/reward_s", "time/train_s", "train/clip_fraction", "reward/success_rate"):
+    assert float(metrics["reward_std"]) > 0 and float(metrics["frac_reward_zero_std"]) == 0.0
+    for key in ("time/rollout_s", "time/reward_s", "time/train_s", "clip_ratio", "success_rate"):
         assert key in metrics
+    assert float(metrics["grad_norm"]) > 0
+    assert float(metrics["learning_rate"]) == pytest.approx(module.hparams.learning_rate)
 
 
 def test_reference_is_the_starting_model_and_kl_grows(data, tmp_path):
@@ -78,15 +80,15 @@ def test_reference_is_the_starting_model_and_kl_grows(data, tmp_path):
     with module.reference_policy():
         reference = module.generate(first, ["p"], 9, steps=2)
     torch.testing.assert_close(reference, want, atol=1, rtol=0)  # disabled adapter == start of RL, not random base
-    assert float(trainer.callback_metrics["train/kl"]) > 0
+    assert float(trainer.callback_metrics["kl"]) > 0
 
 
 def test_inner_epochs_move_the_ratio_and_clip(data):
     module = _module(inner_epochs=2, clip_range=1e-4, learning_rate=5e-2)
     trainer = _fit(module, data, steps=2)  # one batch, two optimizer steps
     metrics = trainer.callback_metrics
-    assert float(metrics["train/ratio_max"]) - float(metrics["train/ratio_min"]) > 0
-    assert float(metrics["train/clip_fraction"]) > 0
+    assert float(metrics["ratio/max"]) - float(metrics["ratio/min"]) > 0
+    assert float(metrics["clip_ratio"]) > 0
 
 
 def test_reward_of_wrong_shape_is_refused(data):
@@ -101,19 +103,32 @@ def test_bad_settings_name_the_argument():
         GRPOModule(transformer="tiny", clip_range=0)
 
 
+def test_a_step_shows_its_rollout_scoring_and_update_progress(data, capfd):
+    module = _module()
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, limit_val_batches=0, callbacks=[EarlyStepFocus(num_sde_steps=2)])
+    trainer.fit(module, datamodule=data)
+    err = capfd.readouterr().err
+    assert "step 1: rollout" in err and "step 1: update" in err
+    # 2 puzzles x G videos, then 2 SDE steps x 1 micro-batch of policy-loss terms
+    total = 2 * module.hparams.group_size + 2
+    assert f"{total}/{total}" in err
+
+
 def test_reward_curve_plot_is_written(maze_dataset, tmp_path):
     from videoreason.callbacks.curves import PlotCurves
 
     data = PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=2, samples_per_epoch=4)
-    curves = PlotCurves(keys=["reward/total_mean", "val/reward"], smoothing=2, dirpath=str(tmp_path))
+    curves = PlotCurves(keys=["reward", "val/reward"], smoothing=2, dirpath=str(tmp_path))
     trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, val_check_interval=2,
                         num_sanity_val_steps=1, callbacks=[curves])
     trainer.fit(_module(val_steps=2), datamodule=data)
-    assert [s for s, _ in curves.history["reward/total_mean"]] == [1, 2]
+    assert [s for s, _ in curves.history["reward"]] == [1, 2]
     assert [s for s, _ in curves.history["val/reward"]] == [2]  # after the validation, not the sanity check
     assert (tmp_path / "curves.png").stat().st_size > 1000
-    assert (tmp_path / "curves.csv").read_text().count("reward/total_mean") == 2
+    rows = (tmp_path / "curves.csv").read_text().splitlines()
+    assert sum(r.startswith("reward,") for r in rows) == 2 and sum(r.startswith("val/reward,") for r in rows) == 1
 
 
 def test_fast_tail_config_runs(data):
@@ -189,8 +204,8 @@ def test_grpo_trains_lora_on_an_int8_base(data):
     trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
     changed = {n for n, p in module.transformer.named_parameters() if not torch.equal(p, base[n])}
     assert changed and all("lora" in n for n in changed)
-    assert float(trainer.callback_metrics["train/kl"]) == 0.0  # reference = the int8 base under the disabled adapter
-    assert abs(float(trainer.callback_metrics["train/ratio_max"]) - 1) < 1e-5
+    assert float(trainer.callback_metrics["kl"]) == 0.0  # reference = the int8 base under the disabled adapter
+    assert abs(float(trainer.callback_metrics["ratio/max"]) - 1) < 1e-5
 
 
 @pytest.mark.gpu

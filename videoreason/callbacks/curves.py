@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
 from pathlib import Path
 
 import lightning as L
@@ -10,14 +11,18 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from videoreason.tracking import log_artifact
 
+DEFAULT_KEYS = ("train/loss", "reward", "success_rate", "val/reward", "val/*/success", "val/*/f1")
+"""What ``PlotCurves`` draws by default: the SFT loss, GRPO's mean reward and success rate, and every validation's
+reward, success rate and F1 per task (whichever of them a run logs)."""
+
 
 class PlotCurves(L.Callback):
-    """Record logged metrics after every training batch (``val/`` metrics after every validation); at the end of
-    training write ``curves.png`` (one panel per metric, raw and moving average) and ``curves.csv`` into the run
-    directory and upload them to MLflow.
+    """Record logged metrics after every training batch (``val/`` metrics after every validation); after every
+    validation and at the end of training write ``curves.png`` (one panel per metric, raw with markers and a moving
+    average) and ``curves.csv`` into the run directory and upload them to MLflow. A default of every ``fit``.
 
     Args:
-        keys: Logged metric names to plot.
+        keys: Logged metric names to plot; ``*`` matches any part of a name (``val/*/success``).
         smoothing: Moving-average window in steps.
         dirpath: Output folder (default ``<trainer.default_root_dir>``).
     """
@@ -25,10 +30,10 @@ class PlotCurves(L.Callback):
     def __init__(self, keys: list[str] | None = None, smoothing: int = 10, dirpath: str | None = None) -> None:
         if smoothing < 1:
             raise ValueError(f"`smoothing` must be >= 1, got {smoothing}")
-        self.keys = list(keys) if keys is not None else ["reward/total_mean", "reward/success_rate", "val/reward"]
+        self.keys = list(keys) if keys is not None else list(DEFAULT_KEYS)
         self.smoothing = smoothing
         self.dirpath = dirpath
-        self.history: dict[str, list[tuple[int, float]]] = {k: [] for k in self.keys}
+        self.history: dict[str, list[tuple[int, float]]] = {}
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
         self._record(trainer, validation=False)
@@ -36,12 +41,17 @@ class PlotCurves(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
             self._record(trainer, validation=True)
+            self._write(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer)
 
     def _record(self, trainer: L.Trainer, validation: bool) -> None:
-        """Append the current value of each key: ``val/`` keys after a validation, the others after a batch."""
-        for key in self.keys:
-            if key.startswith("val/") == validation and key in trainer.callback_metrics:
-                self.history[key].append((trainer.global_step, float(trainer.callback_metrics[key])))
+        """Append the current value of each metric a key matches: ``val/`` ones after a validation, the others
+        after a batch."""
+        for name, value in trainer.callback_metrics.items():
+            if name.startswith("val/") == validation and any(fnmatch.fnmatchcase(name, k) for k in self.keys):
+                self.history.setdefault(name, []).append((trainer.global_step, float(value)))
 
     def state_dict(self) -> dict:
         return {"history": self.history}
@@ -50,7 +60,7 @@ class PlotCurves(L.Callback):
         self.history = {k: [tuple(p) for p in v] for k, v in state_dict["history"].items()}
 
     @rank_zero_only
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _write(self, trainer: L.Trainer) -> None:
         series = {k: v for k, v in self.history.items() if v}
         if not series:
             return
@@ -67,7 +77,7 @@ class PlotCurves(L.Callback):
             steps, values = np.array([p[0] for p in points]), np.array([p[1] for p in points])
             window = min(self.smoothing, len(values))
             smooth = np.convolve(values, np.ones(window) / window, mode="valid")
-            ax.plot(steps, values, alpha=0.35, label="per step")
+            ax.plot(steps, values, alpha=0.35, label="logged", marker="o" if len(values) <= 50 else None, ms=3)
             ax.plot(steps[window - 1:], smooth, label=f"mean of {window}")
             ax.set_title(key)
             ax.set_xlabel("optimizer step")

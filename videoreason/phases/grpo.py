@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torchmetrics import Metric
+from tqdm.auto import tqdm
 
 from videoreason.diffusion.noise import sample_generators, standard_normal
 from videoreason.diffusion.sampler import FlowSampler, Rollout, RolloutStep
@@ -256,10 +257,12 @@ class GRPOModule(VideoModule):
 
     @torch.no_grad()
     def rollout(
-        self, first_frames: torch.Tensor, prompts: list[str], generators: list[torch.Generator], scorer: Any = None
+        self, first_frames: torch.Tensor, prompts: list[str], generators: list[torch.Generator], scorer: Any = None,
+        progress: tqdm | None = None,
     ) -> tuple[Rollout, torch.Tensor, torch.Tensor, np.ndarray, list[Any]]:
         """Roll out videos in chunks; ``scorer(chunk_videos, rows)`` is called on each decoded chunk (returns a
-        future). Returns the merged rollout, first-frame latents, prompt embeddings, uint8 videos, scorer results."""
+        future). Returns the merged rollout, first-frame latents, prompt embeddings, uint8 videos, scorer results.
+        ``progress`` advances by the videos of each chunk."""
         n, _, height, width = first_frames.shape
         first = self.codec.encode(first_frames.unsqueeze(2))  # [N, C, 1, h, w]
         embeds = self.text_embedder.embed(prompts).to(first.device)
@@ -281,6 +284,8 @@ class GRPOModule(VideoModule):
                 futures.append(scorer(video, rows))
             parts.append(part)
             videos.append(video)
+            if progress is not None:
+                progress.update(len(video))
         merged = Rollout(
             latents=torch.cat([p.latents for p in parts]),
             steps=[dataclasses.replace(s, latents=torch.cat([p.steps[i].latents for p in parts]),
@@ -379,36 +384,54 @@ class GRPOModule(VideoModule):
         first_frames = batch["first_frame"].repeat_interleave(group, dim=0)  # [B*G, 3, H, W]
 
         t0 = time.perf_counter()
-        with VerdictPool(self.hparams.reward_workers) as pool:
+        with VerdictPool(self.hparams.reward_workers) as pool, self._step_progress(len(ids)) as progress:
             def scorer(videos: np.ndarray, rows: slice):
                 return pool.submit(videos, puzzles[rows], tasks[rows], self.spec, ids[rows])
 
             rollout, first, embeds, videos, futures = self.rollout(first_frames, prompts, self._generators(ids),
-                                                                   scorer)
+                                                                   scorer, progress)
             t1 = time.perf_counter()
+            progress.set_description(f"step {self.global_step + 1}: scoring")
             verdicts = [v for f in futures for v in f.result()]
-        references = None
-        if self.reward_reads_references:
-            references = to_uint8(batch["video"]).cpu().repeat_interleave(group, dim=0)  # [B*G, F, H, W, 3]
-        rewards, components = self.score(verdicts, ids, videos, references)
-        adv, tied = self.advantages(rewards, components, ids)
-        t2 = time.perf_counter()
-        stats = self._update(rollout, first, embeds, adv.to(self.device))
-        t3 = time.perf_counter()
+            references = None
+            if self.reward_reads_references:
+                references = to_uint8(batch["video"]).cpu().repeat_interleave(group, dim=0)  # [B*G, F, H, W, 3]
+            rewards, components = self.score(verdicts, ids, videos, references)
+            adv, tied = self.advantages(rewards, components, ids)
+            t2 = time.perf_counter()
+            progress.set_description(f"step {self.global_step + 1}: update")
+            stats = self._update(rollout, first, embeds, adv.to(self.device), progress)
+            t3 = time.perf_counter()
 
         self.rollout_videos = list(videos[: self.hparams.num_sample_videos])
-        log = {"reward/total_mean": rewards.mean(), "reward/total_std": rewards.std(unbiased=False),
-               "reward/success_rate": torch.tensor([float(v.success) for v in verdicts]).mean(),
-               "train/tied_groups": tied, "time/rollout_s": t1 - t0, "time/reward_s": t2 - t1,
+        # named as TRL's GRPOTrainer logs them (README, "GRPO metrics")
+        log = {"reward": rewards.mean(), "reward_std": rewards.std(unbiased=False),
+               "success_rate": torch.tensor([float(v.success) for v in verdicts]).mean(),
+               "frac_reward_zero_std": tied, "time/rollout_s": t1 - t0, "time/reward_s": t2 - t1,
                "time/train_s": t3 - t2, "train/sde_steps": float(len(rollout.steps)), **stats}
         for name, values in components.items():
-            log[f"reward/{name}_mean"] = values.mean()
-            log[f"reward/{name}_std"] = values.std(unbiased=False)
-        self.log_dict({k: float(v) for k, v in log.items()}, on_step=True, prog_bar=False, batch_size=len(ids))
+            log[f"rewards/{name}/mean"] = values.mean()
+            log[f"rewards/{name}/std"] = values.std(unbiased=False)
+        self.log_dict({k: float(v) for k, v in log.items() if k != "reward"}, on_step=True, prog_bar=False,
+                      batch_size=len(ids))
         self.log("reward", float(rewards.mean()), prog_bar=True, batch_size=len(ids))
 
-    def _update(self, rollout: Rollout, first: torch.Tensor, embeds: torch.Tensor, adv: torch.Tensor) -> dict:
-        """Accumulate the loss over SDE steps and micro-batches; one optimizer step per inner epoch."""
+    @contextmanager
+    def _step_progress(self, videos: int) -> Iterator[tqdm]:
+        """A progress bar inside one optimizer step (rollout videos, then policy-loss terms), on rank 0 when the
+        trainer shows progress bars."""
+        trainer = self._trainer
+        show = trainer is not None and trainer.progress_bar_callback is not None and trainer.is_global_zero
+        terms = self.hparams.inner_epochs * self.step_plan.count("sde") * -(-videos // (
+            self.hparams.micro_batch_size or videos))
+        with tqdm(total=videos + terms, desc=f"step {self.global_step + 1}: rollout", leave=False, disable=not show,
+                  unit="it", dynamic_ncols=True) as bar:
+            yield bar
+
+    def _update(self, rollout: Rollout, first: torch.Tensor, embeds: torch.Tensor, adv: torch.Tensor,
+                progress: tqdm | None = None) -> dict:
+        """Accumulate the loss over SDE steps and micro-batches; one optimizer step per inner epoch. ``progress``
+        advances by one per policy-loss term."""
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         n = adv.shape[0]
         size = self.hparams.micro_batch_size or n
@@ -427,6 +450,8 @@ class GRPOModule(VideoModule):
                     kl.append(stat["kl"])
                     clip.append(stat["clip_fraction"])
                     ratios.append(stat["ratio"])
+                    if progress is not None:
+                        progress.update()
             if not rollout.steps:
                 continue
             if not math.isfinite(total):  # a non-finite loss must not slip through as finite gradients
@@ -435,6 +460,7 @@ class GRPOModule(VideoModule):
                         p.grad.fill_(math.nan)
             if self.skip_nonfinite_update(optimizer):
                 continue
+            self.log_optimizer_state(optimizer)
             if self.hparams.max_grad_norm:
                 self.clip_gradients(optimizer, gradient_clip_val=self.hparams.max_grad_norm,
                                     gradient_clip_algorithm="norm")
@@ -444,7 +470,7 @@ class GRPOModule(VideoModule):
             losses.append(total)
         ratio = torch.cat(ratios) if ratios else torch.ones(1)
         return {"train/loss": float(np.mean(losses)) if losses else math.nan,
-                "train/kl": float(torch.stack(kl).mean()) if kl else 0.0,
-                "train/clip_fraction": float(torch.stack(clip).mean()) if clip else 0.0,
-                "train/ratio_mean": float(ratio.mean()), "train/ratio_min": float(ratio.min()),
-                "train/ratio_max": float(ratio.max()), "train/skipped_steps": float(self.nonfinite_steps)}
+                "kl": float(torch.stack(kl).mean()) if kl else 0.0,
+                "clip_ratio": float(torch.stack(clip).mean()) if clip else 0.0,
+                "ratio/mean": float(ratio.mean()), "ratio/min": float(ratio.min()),
+                "ratio/max": float(ratio.max()), "train/skipped_steps": float(self.nonfinite_steps)}

@@ -337,9 +337,19 @@ class VideoModule(L.LightningModule):
         self.nonfinite_steps, self.nonfinite_in_a_row = saved["nonfinite_steps"], saved["nonfinite_in_a_row"]
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Automatic optimisation (SFT): a non-finite update is dropped (``skip_nonfinite_update``)."""
-        if self.automatic_optimization:
-            self.skip_nonfinite_update(optimizer)
+        """Automatic optimisation (SFT): a non-finite update is dropped (``skip_nonfinite_update``), a finite one
+        logged (``log_optimizer_state``)."""
+        if self.automatic_optimization and not self.skip_nonfinite_update(optimizer):
+            self.log_optimizer_state(optimizer)
+
+    def log_optimizer_state(self, optimizer: torch.optim.Optimizer) -> None:
+        """Log ``grad_norm`` (the L2 norm of all gradients, before clipping; every rank must call it) and
+        ``learning_rate``, as Hugging Face's trainers name them."""
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # sharded (FSDP2) gradients
+        self.log("grad_norm", float(norm), batch_size=1)
+        self.log("learning_rate", float(optimizer.param_groups[0]["lr"]), batch_size=1)
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self._optimizer()
