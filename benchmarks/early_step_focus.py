@@ -161,7 +161,7 @@ def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
             puzzles = [p for p in batch["puzzle"] for _ in range(group)]
             tasks = [t for t in batch["task"] for _ in range(group)]
             start = time.perf_counter()
-            verdicts_for(pl_module.rollout_videos, puzzles, tasks, pl_module.spec)
+            verdicts_for([t.video for t in pl_module.rollouts], puzzles, tasks, pl_module.spec)
             record["verify"].append(time.perf_counter() - start)
 
     timer = Timer(args.warmup, cuda)

@@ -81,6 +81,13 @@ def test_fit_refuses_to_overwrite_a_finished_run_unless_asked(trained_run, maze_
         assert noise not in console  # nothing a user cannot act on
 
 
+def test_a_fit_too_short_to_validate_still_leaves_a_sample_picture(maze_dataset, tmp_path):
+    run = tmp_path / "short"
+    assert main(_fit_args(run, maze_dataset, "--trainer.max_steps", "1", "--trainer.val_check_interval", "50",
+                          "--trainer.logger", "false")) == 0
+    assert [p.name for p in (run / "samples").glob("*.png")] == ["end_step000001.png"]
+
+
 def test_eval_from_adapter_and_checkpoint_agree(trained_run, maze_dataset, capsys):
     out_a, out_c = trained_run / "eval_a", trained_run / "eval_c"
     assert main(["eval", "--ckpt", str(trained_run / "adapter"), "--data", str(maze_dataset), "--out", str(out_a),

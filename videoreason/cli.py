@@ -112,7 +112,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.out:
         paths = write_tables(table, args.out)
         paths.append(write_sample_rows(results, args.out))
-        paths.append(write_preview(args.dir, Path(args.out) / "preview.png", videos=args.videos))
+        paths.append(write_preview(args.dir, Path(args.out) / "preview.png", videos=args.videos, results=results))
         print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -36,6 +36,8 @@ def test_layout_and_ground_truth_verifies(tmp_path):
     rows = read_rows(root)
     assert len(rows) == 10 and set(rows[0]) == set(COLUMNS)
     assert load_spec(root) == RenderSpec.tiny()
+    preview = np.asarray(Image.open(root / "preview.png"))  # two videos of each task, scaled up
+    assert preview.shape[0] > 4 * 96 and preview.shape[1] > 5 * 96
     for row in rows:
         video = decode_video(root / row["video"])
         assert video.shape == (9, 64, 64, 3)

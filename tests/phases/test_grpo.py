@@ -142,7 +142,7 @@ def test_validation_logs_the_training_reward_on_held_out_puzzles(maze_dataset):
     module = _module(val_steps=2)
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.validate(module, datamodule=data)
-    brightness = [float(v[1:].mean()) / 255.0 for v in module.sample_videos]
+    brightness = [float(v[1:].mean()) / 255.0 for v in (t.video for t in module.samples)]
     assert len(brightness) == 2
     assert float(trainer.callback_metrics["val/reward"]) == pytest.approx(sum(brightness) / 2, rel=1e-5)
     assert "val/maze/success" in trainer.callback_metrics

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from videoreason.atomic import write_atomic
 from videoreason.data.video import encode_mp4, encode_png
-from videoreason.eval.sheet import contact_sheet
+from videoreason.eval.sheet import Tile, contact_sheet
 from videoreason.tracking import log_artifact
 
 
@@ -33,22 +34,25 @@ def video_grid(videos: Sequence[np.ndarray], columns: int | None = None, gap: in
     return grid
 
 
-def write_samples(videos: Sequence[np.ndarray], out_dir: str | Path, name: str, fps: int) -> list[Path]:
-    """Write ``name.mp4`` (grid video, even-sized for H.264) and ``name.png`` (contact sheet); returns the paths."""
+def write_samples(tiles: Sequence[Tile | np.ndarray], out_dir: str | Path, name: str, fps: int) -> list[Path]:
+    """Write ``name.mp4`` (grid of the videos, even-sized for H.264) and ``name.png`` (contact sheet: labels,
+    verdicts, ground truths); returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    grid = video_grid(videos)
+    tiles = [t if isinstance(t, Tile) else Tile(t) for t in tiles]
+    grid = video_grid([t.video for t in tiles])
     grid = np.pad(grid, ((0, 0), (0, grid.shape[1] % 2), (0, grid.shape[2] % 2), (0, 0)))  # yuv420p needs even
     paths = [out / f"{name}.mp4", out / f"{name}.png"]
     write_atomic(paths[0], encode_mp4(grid, fps=fps))
-    write_atomic(paths[1], encode_png(contact_sheet(videos)))
+    write_atomic(paths[1], encode_png(contact_sheet(tiles)))
     return paths
 
 
 class LogSampleVideos(L.Callback):
     """Save generated videos under ``<run dir>/samples`` (mp4 grid + PNG contact sheet) and upload them to MLflow:
-    ``pl_module.sample_videos`` after each validation, and ``pl_module.rollout_videos`` (GRPO's latest rollouts)
-    every ``every_n_train_steps`` optimizer steps.
+    ``pl_module.samples`` after each validation (with verdicts and ground truths), and ``pl_module.rollouts``
+    (GRPO's latest rollouts, with rewards) every ``every_n_train_steps`` optimizer steps. A run that ended before
+    writing any leaves one at the end: its latest rollouts, or (one process) the videos of one validation batch.
 
     Args:
         dirpath: Output folder (default ``<trainer.default_root_dir>/samples``).
@@ -62,8 +66,10 @@ class LogSampleVideos(L.Callback):
         self.dirpath = dirpath
         self.fps = fps
         self.every_n_train_steps = every_n_train_steps
+        self.written = 0
 
-    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, videos: list, name: str) -> None:
+    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, videos: list[Tile], name: str) -> None:
+        self.written += 1
         spec = getattr(pl_module, "spec", None)
         fps = self.fps or (spec.fps if spec is not None else 4)
         out = Path(self.dirpath or Path(trainer.default_root_dir) / "samples")
@@ -72,13 +78,31 @@ class LogSampleVideos(L.Callback):
 
     @rank_zero_only
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
-        videos = list(getattr(pl_module, "rollout_videos", None) or [])
+        videos = list(getattr(pl_module, "rollouts", None) or [])
         step = trainer.global_step
         if videos and self.every_n_train_steps and step % self.every_n_train_steps == 0:
             self._write(trainer, pl_module, videos, f"rollout_step{step:06d}")
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        videos = list(getattr(pl_module, "sample_videos", None) or [])
+        videos = list(getattr(pl_module, "samples", None) or [])
         if videos and not trainer.sanity_checking:
             self._write(trainer, pl_module, videos, f"val_step{trainer.global_step:06d}")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.written or not trainer.is_global_zero:
+            return
+        step = trainer.global_step
+        if rollouts := list(getattr(pl_module, "rollouts", None) or []):
+            self._write(trainer, pl_module, rollouts, f"rollout_step{step:06d}")
+            return
+        loader = trainer.datamodule.val_dataloader() if trainer.datamodule is not None else []
+        validate = getattr(pl_module, "validate_batch", None)
+        if trainer.world_size > 1 or validate is None or not loader:  # sharded generation needs every rank
+            return
+        pl_module.eval()
+        pl_module.samples = []
+        batch = trainer.strategy.batch_to_device(next(iter(loader)))
+        with torch.no_grad():
+            validate(batch, log=False)
+        self._write(trainer, pl_module, list(pl_module.samples), f"end_step{step:06d}")

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from videoreason.atomic import remove_stale_temps, write_atomic
 from videoreason.data.dataset import COLUMNS, SPLITS, load_sample, metadata_path, read_rows
+from videoreason.data.verify import write_preview
 from videoreason.data.video import decode_video, encode_mp4, encode_png
 from videoreason.tasks.base import JsonRecord, Task, resolve_task
 from videoreason.tasks.grid import dihedral_images
@@ -176,7 +177,8 @@ def generate_dataset(
     workers: int | None = None,
     progress: bool = True,
 ) -> Path:
-    """Write (or complete) ``num`` samples of one task/split/difficulty into ``out``.
+    """Write (or complete) ``num`` samples of one task/split/difficulty into ``out``, and ``out/preview.png``: a few
+    of its videos as a contact sheet.
 
     Args:
         task: task name (``maze``, ``flowfree``, ``sokoban``) or a Task class path.
@@ -241,4 +243,5 @@ def generate_dataset(
             pool.terminate()
             pool.join()
         bar.close()
+    write_preview(root, root / "preview.png")
     return root

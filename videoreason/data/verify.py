@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from tqdm.auto import tqdm
 
 from videoreason.data.dataset import load_sample, load_spec, read_rows
 from videoreason.data.video import decode_video
+from videoreason.eval.sheet import Tile, contact_sheet
 from videoreason.tasks.base import failed_verdict
 from videoreason.tasks.render import RenderSpec
 
@@ -77,22 +79,38 @@ def score_dataset(
         return list(tqdm(pool.imap(_score, jobs, chunksize=8), **bar))
 
 
-def write_preview(root: str | Path, out: str | Path, videos: str | Path | None = None, per_task: int = 2) -> Path:
-    """A PNG contact sheet of the first ``per_task`` readable videos of every task (first to last frame)."""
-    from videoreason.data.video import encode_png
-    from videoreason.eval.sheet import contact_sheet
-
-    picked: dict[str, list] = {}
-    for row in read_rows(root):
+def sample_tiles(root: str | Path, rows: Sequence[dict[str, str]], videos: str | Path | None = None,
+                 results: Sequence[dict[str, Any]] = (), limit: int | None = None) -> list[Tile]:
+    """Contact-sheet tiles of the first ``limit`` readable videos of ``rows``, each labelled with its id and, from
+    ``results``, its verdict; another model's ``videos`` get the dataset's own video beside them (ground truth)."""
+    success = {r["id"]: bool(r["success"]) for r in results if r.get("status", "ok") == "ok"}
+    tiles: list[Tile] = []
+    for row in rows:
+        if limit is not None and len(tiles) >= limit:
+            break
         path = Path(root) / row["video"] if videos is None else Path(videos) / Path(row["video"]).name
-        if len(picked.setdefault(row["task"], [])) < per_task and path.is_file():
-            try:
-                picked[row["task"]].append(decode_video(path))
-            except ValueError:
-                continue
-    clips = [clip for task in sorted(picked) for clip in picked[task]]
-    if not clips:
+        if not path.is_file():
+            continue
+        try:
+            video = decode_video(path)
+        except ValueError:
+            continue
+        truth = decode_video(Path(root) / row["video"]) if videos is not None else None
+        tiles.append(Tile(video, row["id"], success.get(row["id"]), truth))
+    return tiles
+
+
+def write_preview(root: str | Path, out: str | Path, videos: str | Path | None = None, per_task: int = 2,
+                  results: Sequence[dict[str, Any]] = ()) -> Path:
+    """A PNG contact sheet of the first ``per_task`` readable videos of every task (``sample_tiles``)."""
+    from videoreason.data.video import encode_png
+
+    rows: dict[str, list[dict[str, str]]] = {}
+    for row in read_rows(root):
+        rows.setdefault(row["task"], []).append(row)
+    tiles = [t for task in sorted(rows) for t in sample_tiles(root, rows[task], videos, results, per_task)]
+    if not tiles:
         raise ValueError(f"no readable videos to preview in {videos or root}")
     out = Path(out)
-    out.write_bytes(encode_png(contact_sheet(clips)))
+    out.write_bytes(encode_png(contact_sheet(tiles)))
     return out

@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 from videoreason.atomic import write_atomic
 from videoreason.data.datamodule import to_unit_range
 from videoreason.data.dataset import load_spec, read_rows
-from videoreason.data.verify import score_dataset, write_preview
-from videoreason.data.video import decode_video, encode_mp4
+from videoreason.data.verify import sample_tiles, score_dataset, write_preview
+from videoreason.data.video import encode_mp4
 from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_sample_rows, write_tables
 from videoreason.tracking import run_dir_of
 
@@ -170,11 +170,10 @@ def evaluate(
     table = summarize(results)
     paths = write_tables(table, out_dir)
     paths.append(write_sample_rows(results, out_dir))
-    paths.append(write_preview(data, out_dir / "preview.png", videos=videos))
-    readable = {r["id"] for r in results if r["status"] == "ok"}  # missing and unreadable ones score 0, unshown
-    clips = [decode_video(Path(videos) / Path(r["video"]).name) for r in rows if r["id"] in readable][:num_samples]
-    if clips:
-        paths += write_samples(clips, out_dir, "samples", fps=load_spec(data).fps)
+    paths.append(write_preview(data, out_dir / "preview.png", videos=videos, results=results))
+    tiles = sample_tiles(data, rows, videos, results, num_samples)  # unreadable ones unshown
+    if tiles:
+        paths += write_samples(tiles, out_dir, "samples", fps=load_spec(data).fps)
     report = EvalReport(table, results, out_dir)
     if track:
         report.mlflow_run_id = _track(report, paths, out_dir, split, ckpt, videos)

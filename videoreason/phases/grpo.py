@@ -41,6 +41,7 @@ from videoreason.diffusion.sampler import FlowSampler, Rollout, RolloutStep
 from videoreason.diffusion.schedule import sampling_sigmas
 from videoreason.diffusion.solvers import TailSpec
 from videoreason.diffusion.steps import sde_kl
+from videoreason.eval.sheet import Tile
 from videoreason.models.codec import Codec, to_uint8
 from videoreason.models.lora import LoraSpec, lora_layers, lora_spec_of, merge_lora
 from videoreason.models.text import TextEmbedder
@@ -224,7 +225,7 @@ class GRPOModule(VideoModule):
         self.tail = TailSpec(**tail) if isinstance(tail, dict) else tail  # hparams keep it as a dict
         self.automatic_optimization = False
         self.step_plan: list[str] = ["sde"] * (num_steps - 1) + ["ode"]
-        self.rollout_videos: list[np.ndarray] = []
+        self.rollouts: list[Tile] = []  # the latest step's first rollouts, labelled with their reward
 
     def _start_from(self, init_from: str, codec: Codec | None, text_embedder: TextEmbedder | None
                     ) -> tuple[torch.nn.Module, str, Codec, TextEmbedder]:
@@ -403,7 +404,9 @@ class GRPOModule(VideoModule):
             stats = self._update(rollout, first, embeds, adv.to(self.device), progress)
             t3 = time.perf_counter()
 
-        self.rollout_videos = list(videos[: self.hparams.num_sample_videos])
+        shown = slice(0, self.hparams.num_sample_videos)
+        self.rollouts = [Tile(v, f"{i} reward {r:.2f}", d.success) for v, i, r, d in zip(
+            videos[shown], ids[shown], rewards.tolist()[shown], verdicts[shown], strict=True)]
         # named as TRL's GRPOTrainer logs them (README, "GRPO metrics")
         log = {"reward": rewards.mean(), "reward_std": rewards.std(unbiased=False),
                "success_rate": torch.tensor([float(v.success) for v in verdicts]).mean(),

@@ -15,6 +15,7 @@ import torch
 from videoreason.diffusion.noise import seeded_noise
 from videoreason.diffusion.sampler import FlowSampler
 from videoreason.diffusion.schedule import sampling_sigmas, staggered_sigmas
+from videoreason.eval.sheet import Tile
 from videoreason.models.codec import Codec, PixelCodec, WanVAECodec, to_uint8
 from videoreason.models.local import pretrained_folder
 from videoreason.models.lora import LoraSpec, add_lora
@@ -83,7 +84,7 @@ class VideoModule(L.LightningModule):
     def __init__(self) -> None:
         super().__init__()
         self.spec: RenderSpec | None = None
-        self.sample_videos: list[np.ndarray] = []
+        self.samples: list[Tile] = []  # the latest validation's first videos, verdicts and ground truths
         self.nonfinite_steps = 0  # updates dropped for non-finite gradients, in all and in a row
         self.nonfinite_in_a_row = 0
 
@@ -264,20 +265,24 @@ class VideoModule(L.LightningModule):
         return FlowSampler(self.transformer).sample(noise, first, embeds, sigmas)
 
     def on_validation_epoch_start(self) -> None:
-        self.sample_videos = []
+        self.samples = []
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self.validate_batch(batch)
 
-    def validate_batch(self, batch: dict[str, Any]) -> tuple[list[Verdict], np.ndarray]:
-        """Generate the batch's videos, verify them, log ``val/{task}/{metric}``; returns verdicts and videos."""
+    def validate_batch(self, batch: dict[str, Any], log: bool = True) -> tuple[list[Verdict], np.ndarray]:
+        """Generate the batch's videos, verify them, keep the first as ``samples``, log ``val/{task}/{metric}``
+        (unless ``log`` is false); returns verdicts and videos."""
         if self.spec is None:
             raise ValueError("validation needs the dataset's RenderSpec: use a PuzzleVideoDataModule")
         videos = self.generate(batch["first_frame"], list(batch["prompt"]), batch["video"].shape[2]).cpu().numpy()
-        room = self.hparams.num_sample_videos - len(self.sample_videos)
-        self.sample_videos.extend(list(videos[:max(room, 0)]))
         verdicts = verdicts_for(videos, batch["puzzle"], list(batch["task"]), self.spec, list(batch["id"]))
-        for verdict, name in zip(verdicts, batch["task"], strict=True):
+        room = max(self.hparams.num_sample_videos - len(self.samples), 0)
+        if room:
+            truths = to_uint8(batch["video"][:room]).cpu().numpy()  # the ground truth beside each sample
+            self.samples += [Tile(v, i, d.success, t) for v, i, d, t in zip(
+                videos[:room], list(batch["id"])[:room], verdicts[:room], truths, strict=True)]
+        for verdict, name in zip(verdicts, batch["task"], strict=True) if log else ():
             for key in VAL_METRICS:
                 self.log(f"val/{name}/{key}", verdict.metrics()[key], batch_size=1, on_epoch=True)
         return verdicts, videos
