@@ -162,3 +162,21 @@ def test_codec_that_cannot_encode_the_dataset_names_the_keys(maze_dataset, tmp_p
                           "--data.init_args.num_val_puzzles", "0"))
     err = capsys.readouterr().err
     assert code == 2 and "`data.root`" in err and "`model.codec`" in err and "num_frames" in err
+
+
+def test_help_takes_short_class_names_shows_defaults_and_no_rst_literals(capsys):
+    for args in (["fit", "--model.help", "SFTModule"], ["fit", "--model.help", "GRPOModule"],
+                 ["fit", "--data.help", "PuzzleVideoDataModule"]):
+        with pytest.raises(SystemExit) as done:
+            main(args)
+        out = capsys.readouterr().out
+        assert done.value.code == 0 and ("--model." in out or "--data." in out)
+        assert "``" not in out
+    with pytest.raises(SystemExit):
+        main(["fit", "--model.help", "SFTModule"])
+    assert "'pretrained', else 'tiny'" in capsys.readouterr().out  # a docstring literal, plain
+    for args in (["eval", "--help"], ["data", "generate", "--help"], ["recipe", "--help"]):
+        with pytest.raises(SystemExit):
+            main(args)
+        out = capsys.readouterr().out
+        assert "(default: " in out and "(default: None)" not in out

@@ -16,15 +16,26 @@ from videoreason.data.dataset import SPLITS
 TRAINER_COMMANDS = ("fit", "validate", "test")
 
 
+class HELP(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's help ends with its default, unless the help already names it or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if "default" in (action.help or "") or default is None or default is False or default in ("", []):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _data_parser(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="generate and verify puzzle video datasets")
     actions = data.add_subparsers(dest="action", required=True)
 
-    gen = actions.add_parser("generate", help="render planner solutions of one task into a dataset folder")
+    gen = actions.add_parser("generate", help="render planner solutions of one task into a dataset folder",
+                             formatter_class=HELP)
     gen.add_argument("--task", required=True, help="maze, flowfree, sokoban, or a Task class path")
     gen.add_argument("--difficulty", default="easy", help="a level name of the task (e.g. tiny, easy, medium)")
     gen.add_argument("--num", type=int, required=True, help="samples this task/split/difficulty should hold")
-    gen.add_argument("--split", default="train", choices=SPLITS)
+    gen.add_argument("--split", default="train", choices=SPLITS, help="the split the samples belong to")
     gen.add_argument("--seed", type=int, default=0, help="base seed; splits never share sample seeds")
     gen.add_argument("--out", required=True, help="dataset folder (created, or completed if interrupted)")
     gen.add_argument("--spec", default="tiny", choices=("tiny", "wan"), help="render preset")
@@ -34,7 +45,8 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--fps", type=int, help="override the preset's frames per second")
     gen.add_argument("--workers", type=int, help="processes (default: all cores)")
 
-    ver = actions.add_parser("verify", help="re-parse every video and print the P/R/F1/SR/EM table")
+    ver = actions.add_parser("verify", help="re-parse every video and print the P/R/F1/SR/EM table",
+                             formatter_class=HELP)
     ver.add_argument("dir", help="dataset folder")
     ver.add_argument("--split", choices=SPLITS, help="only this split")
     ver.add_argument("--videos", help="score videos from this folder instead (same file names)")
@@ -43,12 +55,13 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _eval_parser(sub: argparse._SubParsersAction) -> None:
-    ev = sub.add_parser("eval", help="generate with a checkpoint (or take another model's videos) and score a split")
+    ev = sub.add_parser("eval", help="generate with a checkpoint (or take another model's videos) and score a split",
+                        formatter_class=HELP)
     ev.add_argument("--data", required=True, help="dataset folder")
     source = ev.add_mutually_exclusive_group(required=True)
     source.add_argument("--ckpt", help="export folder (RUN/adapter) or Lightning .ckpt of a phase module")
     source.add_argument("--videos", help="score this folder of videos named like the dataset's (<id>.mp4)")
-    ev.add_argument("--split", default="test", choices=SPLITS)
+    ev.add_argument("--split", default="test", choices=SPLITS, help="the dataset split to evaluate")
     ev.add_argument("--out", help="output folder (default RUN/eval/SPLIT; with --videos "
                     "runs/eval/<videos folder name>/SPLIT)")
     ev.add_argument("--batch-size", type=int, default=8, help="videos generated per forward pass")

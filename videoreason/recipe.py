@@ -35,13 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videoreason.atomic import write_atomic
+from videoreason.cli import HELP
 from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
 from videoreason.eval.curves import CurvePoint, curve_table, plot_curves, read_curve
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
 from videoreason.resources import config_root
-from videoreason.rewards.presets import PRESETS
 
-CONFIGS = config_root()  # the packaged configs/ (reward presets live in configs/rewards/)
+CONFIGS = config_root()  # the packaged configs/
+PRESETS = CONFIGS / "rewards"  # reward presets (``videoreason.rewards.presets``, not imported: --help stays fast)
 TIMES_FILE = "times.json"  # wall seconds per phase, so a --reuse run still reports the phases run before
 PROGRESS = re.compile(r"\d+/\d+ \[")  # a tqdm bar: "... 27/60 [00:30<00:35, ...]"
 CURVES_FILE = "learning_curves.png"  # held-out SR and F1 of every trained model at each of its validations
@@ -273,14 +274,18 @@ class Recipe:
         print(f"MLflow run {tracked.run_id} in {tracked.tracking_uri}")
 
 
+class RecipeHelp(argparse.RawDescriptionHelpFormatter, HELP):
+    """The description as written, every flag's default shown."""
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="videoreason recipe", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default="maze", choices=sorted(DATA))
+                                     formatter_class=RecipeHelp)
+    parser.add_argument("--task", default="maze", choices=sorted(DATA), help="the task whose tiny recipe to run")
     parser.add_argument("--out", help="output folder (default runs/recipe/<task>)")
     parser.add_argument("--ablate", nargs="*", default=[], choices=["reward", "plan"],
                         help="also run GRPO with the sparse reward (reward) / with all steps trained (plan)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of data, training and evaluation")
     parser.add_argument("--reuse", action="store_true", help="skip phases whose outputs already exist")
     parser.add_argument("--sft-args", default="", help="extra `fit` arguments of the SFT phase (one string)")
     parser.add_argument("--grpo-args", default="", help="extra `fit` arguments of every GRPO phase (one string)")

@@ -26,14 +26,15 @@ the default ``RunCheckpoint``), and ``--ckpt_path`` checkpoints are read with ``
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from jsonargparse import Namespace
+from jsonargparse import DefaultHelpFormatter, Namespace
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
-from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from videoreason.atomic import write_atomic
@@ -125,6 +126,28 @@ def describe_run(trainer: L.Trainer, pl_module: L.LightningModule, config: Names
             client.log_inputs(run_id, datasets=[dataset_input(root)])
 
 
+class PlainHelp(DefaultHelpFormatter):
+    """jsonargparse's help with the docstrings' reStructuredText literals (````x````) shown as plain ``'x'``."""
+
+    def _expand_help(self, action: Any) -> str:
+        return _plain(super()._expand_help(action))
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(_plain(text))
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"``([^`]+)``", r"'\1'", text)
+
+
+class PlainArgumentParser(LightningArgumentParser):
+    """Lightning's parser with ``PlainHelp`` by default: also for the parsers that ``--model.help CLASS`` builds
+    (of the same type)."""
+
+    def __init__(self, *args: Any, formatter_class: type = PlainHelp, **kwargs: Any) -> None:
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+
 class VideoReasonCLI(LightningCLI):
     """LightningCLI with the module and data module chosen by ``class_path`` and MLflow as the default logger."""
 
@@ -140,6 +163,9 @@ class VideoReasonCLI(LightningCLI):
             args=list(args) if args is not None else None,
             run=run,
         )
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        return PlainArgumentParser(**kwargs)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """The configured callbacks, then each default whose kind (``DEFAULT_CALLBACKS``) none of them is (no
@@ -223,6 +249,11 @@ def run_lightning_cli(args: Sequence[str]) -> int:
     from videoreason.tracking import keep_tracking_uri
 
     args = packaged_configs(args)
+    if any(a.endswith(".help") or a.startswith(("--model.help", "--data.help")) for a in args):
+        # `--model.help SFTModule`: short class names resolve among the subclasses imported so far
+        import videoreason.data.datamodule  # noqa: F401
+        import videoreason.phases.grpo  # noqa: F401
+        import videoreason.phases.sft  # noqa: F401
     try:
         with keep_tracking_uri():
             VideoReasonCLI(None if args == sys.argv[1:] else args)
