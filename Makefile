@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
+# a CUDA build: make demo TORCH=torch==2.13.0+cu128 PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cu128"
+PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
@@ -13,7 +15,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)" -e ".[dev]"
+	$(PY) -m pip install -q $(PIP_ARGS) "$(TORCH)" -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
