@@ -159,13 +159,11 @@ class VideoReasonCLI(LightningCLI):
             subclass_mode_data=True,
             save_config_callback=TrackedSaveConfig,
             save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
+            parser_class=PlainArgumentParser,
             auto_configure_optimizers=False,
             args=list(args) if args is not None else None,
             run=run,
         )
-
-    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
-        return PlainArgumentParser(**kwargs)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """The configured callbacks, then each default whose kind (``DEFAULT_CALLBACKS``) none of them is (no
