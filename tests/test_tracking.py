@@ -90,6 +90,13 @@ def test_every_run_of_a_project_is_in_its_one_store_tagged_and_linked(project, m
     assert dataset.dataset.name == maze_dataset.name and dataset.tags[0].value == "train"
 
 
+def test_eval_says_where_to_see_its_run_in_model_training_mode(project, maze_dataset, capsys):
+    assert main(["eval", "--ckpt", str(project / "runs" / "maze" / "sft" / "adapter"), "--data", str(maze_dataset),
+                 "--limit", "1", "--steps", "1", "--workers", "1", "--out", str(project / "second_eval")]) == 0
+    out = capsys.readouterr().out
+    assert "mlflow ui --backend-store-uri sqlite:///" in out and "?workflowType=machine_learning" in out
+
+
 def test_a_rerun_of_a_saved_config_logs_as_its_own_run_and_a_resume_continues_the_run(project, maze_dataset):
     sft = project / "runs" / "maze" / "sft"
     saved = yaml.safe_load((sft / "config.yaml").read_text())

@@ -86,7 +86,7 @@ def _eval(args: argparse.Namespace) -> int:
                       track=not args.no_mlflow)
     print(report.markdown())
     _warn_unscored(report.results)
-    print(f"wrote {report.out_dir}" + (f" (MLflow run {report.mlflow_run_id})" if report.mlflow_run_id else ""))
+    print(f"wrote {report.out_dir}" + (f"\nMLflow: {report.mlflow_hint}" if report.mlflow_hint else ""))
     return 0
 
 

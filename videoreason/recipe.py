@@ -271,7 +271,7 @@ class Recipe:
                 if sample.is_file():
                     tracked.log_artifact(sample, f"samples/{m}")
         tracked.finish()
-        print(f"MLflow run {tracked.run_id} in {tracked.tracking_uri}")
+        print(f"MLflow: {tracked.hint}")
 
 
 class RecipeHelp(argparse.RawDescriptionHelpFormatter, HELP):

@@ -74,6 +74,15 @@ def find_run(client: MlflowClient, run_dir: str | os.PathLike[str]) -> str | Non
     return runs[0].info.run_id if runs else None
 
 
+def ui_hint(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """How to look at a run: the ``mlflow ui`` command for a local store and the run's page, opened in the UI's
+    model-training mode (MLflow 3's UI starts in its GenAI mode, which files training runs under "Evaluation runs")."""
+    page = f"#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+    if tracking_uri.startswith("sqlite:"):
+        return f"mlflow ui --backend-store-uri {tracking_uri}, then http://127.0.0.1:5000/{page}"
+    return f"{tracking_uri.rstrip('/')}/{page}"
+
+
 def run_dir_of(ckpt: str | os.PathLike[str]) -> Path:
     """The training run folder of an export folder (``RUN/adapter``) or a checkpoint (``RUN/checkpoints/x.ckpt``)."""
     ckpt = Path(ckpt)
@@ -189,7 +198,13 @@ class TrackedRun:
         if commit := git_commit():
             tags["mlflow.source.git.commit"] = commit
         self.run_id = self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+        self.experiment_id = experiment_id
         self.tracking_uri = config["tracking_uri"]
+
+    @property
+    def hint(self) -> str:
+        """Where to see this run (``ui_hint``)."""
+        return ui_hint(self.tracking_uri, self.experiment_id, self.run_id)
 
     def log_params(self, params: dict[str, Any]) -> None:
         for key, value in params.items():

@@ -11,9 +11,15 @@ class StepProgressBar(TQDMProgressBar):
     ``max_steps`` is set) instead of the batches of one epoch; a default of every ``fit``.
 
     Step-limited runs (every shipped config) have no meaningful epoch count (``max_epochs`` -1), so the bar reads
-    ``Epoch 3: 45%| 270/600 [...]``. tqdm redraws with carriage returns that also read well in a log file, which is
-    what ``videoreason recipe`` shows live.
+    ``Epoch 3: 45%| 270/600 [..., train/loss=0.031]``. tqdm redraws with carriage returns that also read well in a
+    log file, which is what ``videoreason recipe`` shows live.
     """
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
+        """The progress-bar metrics without the logger's version (an MLflow run id prefix: noise here)."""
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
 
     def on_train_epoch_start(self, trainer: L.Trainer, *args: object) -> None:
         if trainer.max_steps <= 0:

@@ -39,6 +39,7 @@ class EvalReport:
     results: list[dict[str, Any]]
     out_dir: Path
     mlflow_run_id: str | None = None
+    mlflow_hint: str | None = None  # where to see the run (``videoreason.tracking.ui_hint``)
 
     def markdown(self) -> str:
         return to_markdown(self.table)
@@ -176,11 +177,12 @@ def evaluate(
         paths += write_samples(tiles, out_dir, "samples", fps=load_spec(data).fps)
     report = EvalReport(table, results, out_dir)
     if track:
-        report.mlflow_run_id = _track(report, paths, out_dir, split, ckpt, videos)
+        report.mlflow_run_id, report.mlflow_hint = _track(report, paths, out_dir, split, ckpt, videos)
     return report
 
 
-def _track(report: EvalReport, paths: list[Path], out_dir: Path, split: str, ckpt: Any, videos: Any) -> str:
+def _track(report: EvalReport, paths: list[Path], out_dir: Path, split: str, ckpt: Any, videos: Any
+           ) -> tuple[str, str]:
     """Log the evaluation as an MLflow run: a child of the run that trained ``ckpt`` (in its experiment), or, for
     another model's videos, a run of ``out_dir``."""
     from mlflow import MlflowClient
@@ -198,4 +200,4 @@ def _track(report: EvalReport, paths: list[Path], out_dir: Path, split: str, ckp
     for path in paths:
         run.log_artifact(path)
     run.finish()
-    return run.run_id
+    return run.run_id, run.hint
