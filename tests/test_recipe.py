@@ -87,6 +87,8 @@ def test_a_phase_shows_its_live_progress_on_the_console(tmp_path, capsys):
     assert latest_progress("noise\nEpoch 0:  10%|#  | 1/10 [00:01<00:09]\rEpoch 0:  20%|## | 2/10 [00:02<00:08]\r"
                            "INFO: done\n") == "Epoch 0: 20%|## | 2/10 [00:02<00:08]"
     assert latest_progress("no bar here\n") is None
+    bar = "step 1: update: 90%| 19/21 [00:05<00:00]"
+    assert latest_progress(bar + "\x1b[A") == bar  # a nested bar's cursor move is not shown
     log = tmp_path / "phase.log"
     script = ("import sys, time\nfor i in range(1, 4):\n    sys.stdout.write(f'\\rfit: {i}/3 [00:0{i}<00:00]')\n"
               "    sys.stdout.flush(); time.sleep(0.3)\nprint('\\nfinished')")

@@ -45,6 +45,7 @@ CONFIGS = config_root()  # the packaged configs/
 PRESETS = CONFIGS / "rewards"  # reward presets (``videoreason.rewards.presets``, not imported: --help stays fast)
 TIMES_FILE = "times.json"  # wall seconds per phase, so a --reuse run still reports the phases run before
 PROGRESS = re.compile(r"\d+/\d+ \[")  # a tqdm bar: "... 27/60 [00:30<00:35, ...]"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # cursor moves of nested tqdm bars
 CURVES_FILE = "learning_curves.png"  # held-out SR and F1 of every trained model at each of its validations
 
 
@@ -100,7 +101,7 @@ def run(command: list[str], log: Path, name: str = "") -> float:
 
 def latest_progress(text: str) -> str | None:
     """The last progress-bar state in a command's output (tqdm redraws with carriage returns), or ``None``."""
-    for segment in reversed(re.split(r"[\r\n]", text)):
+    for segment in reversed(re.split(r"[\r\n]", ANSI.sub("", text))):
         if PROGRESS.search(segment):
             return " ".join(segment.split())
     return None
