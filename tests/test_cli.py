@@ -81,6 +81,17 @@ def test_fit_refuses_to_overwrite_a_finished_run_unless_asked(trained_run, maze_
         assert noise not in console  # nothing a user cannot act on
 
 
+def test_a_requeued_slurm_job_is_not_refused(tmp_path):
+    from videoreason.trainer_cli import refuse_finished_run
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    with pytest.raises(ValueError, match="already holds a run"):
+        refuse_finished_run(tmp_path)
+    (tmp_path / "hpc_ckpt_1.ckpt").write_bytes(b"x")  # Lightning resumes from it without --ckpt_path
+    refuse_finished_run(tmp_path)
+
+
 def test_a_fit_too_short_to_validate_still_leaves_a_sample_picture(maze_dataset, tmp_path):
     run = tmp_path / "short"
     assert main(_fit_args(run, maze_dataset, "--trainer.max_steps", "1", "--trainer.val_check_interval", "50",

@@ -217,7 +217,10 @@ def resumed_run(root: Path) -> str | None:
 
 
 def refuse_finished_run(root: Path) -> None:
-    """Raise if ``root`` holds another run's checkpoint or export, which a fresh ``fit`` would replace."""
+    """Raise if ``root`` holds another run's checkpoint or export, which a fresh ``fit`` would replace. A folder
+    with an HPC checkpoint (``hpc_ckpt_*.ckpt``, a SLURM requeue) passes: Lightning resumes from it by itself."""
+    if any(root.glob("hpc_ckpt_*.ckpt")):
+        return
     found = [p for p in (root / "checkpoints" / "last.ckpt", root / "adapter") if p.exists()]
     if found:
         raise ValueError(f"{root} already holds a run ({', '.join(str(p) for p in found)}); a new fit would "
