@@ -193,19 +193,3 @@ def test_grpo_refuses_a_start_trained_on_clips(tmp_path):
     with pytest.raises(ValueError, match="clip_frames"):
         GRPOModule(init_from=str(folder))
 
-
-def test_clip_windows_can_prefer_the_steps_where_the_video_changes():
-    from videoreason.diffusion.noise import sample_generators
-    from videoreason.phases.sft import random_windows
-
-    video = torch.zeros(16, 3, 6, 4, 4)
-    video[:, :, 1:] = 1.0  # one change (frame 0 -> 1), then the board holds for four frames
-    ids = [f"p{i}" for i in range(16)]
-    focused = random_windows(video, 2, sample_generators(0, 0, keys=ids), changing=1.0)
-    assert bool((focused[:, :, 0] == 0).all() and (focused[:, :, 1] == 1).all())  # every window is the change
-    uniform = random_windows(video, 2, sample_generators(0, 0, keys=ids), changing=0.0)
-    assert int((uniform[:, :, 0] == 0).all(dim=(1, 2, 3)).sum()) < 16  # most windows hold
-    still = torch.zeros(2, 3, 4, 4, 4)  # nothing changes anywhere: all windows stay candidates
-    assert random_windows(still, 2, sample_generators(0, 0, keys=["a", "b"]), changing=1.0).shape == (2, 3, 2, 4, 4)
-    with pytest.raises(ValueError, match="clip_changing"):
-        SFTModule(clip_frames=2, clip_changing=1.5)

@@ -28,21 +28,13 @@ CHANGE_THRESHOLD = 0.05
 """A latent cell counts as changed when some channel moves more than this from the first frame (normalised units)."""
 
 
-def random_windows(video: torch.Tensor, length: int, generators: list[torch.Generator],
-                   changing: float = 0.0) -> torch.Tensor:
+def random_windows(video: torch.Tensor, length: int, generators: list[torch.Generator]) -> torch.Tensor:
     """One window of ``length`` consecutive frames per sample of ``video [B, 3, F, H, W]``, its start drawn from
-    the sample's generator: ``[B, 3, length, H, W]``. With probability ``changing`` the start is drawn among the
-    windows whose frames are not all equal (where the video does something), else among all."""
+    the sample's generator: ``[B, 3, length, H, W]``."""
     frames = video.shape[2]
     if length > frames:
         raise ValueError(f"`clip_frames` ({length}) is longer than the training videos ({frames} frames)")
-    starts = []
-    for v, g in zip(video, generators, strict=True):
-        candidates = list(range(frames - length + 1))
-        if torch.rand((), generator=g) < changing:
-            moving = [s for s in candidates if (v[:, s + 1:s + length] != v[:, s:s + 1]).any()]
-            candidates = moving or candidates
-        starts.append(candidates[int(torch.randint(len(candidates), (), generator=g))])
+    starts = [int(torch.randint(frames - length + 1, (), generator=g)) for g in generators]
     return torch.stack([v[:, s:s + length] for v, s in zip(video, starts, strict=True)])
 
 
@@ -86,9 +78,6 @@ class SFTModule(VideoModule):
             before (``VideoModule.generate``). ``2`` learns one step of a video whose every frame follows from the
             one before (maze ``fill``) at a fraction of a whole video's tokens. ``None``: whole videos. With a
             temporally compressing codec it must be ``1 + k * temporal_factor``.
-        clip_changing: Share of ``clip_frames`` windows drawn among those in which the video changes (the rest
-            among all windows): a video that holds its last frame for long otherwise spends most windows on
-            learning to copy.
         val_steps: Denoising steps when sampling validation videos (per frame, with ``frame_lag``).
         val_shift: Sigma shift of the validation sampling schedule.
         num_sample_videos: Validation videos kept in ``sample_videos`` for logging (``LogSampleVideos``).
@@ -115,7 +104,6 @@ class SFTModule(VideoModule):
         frame_noise: Literal["shared", "rising"] = "shared",
         frame_lag: int = 0,
         clip_frames: int | None = None,
-        clip_changing: float = 0.0,
         gradient_checkpointing: bool = False,
         quantize_base: bool = False,
         val_steps: int = 10,
@@ -139,8 +127,6 @@ class SFTModule(VideoModule):
             raise ValueError(f"`frame_noise` must be 'shared' or 'rising', got {frame_noise!r}")
         if frame_lag < 0:
             raise ValueError(f"`frame_lag` must be >= 0, got {frame_lag}")
-        if not 0.0 <= clip_changing <= 1.0:
-            raise ValueError(f"`clip_changing` must be in [0, 1], got {clip_changing}")
         if clip_frames is not None and clip_frames < 2:
             raise ValueError(f"`clip_frames` must be >= 2 (a condition frame and a frame to learn), got {clip_frames}")
         self.save_hyperparameters(ignore=["codec", "text_embedder"])
@@ -190,7 +176,7 @@ class SFTModule(VideoModule):
         # noise and sigma per sample, keyed by (seed, step, id): the same whatever rank or batch a sample is in
         generators = sample_generators(self.hparams.seed, self.global_step, keys=list(batch["id"]))
         if self.hparams.get("clip_frames"):
-            video = random_windows(video, self.hparams.clip_frames, generators, self.hparams.get("clip_changing", 0.0))
+            video = random_windows(video, self.hparams.clip_frames, generators)
         latent_shape = self.codec.latent_shape(*video.shape[2:])
         per_frame = self.hparams.get("frame_noise", "shared") == "rising"
         draws = latent_shape[1] - 1 if per_frame else 1  # latent frames 1.. (frame 0 is the condition)
