@@ -107,6 +107,13 @@ def latest_progress(text: str) -> str | None:
     return None
 
 
+def tail(path: Path, size: int = 20000) -> str:
+    """The last ``size`` bytes of a file, as text (the log a phase is still writing)."""
+    with path.open("rb") as stream:
+        stream.seek(max(stream.seek(0, 2) - size, 0))
+        return stream.read().decode(errors="replace")
+
+
 def watch(process: subprocess.Popen, log: Path, name: str, every: float = 1.0) -> int:
     """Wait for ``process``, showing the latest progress bar of its ``log`` as one console line: redrawn in place
     on a terminal, else printed when it changes at most every 30 s. Returns the exit code."""
@@ -115,7 +122,7 @@ def watch(process: subprocess.Popen, log: Path, name: str, every: float = 1.0) -
     shown, last_print, start = None, 0.0, time.perf_counter()
     while True:
         code = process.poll()
-        state = latest_progress(log.read_text(errors="replace")[-20000:]) if log.is_file() else None
+        state = latest_progress(tail(log)) if log.is_file() else None
         line = f"[{name} {time.perf_counter() - start:5.0f}s] {state}"
         if state is not None and state != shown and (tty or code is not None or time.time() - last_print > 30):
             print(("\r" + line[:width].ljust(width)) if tty else line, end="" if tty else "\n", flush=True)

@@ -89,6 +89,13 @@ def run_dir_of(ckpt: str | os.PathLike[str]) -> Path:
     return ckpt.parent if ckpt.is_dir() else ckpt.parent.parent
 
 
+def run_of(run_dir: str | os.PathLike[str]) -> str | None:
+    """Id of ``run_dir``'s latest MLflow run in its store (``local_tracking_uri``), or ``None``."""
+    from mlflow import MlflowClient
+
+    return find_run(MlflowClient(local_tracking_uri(run_dir)), run_dir)
+
+
 def git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
     """``HEAD`` of the git checkout around ``cwd`` (default: the working directory), or ``None``."""
     try:
@@ -173,7 +180,7 @@ class TrackedRun:
     Args:
         run_dir: The run's directory (``videoreason.run_dir``), whose store (``store_dir``) is used.
         run_name: MLflow run name.
-        experiment: MLflow experiment (default ``experiment_name(run_dir)``).
+        experiment: MLflow experiment (default: ``experiment_name`` of the directory whose store is used).
         parent_run_id: Makes this a child run of that run (MLflow's ``mlflow.parentRunId``).
         tags: More run tags.
         store_of: Use this directory's store instead of ``run_dir``'s (an evaluation logs beside the run it

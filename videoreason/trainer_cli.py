@@ -44,7 +44,7 @@ from videoreason.callbacks.export import ExportAdapter
 from videoreason.callbacks.progress import StepProgressBar
 from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.parallel import launch_rank, rank_zero_init
-from videoreason.tracking import log_artifact, logger_config
+from videoreason.tracking import log_artifact, logger_config, run_of
 
 PHASES = {"SFTModule": "sft", "GRPOModule": "grpo"}
 """``videoreason.phase`` tag of a module class."""
@@ -202,18 +202,10 @@ class VideoReasonCLI(LightningCLI):
                 trainer.logger = False
                 return
             root = Path(trainer.default_root_dir or ".")
-            logger = logger_config(root, run_id=resumed_run(root) if config.get("ckpt_path") else None)
+            # a resumed fit continues the directory's latest MLflow run
+            logger = logger_config(root, run_id=run_of(root) if config.get("ckpt_path") else None)
             trainer.logger = Namespace(class_path=logger["class_path"], init_args=Namespace(**logger["init_args"]))
             self.save_config_kwargs["default_logger"] = True
-
-
-def resumed_run(root: Path) -> str | None:
-    """The MLflow run a resumed fit of ``root`` continues: the latest run of that directory, if any."""
-    from mlflow import MlflowClient
-
-    from videoreason.tracking import find_run, local_tracking_uri
-
-    return find_run(MlflowClient(local_tracking_uri(root)), root)
 
 
 def refuse_finished_run(root: Path) -> None:

@@ -185,15 +185,11 @@ def _track(report: EvalReport, paths: list[Path], out_dir: Path, split: str, ckp
            ) -> tuple[str, str]:
     """Log the evaluation as an MLflow run: a child of the run that trained ``ckpt`` (in its experiment), or, for
     another model's videos, a run of ``out_dir``."""
-    from mlflow import MlflowClient
+    from videoreason.tracking import TrackedRun, run_of
 
-    from videoreason.tracking import TrackedRun, experiment_name, find_run, local_tracking_uri
-
-    trained = run_dir_of(ckpt) if ckpt is not None else None
-    parent = find_run(MlflowClient(local_tracking_uri(trained)), trained) if trained is not None else None
-    run = TrackedRun(out_dir, run_name=f"eval-{split}", parent_run_id=parent, store_of=trained,
-                     experiment=experiment_name(trained) if trained is not None else None,
-                     tags={"videoreason.phase": "eval", "videoreason.split": split})
+    trained = run_dir_of(ckpt) if ckpt is not None else None  # its store and experiment; None: out_dir's
+    run = TrackedRun(out_dir, run_name=f"eval-{split}", parent_run_id=run_of(trained) if trained else None,
+                     store_of=trained, tags={"videoreason.phase": "eval", "videoreason.split": split})
     run.log_params({"split": split, "ckpt": str(ckpt), "videos": str(videos)})
     run.log_metrics({f"{split}/{row['task']}/{row['difficulty']}/{m}": row[m] for row in report.table
                      for m in HEADLINE})
