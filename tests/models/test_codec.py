@@ -1,11 +1,53 @@
-"""Codecs: exact PixelCodec round trip, tiny Wan VAE shapes and normalisation, shape checks."""
+"""Codecs: exact PixelCodec round trip, PaletteCodec on task renders, tiny Wan VAE shapes and normalisation, shape checks."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from videoreason.models.codec import PixelCodec, WanVAECodec, to_model_video, to_uint8
+from videoreason.models.codec import PaletteCodec, PixelCodec, WanVAECodec, to_model_video, to_uint8
+
+
+MAZE_COLOURS = ["wall", "floor", "start", "goal", "path", "dead_end"]
+
+
+def test_palette_codec_encodes_blocks_as_one_hot_colours_and_round_trips_tiny_renders():
+    import numpy as np
+
+    from videoreason.tasks.maze import Maze
+    from videoreason.tasks.render import RenderSpec
+
+    codec, task, spec = PaletteCodec(MAZE_COLOURS), Maze(), RenderSpec(height=56, width=56, num_frames=9)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        puzzle = task.generate(rng, "tiny-fill")
+        video = task.render(puzzle, task.states(puzzle, task.solve(puzzle), 9), spec)  # [F, H, W, 3]
+        latents = codec.encode(torch.from_numpy(video)[None])
+        assert latents.shape == (1, 6, 9, 14, 14) and set(latents.unique().tolist()) == {-1.0, 1.0}
+        assert (latents == 1).sum(1).eq(1).all()  # one colour per latent cell
+        assert torch.equal(to_uint8(codec.decode(latents))[0], torch.from_numpy(video))  # the render is flat
+    assert torch.equal(codec.encode(to_uint8(codec.decode(latents))), latents)
+
+
+def test_palette_codec_takes_each_blocks_majority_colour():
+    codec = PaletteCodec(["floor", [0, 0, 0]], patch=2)
+    video = torch.full((1, 1, 2, 4, 3), 236, dtype=torch.uint8)  # floor
+    video[0, 0, 0, 0] = 10  # one near-black pixel of four: the block stays floor
+    video[0, 0, :, 2:] = 5  # a whole block near black
+    latents = codec.encode(video)  # [1, 2, 1, 1, 2]
+    assert latents[0, :, 0, 0].tolist() == [[1.0, -1.0], [-1.0, 1.0]]
+    assert to_uint8(codec.decode(latents))[0, 0, :, 2:].eq(0).all()
+    assert codec.config() == {"class_path": "videoreason.models.codec.PaletteCodec",
+                              "init_args": {"colours": ["floor", [0, 0, 0]], "patch": 2}}
+
+
+def test_palette_codec_names_bad_colours():
+    with pytest.raises(ValueError, match="unknown colour name 'mauve'"):
+        PaletteCodec(["floor", "mauve"])
+    with pytest.raises(ValueError, match="at least 2 distinct"):
+        PaletteCodec(["floor", [236, 236, 228]])
+    with pytest.raises(ValueError, match=r"\[r, g, b\]"):
+        PaletteCodec(["floor", [300, 0, 0]])
 
 
 @pytest.fixture(scope="module")

@@ -234,3 +234,28 @@ def test_offloaded_rollouts_on_cuda_are_pinned_and_update_the_same(data, monkeyp
         results[offload] = {n: p.detach().cpu() for n, p in module.transformer.named_parameters() if "lora" in n}
     for name, weight in results[False].items():
         torch.testing.assert_close(results[True][name], weight)
+
+
+def test_a_clip_trained_start_rolls_out_window_by_window(data, tmp_path, monkeypatch):
+    sft = SFTModule(transformer="tiny", clip_frames=2, val_steps=2)
+    module = _module(init_from=str(export_module(sft, tmp_path / "sft")), num_steps=3)
+    assert module.hparams.clip_frames == 2  # the start's windows
+    seen = _capture_rollouts(module, monkeypatch)
+    rollouts = []
+    real = module._rollout_videos
+    monkeypatch.setattr(module, "_rollout_videos", lambda *a: rollouts.append(real(*a)) or rollouts[-1])
+    base = {n: p.detach().clone() for n, p in module.transformer.named_parameters()}
+    trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
+    rollout, videos = rollouts[0]
+    frames = module.spec.num_frames
+    assert videos.shape[1] == frames
+    # every window (frame k -> k + 1) trains its own 2 early steps, conditioned on the frame generated before it
+    assert len(seen[0]) == len(rollout.steps) == 2 * (frames - 1)
+    assert float(trainer.callback_metrics["train/sde_steps"]) == 2 * (frames - 1)
+    for k, step in enumerate(rollout.steps[::2]):
+        condition = module.codec.encode(torch.from_numpy(videos[:, k:k + 1]))
+        assert torch.allclose(step.latents[:, :, :1], condition, atol=1e-6)
+    assert abs(float(trainer.callback_metrics["ratio/max"]) - 1) < 1e-5  # on policy: each window's condition kept
+    assert any(not torch.equal(p, base[n]) for n, p in module.transformer.named_parameters() if "lora" in n)
+    with pytest.raises(ValueError, match="clip_frames"):
+        _module(clip_frames=1)

@@ -183,13 +183,3 @@ def test_a_clip_model_generates_window_by_window_from_the_last_frame():
     whole = SFTModule(val_steps=2)
     whole.transformer.load_state_dict(module.transformer.state_dict())
     assert torch.equal(whole.generate(first, ["p", "q"], num_frames=3), module.generate(first, ["p", "q"], 3))
-
-
-def test_grpo_refuses_a_start_trained_on_clips(tmp_path):
-    from videoreason.phases.export import export_module
-    from videoreason.phases.grpo import GRPOModule
-
-    folder = export_module(SFTModule(clip_frames=2), tmp_path / "adapter")
-    with pytest.raises(ValueError, match="clip_frames"):
-        GRPOModule(init_from=str(folder))
-

@@ -16,6 +16,7 @@ _EXPORTS = {
     "NAMED_CONFIGS": "transformer",
     "Codec": "codec",
     "PixelCodec": "codec",
+    "PaletteCodec": "codec",
     "WanVAECodec": "codec",
     "TextEmbedder": "text",
     "HashTextEmbedder": "text",

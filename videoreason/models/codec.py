@@ -10,7 +10,9 @@ Video conventions accepted by ``Codec.encode``:
 ``Codec.decode`` returns float ``[B, 3, F, H, W]`` in [-1, 1]; ``to_uint8`` turns that into ``uint8 [B, F, H, W, 3]``.
 Latents are float32 ``[B, C, f, h, w]`` with ``f = (F - 1) // temporal_factor + 1``, ``h = H // spatial_factor``.
 
-- ``PixelCodec(patch)``: lossless space-to-depth, frames kept 1:1. For tiny CPU runs.
+- ``PixelCodec(patch)``: lossless space-to-depth, frames kept 1:1.
+- ``PaletteCodec(colours, patch)``: each pixel block as a one-hot over a few flat colours (the tiny task renders),
+  frames kept 1:1. The tiny CPU recipes' codec: a token is a handful of classes, not 192 pixel values.
 - ``WanVAECodec(path_or_tiny)``: diffusers ``AutoencoderKLWan`` with the Wan pipelines' latents_mean/std
   normalisation; 4x temporal compression (frames 4k+1), 8x (Wan2.1 VAE) or 16x (Wan2.2 VAE) spatial.
 """
@@ -181,6 +183,83 @@ class PixelCodec(Codec):
         x = latents.reshape(b, 3, p, p, f, h, w)  # [B, 3, p, p, F, h, w]
         x = x.permute(0, 1, 4, 5, 2, 6, 3)  # [B, 3, F, h, p, w, p]
         return x.reshape(b, 3, f, h * p, w * p)  # [B, 3, F, H, W]
+
+
+Colour = str | tuple[int, int, int]
+
+
+class PaletteCodec(Codec):
+    """Videos painted in a few flat colours (the tiny task renders) as one-hot vectors over those colours.
+
+    Every pixel takes its nearest colour of ``colours``; each ``patch x patch`` block becomes the one-hot vector of
+    its most frequent colour, scaled to {-1, 1}. Decoding paints each block in the colour of its largest channel.
+    Frames map 1:1 (``temporal_factor`` 1).
+
+    Compared with ``PixelCodec(patch=4)`` a token (2 x 2 latent cells) carries ``4 * len(colours)`` values instead of
+    192, and denoising a block decides between a handful of classes: on the one-step maze task it learns in a
+    fraction of the samples (README, "Chain of frames"). It is lossy where a block is not one colour (thin grid
+    lines, dots, anti-aliased edges are repainted in the block's majority colour), so it suits boards whose cells
+    span whole blocks: a tiny task video decodes to frames that parse to the same labels.
+
+    Args:
+        colours: The colours, each a name of the render palette (``videoreason.tasks.render.DEFAULT_PALETTE``,
+            plus ``"background"``) or an ``[r, g, b]`` triple in 0..255.
+        patch: Side of the pixel block folded into one latent cell.
+    """
+
+    def __init__(self, colours: list[Colour], patch: int = 4) -> None:
+        super().__init__()
+        from videoreason.tasks.render import BACKGROUND, DEFAULT_PALETTE
+
+        if patch < 1:
+            raise ValueError(f"`patch` must be >= 1, got {patch}")
+        named = {**DEFAULT_PALETTE, "background": BACKGROUND}
+        rgb = []
+        for colour in colours:
+            if isinstance(colour, str):
+                if colour not in named:
+                    raise ValueError(f"`colours` has unknown colour name {colour!r}; names: {sorted(named)}")
+                colour = named[colour]
+            if len(colour) != 3 or not all(0 <= int(c) <= 255 for c in colour):
+                raise ValueError(f"`colours` entries must be palette names or [r, g, b] in 0..255, got {colour!r}")
+            rgb.append([int(c) for c in colour])
+        if len(rgb) < 2 or len({tuple(c) for c in rgb}) != len(rgb):
+            raise ValueError(f"`colours` must hold at least 2 distinct colours, got {list(colours)}")
+        self.patch = int(patch)
+        self.init_args = {"colours": [c if isinstance(c, str) else [int(v) for v in c] for c in colours],
+                          "patch": self.patch}
+        self.register_buffer("palette", torch.tensor(rgb, dtype=torch.float32) / 127.5 - 1.0)  # [K, 3]
+
+    @property
+    def latent_channels(self) -> int:
+        return len(self.palette)
+
+    @property
+    def temporal_factor(self) -> int:
+        return 1
+
+    @property
+    def spatial_factor(self) -> int:
+        return self.patch
+
+    @property
+    def name(self) -> str:
+        return f"PaletteCodec({self.latent_channels} colours, patch={self.patch})"
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, f, h, w = x.shape
+        pixels = x.permute(0, 2, 3, 4, 1).to(self.palette)  # [B, F, H, W, 3]
+        nearest = torch.cdist(pixels.reshape(b, -1, 3), self.palette).argmin(-1)  # [B, F*H*W]
+        votes = torch.nn.functional.one_hot(nearest, self.latent_channels).float()
+        votes = votes.view(b * f, h, w, -1).permute(0, 3, 1, 2)  # [B*F, K, H, W]
+        counts = torch.nn.functional.avg_pool2d(votes, self.patch)  # [B*F, K, h, w]
+        onehot = torch.nn.functional.one_hot(counts.argmax(1), self.latent_channels).permute(0, 3, 1, 2)
+        return (onehot.float() * 2 - 1).view(b, f, -1, h // self.patch, w // self.patch).transpose(1, 2)
+
+    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+        colours = self.palette[latents.argmax(1)]  # [B, f, h, w, 3]
+        video = colours.permute(0, 4, 1, 2, 3)  # [B, 3, f, h, w]
+        return video.repeat_interleave(self.patch, 3).repeat_interleave(self.patch, 4)
 
 
 TINY_VAE_CONFIG: dict = {

@@ -4,7 +4,9 @@ One training step (manual optimisation), for a batch of puzzles:
 
 1. Rollout: ``group_size`` videos per puzzle from its first frame and prompt, different noise, following
    ``step_plan`` (set by a step-plan callback such as ``EarlyStepFocus``): ``"sde"`` steps are stochastic and keep
-   latents + log-probs, ``"ode"`` steps run without grad or storage (optionally a fast multistep tail).
+   latents + log-probs, ``"ode"`` steps run without grad or storage (optionally a fast multistep tail). A model
+   trained on clips (``clip_frames``) rolls a video out window by window, each window conditioned on the last frame
+   of the one before and denoised along the whole plan: a video's SDE steps are those of all its windows.
    Rollouts go in chunks of ``rollout_batch_size``; each decoded chunk is verified on a CPU thread pool while the
    next chunk denoises.
 2. Rewards: each video is parsed and verified once; the reward metric (``WeightedSum`` etc.) turns verdicts into
@@ -93,6 +95,8 @@ class GRPOModule(VideoModule):
         init_from: Export folder or ``.ckpt`` of the SFT run to start from; its LoRA is merged into the base. It is
             read once, here: this run's exports stack the start's LoRA with the GRPO one and stand alone. A relative
             path is relative to the working directory, like every other path argument (``data.root``, ...).
+        clip_frames: Frames per rollout window for a model trained on clips (``SFTModule(clip_frames)``); default
+            the start's. ``None`` (a start trained on whole videos): whole videos at once.
         lora: The GRPO adapter; ``None`` trains every weight (the reference is then a frozen copy).
         base_dtype: Dtype of the frozen base weights under ``lora`` (see ``SFTModule``).
         reward: Reward metric; default ``success + 0.5 * dense``. Given as a YAML file, the one exception to paths
@@ -142,6 +146,7 @@ class GRPOModule(VideoModule):
         codec: Codec | None = None,
         text_embedder: TextEmbedder | None = None,
         init_from: str | None = None,
+        clip_frames: int | None = None,
         lora: LoraSpec | None = DEFAULT_LORA,
         base_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto",
         reward: Reward | None = None,
@@ -188,6 +193,9 @@ class GRPOModule(VideoModule):
         if not noise_level > 0:
             raise ValueError(f"`model.noise_level` must be > 0 (the SDE steps' noise gives the log-probs GRPO "
                              f"trains on), got {noise_level}")
+        if clip_frames is not None and clip_frames < 2:
+            raise ValueError(f"`model.clip_frames` must be >= 2 (a condition frame and a frame to generate), got "
+                             f"{clip_frames}")
         if adv_clip is not None and not adv_clip > 0:
             raise ValueError(f"`model.adv_clip` must be > 0 or null (no clipping), got {adv_clip}")
         reward = reward if reward is not None else default_reward()
@@ -201,6 +209,8 @@ class GRPOModule(VideoModule):
         source = None
         if init_from is not None:
             transformer, source, codec, text_embedder = self._start_from(init_from, codec, text_embedder)
+            if clip_frames is None:
+                self.hparams.clip_frames = clip_frames = self.start_clip_frames
             if quantize_base and self.base_changed:
                 raise ValueError("`model.quantize_base` keeps an int8 copy of a stock base; the start "
                                  f"({init_from}) is a full fine-tune, whose base no export could name: set "
@@ -235,10 +245,7 @@ class GRPOModule(VideoModule):
         from videoreason.phases.export import load_module
 
         start = load_module(init_from)
-        if start.hparams.get("clip_frames"):
-            raise ValueError(f"`init_from` ({init_from}) was trained on {start.hparams['clip_frames']}-frame clips and "
-                             "generates videos window by window; GRPO rollouts sample whole videos, which that model "
-                             "never learned: start from a model trained on whole videos (`clip_frames: null`)")
+        self.start_clip_frames = start.hparams.get("clip_frames")
         transformer = start.transformer
         has_lora = bool(getattr(transformer, "peft_config", None))
         if has_lora and not start.base_changed:
@@ -260,25 +267,17 @@ class GRPOModule(VideoModule):
     def rollout(
         self, first_frames: torch.Tensor, prompts: list[str], generators: list[torch.Generator], scorer: Any = None,
         progress: tqdm | None = None,
-    ) -> tuple[Rollout, torch.Tensor, torch.Tensor, np.ndarray, list[Any]]:
+    ) -> tuple[Rollout, torch.Tensor, np.ndarray, list[Any]]:
         """Roll out videos in chunks; ``scorer(chunk_videos, rows)`` is called on each decoded chunk (returns a
-        future). Returns the merged rollout, first-frame latents, prompt embeddings, uint8 videos, scorer results.
-        ``progress`` advances by the videos of each chunk."""
-        n, _, height, width = first_frames.shape
-        first = self.codec.encode(first_frames.unsqueeze(2))  # [N, C, 1, h, w]
-        embeds = self.text_embedder.embed(prompts).to(first.device)
-        shape = self.codec.latent_shape(self.spec.num_frames, height, width)
-        noise = standard_normal(generators, shape, first.device)  # [N, C, f, h, w]
-        sigmas = sampling_sigmas(self.hparams.num_steps, shift=self.hparams.shift)
-        sampler = FlowSampler(self.transformer)
+        future). Returns the merged rollout, prompt embeddings, uint8 videos and scorer results. ``progress``
+        advances by the videos of each chunk."""
+        n = len(first_frames)
+        embeds = self.text_embedder.embed(prompts).to(self.device)
         chunk = self.hparams.rollout_batch_size or n
         parts, videos, futures = [], [], []
         for start in range(0, n, chunk):
             rows = slice(start, min(start + chunk, n))
-            part = sampler.rollout(noise[rows], first[rows], embeds[rows], sigmas, self.step_plan,
-                                   noise_level=self.hparams.noise_level, variant=self.hparams.sde_variant,
-                                   generator=generators[rows], tail=self.tail)
-            video = to_uint8(self.codec.decode(part.latents)).cpu().numpy()  # [n, F, H, W, 3]
+            part, video = self._rollout_videos(first_frames[rows], embeds[rows], generators[rows])
             if self.hparams.offload_rollouts:  # free the chunk's step latents on the device right away
                 part.steps = [move_step(s, "cpu") for s in part.steps]
             if scorer is not None:
@@ -296,7 +295,37 @@ class GRPOModule(VideoModule):
             sigmas=parts[0].sigmas, tail_sigmas=parts[0].tail_sigmas)
         if self.hparams.offload_rollouts and torch.cuda.is_available():
             merged.steps = [move_step(s, "cpu", pin=True) for s in merged.steps]  # async copies back in _update
-        return merged, first, embeds, np.concatenate(videos), futures
+        return merged, embeds, np.concatenate(videos), futures
+
+    def _rollout_videos(self, first_frames: torch.Tensor, embeds: torch.Tensor, generators: list[torch.Generator]
+                        ) -> tuple[Rollout, np.ndarray]:
+        """One chunk's rollout and its uint8 videos ``[n, F, H, W, 3]``. A clip-trained model rolls out window by
+        window (each conditioned on the decoded last frame of the one before); the rollout then holds every
+        window's SDE steps in order, and its ``latents`` are the last window's."""
+        _, _, height, width = first_frames.shape
+        frames = self.spec.num_frames
+        clip, windows = self._windows()
+        first = self.codec.encode(first_frames.unsqueeze(2))  # [n, C, 1, h, w]
+        sigmas = sampling_sigmas(self.hparams.num_steps, shift=self.hparams.shift)
+        sampler = FlowSampler(self.transformer)
+        shape = self.codec.latent_shape(clip, height, width)
+        steps, pieces = [], []
+        for w in range(windows):
+            noise = standard_normal(generators, shape, first.device)  # [n, C, f, h, w]; frame 0 unused
+            part = sampler.rollout(noise, first, embeds, sigmas, self.step_plan, noise_level=self.hparams.noise_level,
+                                   variant=self.hparams.sde_variant, generator=generators, tail=self.tail)
+            video = to_uint8(self.codec.decode(part.latents))  # [n, clip, H, W, 3]
+            steps += part.steps
+            pieces.append(video if w == 0 else video[:, 1:])
+            first = self.codec.encode(video[:, -1:])
+        video = torch.cat(pieces, dim=1)[:, :frames].cpu().numpy()
+        return dataclasses.replace(part, steps=steps), video
+
+    def _windows(self) -> tuple[int, int]:
+        """Frames per rollout window and windows per video."""
+        frames = self.spec.num_frames
+        clip = min(self.hparams.get("clip_frames") or frames, frames)
+        return clip, -(-(frames - 1) // (clip - 1))
 
     # ------------------------------------------------------------------ rewards
     def score(
@@ -357,9 +386,11 @@ class GRPOModule(VideoModule):
             self.transformer.enable_adapters()
 
     def policy_loss(
-        self, step: RolloutStep, first: torch.Tensor, embeds: torch.Tensor, adv: torch.Tensor
+        self, step: RolloutStep, embeds: torch.Tensor, adv: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Clipped GRPO loss (+ beta KL) of one SDE step for the samples in ``step``; returns loss and stats."""
+        """Clipped GRPO loss (+ beta KL) of one SDE step for the samples in ``step``; returns loss and stats. The
+        condition frame is the step's own latent frame 0 (a window's, in a window-by-window rollout)."""
+        first = step.latents[:, :, :1]
         kwargs = dict(noise_level=self.hparams.noise_level, variant=self.hparams.sde_variant)
         log_prob, mean, std = FlowSampler(self.transformer).step_log_prob(step, first, embeds, **kwargs)
         ratio = torch.exp(log_prob - step.log_prob.to(log_prob))
@@ -389,8 +420,8 @@ class GRPOModule(VideoModule):
             def scorer(videos: np.ndarray, rows: slice):
                 return pool.submit(videos, puzzles[rows], tasks[rows], self.spec, ids[rows])
 
-            rollout, first, embeds, videos, futures = self.rollout(first_frames, prompts, self._generators(ids),
-                                                                   scorer, progress)
+            rollout, embeds, videos, futures = self.rollout(first_frames, prompts, self._generators(ids), scorer,
+                                                            progress)
             t1 = time.perf_counter()
             progress.set_description(f"step {self.global_step + 1}: scoring")
             verdicts = [v for f in futures for v in f.result()]
@@ -401,7 +432,7 @@ class GRPOModule(VideoModule):
             adv, tied = self.advantages(rewards, components, ids)
             t2 = time.perf_counter()
             progress.set_description(f"step {self.global_step + 1}: update")
-            stats = self._update(rollout, first, embeds, adv.to(self.device), progress)
+            stats = self._update(rollout, embeds, adv.to(self.device), progress)
             t3 = time.perf_counter()
 
         shown = slice(0, self.hparams.num_sample_videos)
@@ -425,13 +456,13 @@ class GRPOModule(VideoModule):
         trainer shows progress bars."""
         trainer = self._trainer
         show = trainer is not None and trainer.progress_bar_callback is not None and trainer.is_global_zero
-        terms = self.hparams.inner_epochs * self.step_plan.count("sde") * -(-videos // (
+        terms = self.hparams.inner_epochs * self.step_plan.count("sde") * self._windows()[1] * -(-videos // (
             self.hparams.micro_batch_size or videos))
         with tqdm(total=videos + terms, desc=f"step {self.global_step + 1}: rollout", leave=False, disable=not show,
                   unit="it", dynamic_ncols=True) as bar:
             yield bar
 
-    def _update(self, rollout: Rollout, first: torch.Tensor, embeds: torch.Tensor, adv: torch.Tensor,
+    def _update(self, rollout: Rollout, embeds: torch.Tensor, adv: torch.Tensor,
                 progress: tqdm | None = None) -> dict:
         """Accumulate the loss over SDE steps and micro-batches; one optimizer step per inner epoch. ``progress``
         advances by one per policy-loss term."""
@@ -446,7 +477,7 @@ class GRPOModule(VideoModule):
             for step in rollout.steps:
                 for rows in chunks:
                     part = move_step(slice_step(step, rows), self.device)  # a no-op unless `offload_rollouts`
-                    loss, stat = self.policy_loss(part, first[rows], embeds[rows], adv[rows])
+                    loss, stat = self.policy_loss(part, embeds[rows], adv[rows])
                     # every backward runs, finite or not, so all ranks take part in the same collectives
                     self.manual_backward(loss / terms)
                     total += float(loss.detach()) / terms
