@@ -2,10 +2,11 @@
 
 Each variant trains a fresh ``SFTModule`` (``medium`` transformer, 2-frame clips, batch 32, lr 5e-4, change weight
 3) on (frame, next frame) pairs of maze ``tiny-fill`` videos (4000 boards drawn from seed 1, minus any that is a
-rotation or reflection of a test board; all 8 dihedral images) and every ``--eval_every`` steps generates the next frame of every step of 100 boards drawn from seed 999 (10
-denoising steps): the share of exact next frames where the reference changes something (``changing``), of blocks
-right among those it changes, and of exact frames where it holds. A video of ``K`` changing steps needs all ``K``
-right, so ``changing`` bounds the whole-video success of a frame-by-frame model. Variants:
+rotation or reflection of a test board; all 8 dihedral images). Every ``--eval_every`` steps it generates the next
+frame of every step of 100 boards drawn from seed 999 (10 denoising steps) and counts the exact next frames where
+the reference changes something (``changing``), the blocks right among those it changes, and the exact frames where
+it holds. A video of ``K`` changing steps needs all ``K`` right, so ``changing`` bounds the whole-video success of
+a frame-by-frame model. Variants:
 
 - ``pixel-uniform``: ``PixelCodec(4)`` (192 pixel values a token), sigma ~ U(0, 1), sampling shift 1 (reference);
 - ``pixel-high``: the same codec, sigma ~ logit-normal shifted by 8 (mostly > 0.7), sampling shift 8;

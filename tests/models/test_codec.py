@@ -1,4 +1,5 @@
-"""Codecs: exact PixelCodec round trip, PaletteCodec on task renders, tiny Wan VAE shapes and normalisation, shape checks."""
+"""Codecs: exact PixelCodec round trip, PaletteCodec on task renders, tiny Wan VAE shapes and normalisation, shape
+checks."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import pytest
 import torch
 
 from videoreason.models.codec import PaletteCodec, PixelCodec, WanVAECodec, to_model_video, to_uint8
-
 
 MAZE_COLOURS = ["wall", "floor", "start", "goal", "path", "dead_end"]
 
