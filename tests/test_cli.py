@@ -191,3 +191,19 @@ def test_help_takes_short_class_names_shows_defaults_and_no_rst_literals(capsys)
             main(args)
         out = capsys.readouterr().out
         assert "(default: " in out and "(default: None)" not in out
+
+
+def test_grpo_built_by_the_cli_reads_its_starts_own_settings(maze_dataset, tmp_path):
+    """The start module that GRPO loads inside LightningCLI's instantiation keeps its own hyperparameters (Lightning
+    hands the module being built its config through a context variable, which the start used to take as its own)."""
+    from videoreason.phases.export import export_module
+    from videoreason.phases.sft import SFTModule
+    from videoreason.trainer_cli import VideoReasonCLI
+
+    start = export_module(SFTModule(transformer="tiny", clip_frames=2, val_steps=3), tmp_path / "sft")
+    config = CONFIG.parent / "grpo_tiny_fill_steps.yaml"
+    cli = VideoReasonCLI(["--config", str(config), "--model.init_args.init_from", str(start),
+                          "--data.init_args.root", str(maze_dataset), "--trainer.logger", "false",
+                          "--trainer.default_root_dir", str(tmp_path / "grpo")], run=False)
+    assert cli.model.hparams.clip_frames == 2  # the start's windows: rollouts go frame by frame
+    assert cli.model.hparams.transformer == str(start / "transformer")  # the start's own record

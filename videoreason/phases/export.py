@@ -86,6 +86,7 @@ def instantiate_module(config: dict[str, Any], where: str = "module config",
     Raises:
         ValueError: The config is malformed or the class is not a LightningModule (``where`` names the source).
     """
+    import contextvars
     import importlib
     import inspect
 
@@ -102,7 +103,9 @@ def instantiate_module(config: dict[str, Any], where: str = "module config",
             raise ValueError(f"cannot build the module of {where}: {err}") from err
         flat.update({k: v for k, v in overrides.items() if k in accepted})
     try:
-        return lightning_instantiate(L.LightningModule, flat)
+        # in a fresh context: inside a module that LightningCLI is building (GRPO loading its start), Lightning's
+        # context variable of "given hyperparameters" would otherwise make this module save the outer one's
+        return contextvars.Context().run(lightning_instantiate, L.LightningModule, flat)
     except Exception as err:  # jsonargparse raises several types; name the source either way
         raise ValueError(f"cannot build the module of {where}: {err}") from err
 
