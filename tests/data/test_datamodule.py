@@ -286,3 +286,25 @@ def test_augment_keeps_the_frame_shape_of_non_square_videos(tmp_path):
     ks = sorted(k % 8 for k in dm._groups["maze"])
     assert ks == [0, 0, 2, 2, 4, 4, 6, 6]
     assert all(dm.train_dataset[i]["video"].shape == (3, 9, 64, 96) for i in dm._groups["maze"])
+
+
+class _SigtermDisposition(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> bool:
+        import signal
+
+        return signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+
+
+def test_loader_workers_leave_sigterm_to_the_main_process(root):
+    """A SIGTERM to the whole process group (SLURM, ``pkill -f``) must not kill a worker before the main process has
+    checkpointed: the data module's workers ignore it."""
+    from videoreason.data.datamodule import seed_worker
+
+    loader = torch.utils.data.DataLoader(_SigtermDisposition(), num_workers=1, worker_init_fn=seed_worker)
+    assert all(bool(ignored) for ignored in loader)
+    data = PuzzleVideoDataModule(str(root), batch_size=2, num_workers=1, num_val_puzzles=0)
+    data.setup("fit")
+    assert data.train_dataloader().worker_init_fn is seed_worker

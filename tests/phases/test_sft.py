@@ -183,3 +183,16 @@ def test_a_clip_model_generates_window_by_window_from_the_last_frame():
     whole = SFTModule(val_steps=2)
     whole.transformer.load_state_dict(module.transformer.state_dict())
     assert torch.equal(whole.generate(first, ["p", "q"], num_frames=3), module.generate(first, ["p", "q"], 3))
+
+
+def test_a_palette_codec_model_exports_and_reloads_as_the_same_model(tmp_path):
+    from videoreason.models.codec import PaletteCodec
+    from videoreason.phases.export import export_module, load_module
+
+    colours = ["wall", "floor", "start", "goal", "path", "dead_end"]
+    module = SFTModule(transformer="tiny", codec=PaletteCodec(colours), val_steps=2, clip_frames=2)
+    assert module.transformer.config.in_channels == 6  # one channel per colour
+    loaded = load_module(export_module(module, tmp_path / "adapter"))
+    assert isinstance(loaded.codec, PaletteCodec) and loaded.codec.config() == module.codec.config()
+    first = module.codec.decode(torch.randn(2, 6, 1, 16, 16))[:, :, 0]  # [2, 3, 64, 64] painted in the palette
+    assert torch.equal(module.generate(first, ["p", "q"], num_frames=3), loaded.generate(first, ["p", "q"], 3))

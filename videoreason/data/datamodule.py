@@ -27,6 +27,7 @@ scoring.
 from __future__ import annotations
 
 import random
+import signal
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -146,7 +147,12 @@ def collate_puzzles(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn``: seed numpy and ``random`` from torch's per-worker seed."""
+    """``worker_init_fn``: seed numpy and ``random`` from torch's per-worker seed, and ignore SIGTERM.
+
+    A SIGTERM sent to the whole process group (SLURM pre-emption or ``scancel``, ``pkill -f``) is the main process's
+    to handle: it finishes the step, checkpoints and shuts its loader workers down. A worker killed by it first would
+    crash the run before the checkpoint instead."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

@@ -137,7 +137,25 @@ class Codec(RecordsConfig, torch.nn.Module, abc.ABC):
         """``[B, C, f, h, w]`` to ``[B, 3, F, H, W]`` (clamped by the caller)."""
 
 
-class PixelCodec(Codec):
+class PatchCodec(Codec, abc.ABC):
+    """A codec that folds each ``patch x patch`` pixel block into one latent cell and keeps frames 1:1."""
+
+    def __init__(self, patch: int) -> None:
+        super().__init__()
+        if patch < 1:
+            raise ValueError(f"`patch` must be >= 1, got {patch}")
+        self.patch = int(patch)
+
+    @property
+    def temporal_factor(self) -> int:
+        return 1
+
+    @property
+    def spatial_factor(self) -> int:
+        return self.patch
+
+
+class PixelCodec(PatchCodec):
     """Lossless space-to-depth: each ``patch x patch`` RGB block becomes ``3 * patch**2`` channels.
 
     Frames map 1:1 (``temporal_factor`` 1). Values are the pixels scaled to [-1, 1], so
@@ -148,23 +166,12 @@ class PixelCodec(Codec):
     """
 
     def __init__(self, patch: int = 4) -> None:
-        super().__init__()
-        if patch < 1:
-            raise ValueError(f"`patch` must be >= 1, got {patch}")
-        self.patch = int(patch)
+        super().__init__(patch)
         self.init_args = {"patch": self.patch}
 
     @property
     def latent_channels(self) -> int:
         return 3 * self.patch**2
-
-    @property
-    def temporal_factor(self) -> int:
-        return 1
-
-    @property
-    def spatial_factor(self) -> int:
-        return self.patch
 
     @property
     def name(self) -> str:
@@ -188,7 +195,7 @@ class PixelCodec(Codec):
 Colour = str | tuple[int, int, int]
 
 
-class PaletteCodec(Codec):
+class PaletteCodec(PatchCodec):
     """Videos painted in a few flat colours (the tiny task renders) as one-hot vectors over those colours.
 
     Every pixel takes its nearest colour of ``colours``; each ``patch x patch`` block becomes the one-hot vector of
@@ -208,11 +215,9 @@ class PaletteCodec(Codec):
     """
 
     def __init__(self, colours: list[Colour], patch: int = 4) -> None:
-        super().__init__()
+        super().__init__(patch)
         from videoreason.tasks.render import BACKGROUND, DEFAULT_PALETTE
 
-        if patch < 1:
-            raise ValueError(f"`patch` must be >= 1, got {patch}")
         named = {**DEFAULT_PALETTE, "background": BACKGROUND}
         rgb = []
         for colour in colours:
@@ -225,7 +230,6 @@ class PaletteCodec(Codec):
             rgb.append([int(c) for c in colour])
         if len(rgb) < 2 or len({tuple(c) for c in rgb}) != len(rgb):
             raise ValueError(f"`colours` must hold at least 2 distinct colours, got {list(colours)}")
-        self.patch = int(patch)
         self.init_args = {"colours": [c if isinstance(c, str) else [int(v) for v in c] for c in colours],
                           "patch": self.patch}
         self.register_buffer("palette", torch.tensor(rgb, dtype=torch.float32) / 127.5 - 1.0)  # [K, 3]
@@ -233,14 +237,6 @@ class PaletteCodec(Codec):
     @property
     def latent_channels(self) -> int:
         return len(self.palette)
-
-    @property
-    def temporal_factor(self) -> int:
-        return 1
-
-    @property
-    def spatial_factor(self) -> int:
-        return self.patch
 
     @property
     def name(self) -> str:

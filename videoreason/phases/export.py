@@ -91,6 +91,7 @@ def instantiate_module(config: dict[str, Any], where: str = "module config",
     import inspect
 
     from lightning.pytorch.cli import instantiate_module as lightning_instantiate
+    from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 
     if not isinstance(config, dict) or "class_path" not in config:
         raise ValueError(f"{where} must be a mapping with a `class_path`, got {type(config).__name__}")
@@ -102,10 +103,14 @@ def instantiate_module(config: dict[str, Any], where: str = "module config",
         except (ImportError, AttributeError, ValueError) as err:
             raise ValueError(f"cannot build the module of {where}: {err}") from err
         flat.update({k: v for k, v in overrides.items() if k in accepted})
+    def build() -> L.LightningModule:
+        # inside a module that LightningCLI is building (GRPO loading its start), Lightning's context variable of
+        # "given hyperparameters" (private) would make this module save the outer one's as its own
+        _given_hyperparameters.set(None)
+        return lightning_instantiate(L.LightningModule, flat)
+
     try:
-        # in a fresh context: inside a module that LightningCLI is building (GRPO loading its start), Lightning's
-        # context variable of "given hyperparameters" would otherwise make this module save the outer one's
-        return contextvars.Context().run(lightning_instantiate, L.LightningModule, flat)
+        return contextvars.copy_context().run(build)  # the reset stays in the copy; our own context is kept
     except Exception as err:  # jsonargparse raises several types; name the source either way
         raise ValueError(f"cannot build the module of {where}: {err}") from err
 
