@@ -317,7 +317,8 @@ class GRPOModule(VideoModule):
             video = to_uint8(self.codec.decode(part.latents))  # [n, clip, H, W, 3]
             steps += part.steps
             pieces.append(video if w == 0 else video[:, 1:])
-            first = self.codec.encode(video[:, -1:])
+            if w + 1 < windows:
+                first = self.codec.encode(video[:, -1:])
         video = torch.cat(pieces, dim=1)[:, :frames].cpu().numpy()
         return dataclasses.replace(part, steps=steps), video
 
