@@ -30,7 +30,7 @@ from videoreason.diffusion.schedule import sample_training_sigmas
 from videoreason.models.codec import Codec, PaletteCodec, PixelCodec
 from videoreason.phases.sft import SFTModule
 from videoreason.tasks.grid import DIHEDRAL, dihedral
-from videoreason.tasks.maze import Maze, MazePuzzle, fill_step
+from videoreason.tasks.maze import Maze, MazePuzzle
 from videoreason.tasks.render import RenderSpec
 
 SPEC = RenderSpec(height=56, width=56, num_frames=2)
@@ -62,10 +62,8 @@ def fill_boards(seed: int, count: int) -> list[tuple[MazePuzzle, np.ndarray]]:
     boards = []
     for _ in range(count):
         puzzle = TASK.generate(rng, "tiny-fill")
-        states = [puzzle.grid]
-        while not np.array_equal(after := fill_step(states[-1]), states[-1]):
-            states.append(after)
-        boards.append((puzzle, np.stack([*states, states[-1]])))
+        states = TASK.states(puzzle, TASK.solve(puzzle))  # the filling, up to the solved board
+        boards.append((puzzle, np.concatenate([states, states[-1:]])))
     return boards
 
 

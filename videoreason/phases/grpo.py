@@ -304,7 +304,7 @@ class GRPOModule(VideoModule):
         window's SDE steps in order, and its ``latents`` are the last window's."""
         _, _, height, width = first_frames.shape
         frames = self.spec.num_frames
-        clip, windows = self._windows()
+        clip, windows = self.clip_windows(frames)
         first = self.codec.encode(first_frames.unsqueeze(2))  # [n, C, 1, h, w]
         sigmas = sampling_sigmas(self.hparams.num_steps, shift=self.hparams.shift)
         sampler = FlowSampler(self.transformer)
@@ -321,12 +321,6 @@ class GRPOModule(VideoModule):
                 first = self.codec.encode(video[:, -1:])
         video = torch.cat(pieces, dim=1)[:, :frames].cpu().numpy()
         return dataclasses.replace(part, steps=steps), video
-
-    def _windows(self) -> tuple[int, int]:
-        """Frames per rollout window and windows per video."""
-        frames = self.spec.num_frames
-        clip = min(self.hparams.get("clip_frames") or frames, frames)
-        return clip, -(-(frames - 1) // (clip - 1))
 
     # ------------------------------------------------------------------ rewards
     def score(
@@ -457,7 +451,8 @@ class GRPOModule(VideoModule):
         trainer shows progress bars."""
         trainer = self._trainer
         show = trainer is not None and trainer.progress_bar_callback is not None and trainer.is_global_zero
-        terms = self.hparams.inner_epochs * self.step_plan.count("sde") * self._windows()[1] * -(-videos // (
+        windows = self.clip_windows(self.spec.num_frames)[1]
+        terms = self.hparams.inner_epochs * self.step_plan.count("sde") * windows * -(-videos // (
             self.hparams.micro_batch_size or videos))
         with tqdm(total=videos + terms, desc=f"step {self.global_step + 1}: rollout", leave=False, disable=not show,
                   unit="it", dynamic_ncols=True) as bar:

@@ -239,12 +239,11 @@ class VideoModule(L.LightningModule):
         embeds = self.text_embedder.embed(prompts).to(first.device)
         sigmas = sampling_sigmas(steps or self.hparams.val_steps,
                                  shift=self.hparams.val_shift if shift is None else shift)
-        clip = self.hparams.get("clip_frames") or num_frames
-        if clip >= num_frames:
+        clip, windows = self.clip_windows(num_frames)
+        if windows == 1:
             noise = seeded_noise(seeds, self.codec.latent_shape(num_frames, height, width), first.device)
             return to_uint8(self.codec.decode(self._denoise(noise, first, embeds, sigmas)))
         # a model trained on clips: window after window, each conditioned on the last frame of the one before
-        windows = -(-(num_frames - 1) // (clip - 1))
         noise = seeded_noise(seeds, self.codec.latent_shape(1 + windows * (clip - 1), height, width), first.device)
         fresh = self.codec.latent_shape(clip, height, width)[1] - 1  # latent frames each window adds
         pieces = []
@@ -254,6 +253,12 @@ class VideoModule(L.LightningModule):
             pieces.append(video if w == 0 else video[:, 1:])
             first = self.codec.encode(video[:, -1:])
         return torch.cat(pieces, dim=1)[:, :num_frames]
+
+    def clip_windows(self, num_frames: int) -> tuple[int, int]:
+        """Frames per generated window and windows per ``num_frames``-frame video: one window of the whole video
+        unless the model was trained on shorter clips (``clip_frames``)."""
+        clip = min(self.hparams.get("clip_frames") or num_frames, num_frames)
+        return clip, max(1, -(-(num_frames - 1) // max(clip - 1, 1)))
 
     def _denoise(self, noise: torch.Tensor, first: torch.Tensor, embeds: torch.Tensor,
                  sigmas: torch.Tensor) -> torch.Tensor:
