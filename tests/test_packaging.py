@@ -1,4 +1,5 @@
-"""A non-editable install works: the wheel carries every file read at run time (run configs, reward presets).
+"""A non-editable install works: the wheel carries every file read at run time (run configs, reward presets, the
+packaged SFT model).
 
 Slow: builds the wheel and installs it into a fresh virtual environment that sees this environment's
 dependencies but not the source tree, then runs the commands a user would.
@@ -50,3 +51,7 @@ def test_wheel_installs_and_finds_its_configs(tmp_path):
     printed = run(venv / "bin" / "videoreason", "fit", "--config", "configs/wan2.2_ti2v_5b/grpo_480x832x33.yaml",
                   "--print_config", cwd=tmp_path)
     assert "WeightedSum" in printed  # its reward preset, named relative to the packaged config, was found
+    card = run(python, "-c", "from videoreason.resources import PretrainedModel as P; m = P('maze_fill_steps'); "
+               "print(m.card['optimizer_steps'], m.path.is_relative_to(__import__('videoreason').__path__[0]), "
+               "(m.path / 'transformer' / 'diffusion_pytorch_model.safetensors').stat().st_size > 1e6)", cwd=tmp_path)
+    assert card.split() == ["1075", "True", "True"]

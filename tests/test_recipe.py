@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videoreason.recipe import DATA, Recipe, main, run, variants
+import videoreason.recipe as recipe_module
+from videoreason.recipe import RECIPES, Recipe, main, run, variants
+from videoreason.resources import PretrainedModel
 from videoreason.tasks.base import resolve_task
 
 
@@ -27,12 +29,49 @@ def test_variants_point_at_the_ablation_configs():
     assert "AllSteps" in names["all_steps"][1]
 
 
-@pytest.mark.parametrize("task", sorted(DATA))
+@pytest.mark.parametrize("task", sorted(RECIPES))
 def test_recipe_frames_give_every_board_cell_one_token(task):
-    data, solver = DATA[task], resolve_task(task)
+    data, solver = RECIPES[task], resolve_task(task)
     board = solver.initial_state(solver.generate(np.random.default_rng(0), data.difficulty))
     assert data.size == 8 * board.shape[0] == 8 * board.shape[1]  # PixelCodec patch 4 x Wan patch 2 = 8 px
     assert data.render == ["--height", str(data.size), "--width", str(data.size), "--frames", str(data.frames)]
+
+
+def _commands(tmp_path, monkeypatch, **kwargs) -> list[list[str]]:
+    """The commands a maze recipe runs (none is run)."""
+    commands = []
+    monkeypatch.setattr(recipe_module, "run", lambda command, log, name="": commands.append(command) or 1.0)
+    monkeypatch.setattr(Recipe, "report", lambda self: {})
+    (tmp_path / "data").mkdir()
+    Recipe("maze", tmp_path, [], seed=3, reuse=False, overrides={"sft": [], "grpo": []}, **kwargs).run_all()
+    return commands
+
+
+def _arg(command: list[str], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+def test_grpo_starts_from_the_packaged_sft_model_on_its_data_seed(tmp_path, monkeypatch):
+    start = PretrainedModel("maze_fill_steps")
+    commands = _commands(tmp_path, monkeypatch)
+    data = [c for c in commands if c[0] == "data"]
+    assert [_arg(c, "--split") for c in data] == ["test", "val", "train"]  # test first: the others skip its boards
+    assert {_arg(c, "--seed") for c in data} == {str(start.data_seed)}  # its test boards are held out from it
+    assert [c[0] for c in commands[3:]] == ["eval", "fit", "eval"]  # no SFT training
+    assert _arg(commands[3], "--ckpt") == str(start.path) and _arg(commands[3], "--out") == str(
+        tmp_path / "sft" / "eval" / "test")
+    assert _arg(commands[4], "--model.init_args.init_from") == str(start.path)
+    assert _arg(commands[4], "--seed_everything") == "3" and _arg(commands[5], "--seed") == "3"
+
+
+def test_from_scratch_trains_the_packaged_model_with_its_steps(tmp_path, monkeypatch):
+    start = PretrainedModel("maze_fill_steps")
+    commands = _commands(tmp_path, monkeypatch, from_scratch=True)
+    assert {_arg(c, "--seed") for c in commands if c[0] == "data"} == {"3"}
+    sft = commands[3]
+    assert Path(_arg(sft, "--config")).name == "sft_tiny_fill_steps.yaml" == start.card["config"].split("/")[-1]
+    assert _arg(sft, "--trainer.max_steps") == str(start.card["optimizer_steps"])
+    assert _arg(commands[5], "--model.init_args.init_from") == str(tmp_path / "sft" / "adapter")
 
 
 def test_report_has_intervals_gain_and_mlflow_run(tmp_path, monkeypatch):

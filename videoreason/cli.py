@@ -59,11 +59,12 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
                         formatter_class=HELP)
     ev.add_argument("--data", required=True, help="dataset folder")
     source = ev.add_mutually_exclusive_group(required=True)
-    source.add_argument("--ckpt", help="export folder (RUN/adapter) or Lightning .ckpt of a phase module")
+    source.add_argument("--ckpt", help="export folder (RUN/adapter), Lightning .ckpt of a phase module, or the "
+                        "name of a packaged model (maze_fill_steps)")
     source.add_argument("--videos", help="score this folder of videos named like the dataset's (<id>.mp4)")
     ev.add_argument("--split", default="test", choices=SPLITS, help="the dataset split to evaluate")
-    ev.add_argument("--out", help="output folder (default RUN/eval/SPLIT; with --videos "
-                    "runs/eval/<videos folder name>/SPLIT)")
+    ev.add_argument("--out", help="output folder (default RUN/eval/SPLIT; for a packaged model "
+                    "runs/eval/<its name>/SPLIT; with --videos runs/eval/<videos folder name>/SPLIT)")
     ev.add_argument("--batch-size", type=int, default=8, help="videos generated per forward pass")
     ev.add_argument("--steps", type=int, help="denoising steps (default: the module's validation steps)")
     ev.add_argument("--shift", type=float, help="sigma shift (default: the module's validation shift)")

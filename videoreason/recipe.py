@@ -1,8 +1,12 @@
-"""The whole recipe of one task, from scratch: data -> SFT -> SDE-GRPO (variants) -> evaluation on the held-out
-test split -> one table with 95% bootstrap confidence intervals over puzzles and wall time per phase.
+"""The whole recipe of one task: data -> SFT -> SDE-GRPO (variants) -> evaluation on the held-out test split -> one
+table with 95% bootstrap confidence intervals over puzzles and wall time per phase.
 
 Every phase is the ``videoreason`` command a user would type (``data generate``, ``fit --config``, ``eval``), run
-in a subprocess and timed. GRPO variants start from the same SFT model:
+in a subprocess and timed. The test puzzles are generated first; the validation and training puzzles skip their
+boards and every rotation and reflection of them. A task with a packaged SFT model (``TaskRecipe.pretrained``, in
+``videoreason/pretrained/``) starts GRPO from it, on the dataset seed it was trained with (its model card);
+``--from-scratch`` trains that model too, with the same config and number of steps. GRPO variants start from the
+same SFT model:
 
 - ``grpo``: the task's GRPO config as shipped (dense decomposed reward, Early-Step Focus);
 - ``sparse`` (``--ablate reward``): the same with the sparse success reward (``configs/rewards/<task>_sparse.yaml``);
@@ -17,6 +21,7 @@ each GRPO run's reward curves and every model's sample test videos). The console
 (resume an interrupted recipe).
 
     videoreason recipe --task maze --out runs/maze
+    videoreason recipe --task maze --from-scratch --out runs/maze_scratch
     python benchmarks/learning.py --task maze --ablate reward plan
 """
 
@@ -39,7 +44,7 @@ from videoreason.cli import HELP
 from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
 from videoreason.eval.curves import CurvePoint, curve_table, plot_curves, read_curve
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
-from videoreason.resources import config_root
+from videoreason.resources import PretrainedModel, config_root
 
 CONFIGS = config_root()  # the packaged configs/
 PRESETS = CONFIGS / "rewards"  # reward presets (``videoreason.rewards.presets``, not imported: --help stays fast)
@@ -50,8 +55,10 @@ CURVES_FILE = "learning_curves.png"  # held-out SR and F1 of every trained model
 
 
 @dataclass(frozen=True)
-class DataRecipe:
-    """The dataset a task's tiny recipe trains and tests on: ``size`` pixels square, ``frames`` frames."""
+class TaskRecipe:
+    """A task's tiny recipe: its dataset (``size`` pixels square, ``frames`` frames, the ``difficulty`` level), its
+    SFT and GRPO configs under ``configs/<task>/``, and the packaged SFT model (``videoreason.resources``) that the
+    GRPO phases start from unless the recipe runs ``--from-scratch``."""
 
     size: int
     frames: int = 5
@@ -59,6 +66,9 @@ class DataRecipe:
     num_train: int = 2000
     num_val: int = 16
     num_test: int = 200
+    sft_config: str = "sft_tiny.yaml"
+    grpo_config: str = "grpo_tiny.yaml"
+    pretrained: str | None = None
 
     @property
     def render(self) -> list[str]:
@@ -66,9 +76,16 @@ class DataRecipe:
         return ["--height", str(self.size), "--width", str(self.size), "--frames", str(self.frames)]
 
 
-# One board block or cell = 8 pixels = one transformer token (PixelCodec patch 4 x Wan patch 2): 7x7 maze blocks,
-# 4x4 FlowFree cells, 6x6 Sokoban squares. Five frames: the first (the puzzle) and four steps of the solution.
-DATA = {"maze": DataRecipe(size=56), "flowfree": DataRecipe(size=32), "sokoban": DataRecipe(size=48)}
+# One board block or cell = 8 pixels = one transformer token (codec patch 4 x Wan patch 2): 7x7 maze blocks, 4x4
+# FlowFree cells, 6x6 Sokoban squares. Maze: the frame-by-frame `tiny-fill` videos (the puzzle, the dead ends shaded
+# one cell deeper per frame, then the path), learned one step at a time; the others: the puzzle and four steps.
+RECIPES = {
+    "maze": TaskRecipe(size=56, frames=9, difficulty="tiny-fill", num_train=4000, num_val=32,
+                       sft_config="sft_tiny_fill_steps.yaml", grpo_config="grpo_tiny_fill_steps.yaml",
+                       pretrained="maze_fill_steps"),
+    "flowfree": TaskRecipe(size=32),
+    "sokoban": TaskRecipe(size=48),
+}
 ALL_STEPS_CALLBACKS = ('{"trainer": {"callbacks": [{"class_path": "videoreason.callbacks.AllSteps"}, '
                        '{"class_path": "videoreason.callbacks.PlotCurves"}]}}')
 
@@ -143,17 +160,25 @@ class Recipe:
     """Runs and reports the recipe (see the module docstring)."""
 
     def __init__(self, task: str, out: Path, ablate: Sequence[str], seed: int, reuse: bool,
-                 overrides: dict[str, list[str]]) -> None:
-        if task not in DATA:
-            raise ValueError(f"unknown task {task!r}; recipes exist for {sorted(DATA)}")
-        for phase in ("sft", "grpo"):
-            if not (CONFIGS / task / f"{phase}_tiny.yaml").is_file():
-                raise FileNotFoundError(f"missing recipe config {CONFIGS / task / f'{phase}_tiny.yaml'}")
+                 overrides: dict[str, list[str]], from_scratch: bool = False) -> None:
+        if task not in RECIPES:
+            raise ValueError(f"unknown task {task!r}; recipes exist for {sorted(RECIPES)}")
+        self.recipe = RECIPES[task]
+        for config in (self.recipe.sft_config, self.recipe.grpo_config):
+            if not (CONFIGS / task / config).is_file():
+                raise FileNotFoundError(f"missing recipe config {CONFIGS / task / config}")
         self.task, self.out, self.seed, self.reuse = task, out, seed, reuse
+        self.start = None if from_scratch or self.recipe.pretrained is None else PretrainedModel(self.recipe.pretrained)
         self.variants = variants(task, ablate)
         self.overrides = overrides
         times = out / TIMES_FILE
         self.times: dict[str, float] = json.loads(times.read_text()) if reuse and times.is_file() else {}
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of the dataset: the packaged start's own, so that its test puzzles stay held out from what it
+        was trained on, else ``--seed``."""
+        return self.seed if self.start is None else self.start.data_seed
 
     def phase(self, name: str, done: Path, command: list[str]) -> None:
         if self.reuse and done.exists():
@@ -162,6 +187,12 @@ class Recipe:
         self.times[name] = run(command, self.out / "logs" / f"{name}.log", name)
         write_atomic(self.out / TIMES_FILE, json.dumps(self.times, indent=1).encode())
 
+    def evaluate(self, name: str, model: Path) -> None:
+        out = self.out / name / "eval" / "test"
+        self.phase(f"eval_{name}", out / SAMPLES_FILE, [
+            "eval", "--ckpt", str(model), "--data", str(self.out / "data"), "--split", "test",
+            "--seed", str(self.seed), "--out", str(out)])
+
     def fit(self, name: str, config: str, extra: list[str]) -> None:
         run_dir = self.out / name
         self.phase(name, run_dir / "adapter", [
@@ -169,21 +200,27 @@ class Recipe:
             "--trainer.default_root_dir", str(run_dir), "--data.init_args.root", str(self.out / "data"),
             "--ckpt_path", "last",  # an interrupted phase continues from its last checkpoint (--reuse)
             *extra, *self.overrides["sft" if name == "sft" else "grpo"]])
-        self.phase(f"eval_{name}", run_dir / "eval" / "test" / SAMPLES_FILE, [
-            "eval", "--ckpt", str(run_dir / "adapter"), "--data", str(self.out / "data"), "--split", "test",
-            "--seed", str(self.seed)])
+        self.evaluate(name, run_dir / "adapter")
 
     def run_all(self) -> dict:
-        data, root = DATA[self.task], self.out / "data"
-        for split, num in (("train", data.num_train), ("val", data.num_val), ("test", data.num_test)):
+        data, root = self.recipe, self.out / "data"
+        # the test puzzles first: later splits skip their boards (and every rotation and reflection of them)
+        for split, num in (("test", data.num_test), ("val", data.num_val), ("train", data.num_train)):
             self.phase(f"data_{split}", root / f".done_{split}", [
                 "data", "generate", "--task", self.task, "--difficulty", data.difficulty, "--num", str(num),
-                "--split", split, "--seed", str(self.seed), "--out", str(root), *data.render])
+                "--split", split, "--seed", str(self.data_seed), "--out", str(root), *data.render])
             (root / f".done_{split}").touch()
-        self.fit("sft", "sft_tiny.yaml", [])
+        if self.start is None:  # the packaged model's steps, so that this reproduces it
+            steps = [] if data.pretrained is None else [
+                "--trainer.max_steps", str(PretrainedModel(data.pretrained).card["optimizer_steps"])]
+            self.fit("sft", data.sft_config, steps)
+            sft = self.out / "sft" / "adapter"
+        else:
+            print(f"SFT model: the packaged {self.start.name} ({self.start.path}); "
+                  "`videoreason recipe --from-scratch` trains it")
+            self.evaluate("sft", sft := self.start.path)
         for name, extra in self.variants.items():
-            self.fit(name, "grpo_tiny.yaml",
-                     ["--model.init_args.init_from", str(self.out / "sft" / "adapter"), *extra])
+            self.fit(name, data.grpo_config, ["--model.init_args.init_from", str(sft), *extra])
         return self.report()
 
     def report(self) -> dict:
@@ -235,8 +272,11 @@ class Recipe:
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for m, row in table.items():
             wall = self.times.get(m)
-            lines.append(f"| {m} | " + " | ".join(str(row[k]) for k in HEADLINE)
-                         + f" | {'-' if wall is None else f'{wall / 60:.1f} min'} |")
+            if m == "sft" and self.start is not None:
+                trained = f"{self.start.card['train_wall_minutes']:.0f} min (packaged)"
+            else:
+                trained = "-" if wall is None else f"{wall / 60:.1f} min"
+            lines.append(f"| {m} | " + " | ".join(str(row[k]) for k in HEADLINE) + f" | {trained} |")
         lines.append("")
         for m, gain in gains.items():
             disjoint = not table[m]["success"].overlaps(table["sft"]["success"])
@@ -289,12 +329,14 @@ class RecipeHelp(argparse.RawDescriptionHelpFormatter, HELP):
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="videoreason recipe", description=__doc__.split("\n\n")[0],
                                      formatter_class=RecipeHelp)
-    parser.add_argument("--task", default="maze", choices=sorted(DATA), help="the task whose tiny recipe to run")
+    parser.add_argument("--task", default="maze", choices=sorted(RECIPES), help="the task whose tiny recipe to run")
     parser.add_argument("--out", help="output folder (default runs/recipe/<task>)")
     parser.add_argument("--ablate", nargs="*", default=[], choices=["reward", "plan"],
                         help="also run GRPO with the sparse reward (reward) / with all steps trained (plan)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, training and evaluation")
     parser.add_argument("--reuse", action="store_true", help="skip phases whose outputs already exist")
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="train the SFT model too, instead of starting GRPO from the task's packaged SFT model")
     parser.add_argument("--sft-args", default="", help="extra `fit` arguments of the SFT phase (one string)")
     parser.add_argument("--grpo-args", default="", help="extra `fit` arguments of every GRPO phase (one string)")
     return parser.parse_args(argv)
@@ -306,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if out.exists() and any(out.iterdir()) and not args.reuse:
         raise ValueError(f"{out} already holds a recipe run; pass --reuse to continue it or choose another --out")
     recipe = Recipe(args.task, out, args.ablate, args.seed, args.reuse,
-                    {"sft": args.sft_args.split(), "grpo": args.grpo_args.split()})
+                    {"sft": args.sft_args.split(), "grpo": args.grpo_args.split()}, args.from_scratch)
     recipe.run_all()
     return 0
 

@@ -28,6 +28,7 @@ from videoreason.data.dataset import load_spec, read_rows
 from videoreason.data.verify import sample_tiles, score_dataset, write_preview
 from videoreason.data.video import encode_mp4
 from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_sample_rows, write_tables
+from videoreason.resources import PretrainedModel
 from videoreason.tracking import run_dir_of
 
 
@@ -159,8 +160,10 @@ def evaluate(
     rows = read_rows(data, split=split)[:limit]
     if not rows:
         raise ValueError(f"dataset {data} has no rows in split {split!r}")
+    packaged = PretrainedModel.of(ckpt) if ckpt is not None else None  # its report goes to runs/, not the package
     if ckpt is not None:
-        out_dir = Path(out) if out is not None else run_dir_of(ckpt) / "eval" / split
+        default = Path("runs", "eval", packaged.name, split) if packaged else run_dir_of(ckpt) / "eval" / split
+        out_dir = Path(out) if out is not None else default
     else:  # another model's videos: the report goes to our runs, not next to them
         out_dir = Path(out) if out is not None else Path("runs", "eval", Path(videos).resolve().name, split)
     if ckpt is not None:
@@ -187,7 +190,7 @@ def _track(report: EvalReport, paths: list[Path], out_dir: Path, split: str, ckp
     another model's videos, a run of ``out_dir``."""
     from videoreason.tracking import TrackedRun, run_of
 
-    trained = run_dir_of(ckpt) if ckpt is not None else None  # its store and experiment; None: out_dir's
+    trained = run_dir_of(ckpt) if ckpt is not None and PretrainedModel.of(ckpt) is None else None  # None: out_dir's
     run = TrackedRun(out_dir, run_name=f"eval-{split}", parent_run_id=run_of(trained) if trained else None,
                      store_of=trained, tags={"videoreason.phase": "eval", "videoreason.split": split})
     run.log_params({"split": split, "ckpt": str(ckpt), "videos": str(videos)})

@@ -32,6 +32,7 @@ import yaml
 
 from videoreason.atomic import replace_folder
 from videoreason.parallel import builds_skeleton
+from videoreason.resources import PretrainedModel
 
 MODULE_CONFIG = "module.yaml"
 _PRIVATE_KEYS = ("_class_path", "_instantiator")
@@ -278,7 +279,8 @@ def load_module(path: str | os.PathLike[str], base_dtype: str | None = None) -> 
     rank > 0 under rank-0 loading only the module's skeleton is built (``videoreason.parallel.builds_skeleton``).
 
     Args:
-        path: Export folder, ``.ckpt`` file or sharded checkpoint folder.
+        path: Export folder, ``.ckpt`` file or sharded checkpoint folder, or the name of a packaged model
+            (``videoreason.resources.PretrainedModel``, e.g. ``maze_fill_steps``) where no such path exists.
         base_dtype: Override the recorded ``model.base_dtype`` (``float32`` for exact evaluation on a CUDA host,
             where ``auto`` would round the base to bf16).
 
@@ -286,9 +288,15 @@ def load_module(path: str | os.PathLike[str], base_dtype: str | None = None) -> 
         FileNotFoundError: ``path`` does not exist or is incomplete.
         ValueError: ``path`` is neither an export folder nor a ``.ckpt``, or its config does not build.
     """
-    path = Path(path)
+    path, packaged = Path(path), PretrainedModel.of(path)
     if not path.exists():
-        raise FileNotFoundError(f"no checkpoint or export at {path}")
+        if packaged is None:
+            raise FileNotFoundError(f"no checkpoint or export at {path}")
+        try:
+            path = packaged.path
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"no checkpoint or export at {path}, nor a {str(err).removeprefix('no ')}"
+                                    ) from None
     overrides = {"base_dtype": base_dtype} if base_dtype is not None else {}
     if path.is_dir() and (path / SHARDED_METADATA).is_file():
         module = _load_sharded_checkpoint(path, overrides)
