@@ -57,6 +57,7 @@ def test_grpo_starts_from_the_packaged_sft_model_on_its_data_seed(tmp_path, monk
     data = [c for c in commands if c[0] == "data"]
     assert [_arg(c, "--split") for c in data] == ["test", "val", "train"]  # test first: the others skip its boards
     assert {_arg(c, "--seed") for c in data} == {str(start.data_seed)}  # its test boards are held out from it
+    assert [_arg(c, "--num") for c in data] == ["200", "32", "400"]  # GRPO draws only a few hundred puzzles
     assert [c[0] for c in commands[3:]] == ["eval", "fit", "eval"]  # no SFT training
     assert _arg(commands[3], "--ckpt") == str(start.path) and _arg(commands[3], "--out") == str(
         tmp_path / "sft" / "eval" / "test")
@@ -67,7 +68,7 @@ def test_grpo_starts_from_the_packaged_sft_model_on_its_data_seed(tmp_path, monk
 def test_from_scratch_trains_the_packaged_model_with_its_steps(tmp_path, monkeypatch):
     start = PretrainedModel("maze_fill_steps")
     commands = _commands(tmp_path, monkeypatch, from_scratch=True)
-    assert {_arg(c, "--seed") for c in commands if c[0] == "data"} == {"3"}
+    assert [(_arg(c, "--seed"), _arg(c, "--num")) for c in commands[:3]] == [("3", "200"), ("3", "32"), ("3", "4000")]
     sft = commands[3]
     assert Path(_arg(sft, "--config")).name == "sft_tiny_fill_steps.yaml" == start.card["config"].split("/")[-1]
     assert _arg(sft, "--trainer.max_steps") == str(start.card["optimizer_steps"])

@@ -66,6 +66,7 @@ class TaskRecipe:
     num_train: int = 2000
     num_val: int = 16
     num_test: int = 200
+    num_train_grpo: int = 400  # training puzzles when the SFT model is packaged: GRPO draws only a few hundred
     sft_config: str = "sft_tiny.yaml"
     grpo_config: str = "grpo_tiny.yaml"
     pretrained: str | None = None
@@ -205,11 +206,12 @@ class Recipe:
     def run_all(self) -> dict:
         data, root = self.recipe, self.out / "data"
         # the test puzzles first: later splits skip their boards (and every rotation and reflection of them)
-        for split, num in (("test", data.num_test), ("val", data.num_val), ("train", data.num_train)):
-            self.phase(f"data_{split}", root / f".done_{split}", [
+        num_train = data.num_train if self.start is None else data.num_train_grpo
+        for split, num in (("test", data.num_test), ("val", data.num_val), ("train", num_train)):
+            self.phase(f"data_{split}", done := root / f".done_{split}_{num}", [
                 "data", "generate", "--task", self.task, "--difficulty", data.difficulty, "--num", str(num),
                 "--split", split, "--seed", str(self.data_seed), "--out", str(root), *data.render])
-            (root / f".done_{split}").touch()
+            done.touch()
         if self.start is None:  # the packaged model's steps, so that this reproduces it
             steps = [] if data.pretrained is None else [
                 "--trainer.max_steps", str(PretrainedModel(data.pretrained).card["optimizer_steps"])]
