@@ -20,11 +20,12 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# The maze recipe end to end on CPU (videoreason/recipe.py): data -> SFT -> SDE-GRPO with Early-Step Focus -> eval
-# on 200 held-out mazes, ending with the SFT-vs-GRPO table with 95% bootstrap intervals. Everything lands in
-# $(RECIPE) (results.md), its MLflow runs in runs/mlflow.db (`mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`,
-# experiment recipe/maze); a rerun
-# resumes (--reuse keeps finished phases).
+# The maze recipe on CPU (videoreason/recipe.py): data -> the packaged SFT model (videoreason/pretrained/
+# maze_fill_steps) -> SDE-GRPO with Early-Step Focus (20 steps) -> eval of both on 200 held-out
+# mazes, ending with the SFT-vs-GRPO table with 95% bootstrap intervals. Everything lands in $(RECIPE)
+# (results.md), its MLflow runs in runs/mlflow.db (`mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`,
+# experiment recipe/maze); a rerun resumes (--reuse keeps finished phases). `videoreason recipe --task maze
+# --from-scratch` trains the SFT model too (~80 min).
 RECIPE ?= runs/recipe/maze
 VR := $(VENV)/bin/videoreason
 

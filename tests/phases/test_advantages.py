@@ -29,6 +29,17 @@ def test_advantages_are_zero_mean_unit_std_per_group():
     assert float(group_advantages(rewards * 10, keys, clip=0.5).abs().max()) == 0.5
 
 
+def test_batch_and_no_scaling_keep_a_nearly_tied_group_small():
+    rewards = torch.tensor([2.0, 2.0, 2.0, 1.99, 0.0, 2.0, 0.5, 1.5])  # group a: all solved, one a hair worse
+    keys = group_keys(["a"] * 4 + ["b"] * 4)
+    group, batch, none = (group_advantages(rewards, keys, scale=s) for s in ("group", "batch", "none"))
+    assert float(group[:4].abs().max()) > 1  # GRPO's group std blows the 0.01 difference up to a full unit
+    assert float(batch[:4].abs().max()) < 0.02 < float(batch[4:].abs().max())
+    assert torch.allclose(none, rewards - torch.tensor([1.9975] * 4 + [1.0] * 4), atol=1e-6)
+    with pytest.raises(ValueError, match="one of"):
+        group_advantages(rewards, keys, scale="batchwise")
+
+
 def test_per_reward_normalisation_balances_scales():
     keys = group_keys(["g"] * 4)
     components = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 100.0], [1.0, 100.0]])

@@ -1,4 +1,8 @@
-"""Group-relative advantages: ``A = (r - mean_group) / (std_group + eps)``, optionally per reward before weighting.
+"""Group-relative advantages: ``A = (r - mean_group) / (scale + eps)``, optionally per reward before weighting. The
+scale is TRL's ``scale_rewards``: the group's std (``group``, GRPO), the std over the whole batch (``batch``) or 1
+(``none``, Dr. GRPO). With a dense reward, a group whose rollouts differ only slightly (all solved, say) gets
+unit-size advantages under ``group`` scaling, so the update follows those small differences as hard as real ones;
+``batch`` and ``none`` keep them small.
 
 Groups are identified by integer keys (one per puzzle), so a group may be spread over a batch, or over ranks:
 ``gather_group_rewards`` all-gathers rewards and keys first, so every rank normalises with the statistics of the
@@ -32,6 +36,10 @@ def group_stats(values: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor,
     return mean[inverse], var.sqrt()[inverse]
 
 
+SCALES = ("group", "batch", "none")
+"""How advantages are scaled (TRL's ``GRPOConfig.scale_rewards``)."""
+
+
 def group_advantages(
     rewards: torch.Tensor,
     keys: torch.Tensor,
@@ -39,6 +47,7 @@ def group_advantages(
     weights: torch.Tensor | None = None,
     eps: float = 1e-8,
     clip: float | None = None,
+    scale: str = "group",
 ) -> torch.Tensor:
     """Advantages ``[N]`` of rewards ``[N]`` grouped by ``keys`` ``[N]``.
 
@@ -49,17 +58,25 @@ def group_advantages(
             advantage is ``sum_k weights[k] * A_k`` (per-reward normalisation, robust to components of different
             scales); ``rewards`` is ignored.
         weights: ``[K]`` component weights (required with ``components``).
-        eps: Added to the group std.
+        eps: Added to the scale.
         clip: If set, advantages are clipped to ``[-clip, clip]``.
+        scale: Divide by the group's std (``group``), the batch's (``batch``) or nothing (``none``).
     """
+    if scale not in SCALES:
+        raise ValueError(f"advantage scale must be one of {SCALES}, got {scale!r}")
+
+    def normalised(values: torch.Tensor) -> torch.Tensor:
+        mean, std = group_stats(values, keys)
+        if scale == "batch":
+            std = values.std(dim=0, unbiased=False).expand_as(values)
+        return (values - mean) / (std + eps) if scale != "none" else values - mean
+
     if components is not None:
         if weights is None or weights.shape != components.shape[1:]:
             raise ValueError("per-reward normalisation needs one weight per component")
-        mean, std = group_stats(components.double(), keys)
-        adv = (((components.double() - mean) / (std + eps)) * weights.double()).sum(dim=1)
+        adv = (normalised(components.double()) * weights.double()).sum(dim=1)
     else:
-        mean, std = group_stats(rewards.double(), keys)
-        adv = (rewards.double() - mean) / (std + eps)
+        adv = normalised(rewards.double())
     if clip is not None:
         adv = adv.clamp(-clip, clip)
     return adv.float()

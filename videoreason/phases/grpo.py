@@ -113,6 +113,8 @@ class GRPOModule(VideoModule):
         beta: KL weight to the reference policy (0 skips the reference pass).
         per_reward_normalization: Normalise each ``WeightedSum`` component within its group before weighting
             (needs a ``WeightedSum`` reward).
+        scale_rewards: Divide advantages by the group's reward std (``group``, GRPO), the batch's (``batch``) or
+            nothing (``none``, Dr. GRPO); TRL's ``scale_rewards`` (``videoreason.phases.advantages``).
         inner_epochs: Optimizer steps on each batch of rollouts.
         micro_batch_size: Samples per backward pass (0: all rollouts of the step at once).
         rollout_batch_size: Videos denoised at once (0: all); chunks are verified while the next one denoises.
@@ -160,6 +162,7 @@ class GRPOModule(VideoModule):
         adv_clip: float | None = 5.0,
         beta: float = 0.0,
         per_reward_normalization: bool = False,
+        scale_rewards: Literal["group", "batch", "none"] = "group",
         inner_epochs: int = 1,
         micro_batch_size: int = 0,
         rollout_batch_size: int = 0,
@@ -357,7 +360,7 @@ class GRPOModule(VideoModule):
         if self.hparams.per_reward_normalization and components:
             weights = torch.tensor([self.reward.weights[k] for k in components])
         adv = group_advantages(everyone[:, 0], all_keys, everyone[:, 1:] if weights is not None else None, weights,
-                               clip=self.hparams.adv_clip)
+                               clip=self.hparams.adv_clip, scale=self.hparams.scale_rewards)
         return adv[mine], tied_group_fraction(everyone[:, 0], all_keys)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
