@@ -25,7 +25,7 @@ install: $(STAMP)
 # mazes, ending with the SFT-vs-GRPO table with 95% bootstrap intervals. Everything lands in $(RECIPE)
 # (results.md), its MLflow runs in runs/mlflow.db (`mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`,
 # experiment recipe/maze); a rerun resumes (--reuse keeps finished phases). `videoreason recipe --task maze
-# --from-scratch` trains the SFT model too (~80 min).
+# --from-scratch` trains the SFT model too (~40 min).
 RECIPE ?= runs/recipe/maze
 VR := $(VENV)/bin/videoreason
 
