@@ -121,6 +121,26 @@ def test_eval_from_adapter_and_checkpoint_agree(trained_run, maze_dataset, capsy
     assert "test/maze/tiny/success" in evaluation.data.metrics
 
 
+def test_eval_fuses_the_lora_and_generates_the_same_videos(trained_run, maze_dataset, tmp_path):
+    import numpy as np
+
+    from videoreason.data.dataset import read_rows
+    from videoreason.data.video import decode_video
+    from videoreason.eval.evaluate import evaluate, generate_videos
+    from videoreason.phases.export import load_module
+
+    module = load_module(trained_run / "adapter", base_dtype="float32")
+    assert module.transformer.peft_config  # a LoRA run: evaluated unfused here, fused by `evaluate`
+    rows = read_rows(maze_dataset, split="test")
+    generate_videos(module, maze_dataset, rows, tmp_path / "unfused", batch_size=4, steps=2)
+    report = evaluate(maze_dataset, ckpt=trained_run / "adapter", out=tmp_path / "fused", steps=2, batch_size=4,
+                      workers=1, track=False)
+    for video in sorted((tmp_path / "unfused").iterdir()):
+        fused = decode_video(report.out_dir / "videos" / video.name).astype(int)
+        diff = np.abs(fused - decode_video(video).astype(int))
+        assert diff.mean() < 0.05 and diff.max() <= 8, (video.name, diff.mean(), diff.max())  # H.264 rounding
+
+
 def test_eval_in_bf16_halves_the_weights_and_stays_close(trained_run, maze_dataset):
     from videoreason.data.video import decode_video
     from videoreason.eval.evaluate import generate_videos, resolve_device

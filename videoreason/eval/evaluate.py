@@ -28,6 +28,7 @@ from videoreason.data.dataset import load_spec, read_rows
 from videoreason.data.verify import sample_tiles, score_dataset, write_preview
 from videoreason.data.video import encode_mp4
 from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_sample_rows, write_tables
+from videoreason.models.lora import merge_lora
 from videoreason.resources import PretrainedModel
 from videoreason.tracking import run_dir_of
 
@@ -168,6 +169,8 @@ def evaluate(
         out_dir = Path(out) if out is not None else Path("runs", "eval", Path(videos).resolve().name, split)
     if ckpt is not None:
         module = load_module(ckpt, base_dtype="float32")  # exact weights; `precision` casts from there
+        if getattr(module.transformer, "peft_config", None):  # generation only: fused, a LoRA layer costs nothing
+            merge_lora(module.transformer)
         videos = generate_videos(module, data, rows, out_dir / "videos", batch_size, seed, steps, shift, device,
                                  precision)
     results = score_dataset(data, split=split, videos=videos, workers=workers, ids={r["id"] for r in rows})
