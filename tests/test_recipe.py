@@ -63,6 +63,15 @@ def test_grpo_starts_from_the_packaged_sft_model_on_its_data_seed(tmp_path, monk
         tmp_path / "sft" / "eval" / "test")
     assert _arg(commands[4], "--model.init_args.init_from") == str(start.path)
     assert _arg(commands[4], "--seed_everything") == "3" and _arg(commands[5], "--seed") == "3"
+    assert _arg(commands[3], "--batch-size") == _arg(commands[5], "--batch-size") == "32"  # tiny videos: big batches
+
+
+@pytest.mark.parametrize("task", sorted(RECIPES))
+def test_recipe_configs_exist_and_match_the_level(task):
+    data = RECIPES[task]
+    assert data.difficulty in resolve_task(task).levels
+    for config in (data.sft_config, data.grpo_config):
+        assert (recipe_module.CONFIGS / task / config).is_file()
 
 
 def test_from_scratch_trains_the_packaged_model_with_its_steps(tmp_path, monkeypatch):

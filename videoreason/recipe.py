@@ -52,6 +52,7 @@ TIMES_FILE = "times.json"  # wall seconds per phase, so a --reuse run still repo
 PROGRESS = re.compile(r"\d+/\d+ \[")  # a tqdm bar: "... 27/60 [00:30<00:35, ...]"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # cursor moves of nested tqdm bars
 CURVES_FILE = "learning_curves.png"  # held-out SR and F1 of every trained model at each of its validations
+EVAL_BATCH = 32  # tiny videos per forward pass: 1.65x faster than eval's default 8 on 2 cores, same videos
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,15 @@ class TaskRecipe:
 
 # One board block or cell = 8 pixels = one transformer token (codec patch 4 x Wan patch 2): 7x7 maze blocks, 4x4
 # FlowFree cells, 6x6 Sokoban squares. Maze: the frame-by-frame `tiny-fill` videos (the puzzle, the dead ends shaded
-# one cell deeper per frame, then the path), learned one step at a time; the others: the puzzle and four steps.
+# one cell deeper per frame, then the path) and Sokoban: the `tiny-push` videos (one push per frame, the solved room
+# held), both learned one step at a time; FlowFree: the puzzle and four steps.
 RECIPES = {
     "maze": TaskRecipe(size=56, frames=9, difficulty="tiny-fill", num_train=4000, num_val=32,
                        sft_config="sft_tiny_fill_steps.yaml", grpo_config="grpo_tiny_fill_steps.yaml",
                        pretrained="maze_fill_steps"),
     "flowfree": TaskRecipe(size=32),
-    "sokoban": TaskRecipe(size=48),
+    "sokoban": TaskRecipe(size=48, difficulty="tiny-push", num_train=4000, num_val=32,
+                          sft_config="sft_tiny_push_steps.yaml", grpo_config="grpo_tiny_push_steps.yaml"),
 }
 ALL_STEPS_CALLBACKS = ('{"trainer": {"callbacks": [{"class_path": "videoreason.callbacks.AllSteps"}, '
                        '{"class_path": "videoreason.callbacks.PlotCurves"}]}}')
@@ -192,7 +195,7 @@ class Recipe:
         out = self.out / name / "eval" / "test"
         self.phase(f"eval_{name}", out / SAMPLES_FILE, [
             "eval", "--ckpt", str(model), "--data", str(self.out / "data"), "--split", "test",
-            "--seed", str(self.seed), "--out", str(out)])
+            "--seed", str(self.seed), "--batch-size", str(EVAL_BATCH), "--out", str(out)])
 
     def fit(self, name: str, config: str, extra: list[str]) -> None:
         run_dir = self.out / name

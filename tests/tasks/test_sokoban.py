@@ -245,6 +245,22 @@ def test_render_parse_recovers_states(spec: RenderSpec, level: str) -> None:
         assert np.array_equal(parsed.labels, states[frame_state_indices(len(states), spec.num_frames)])
 
 
+def test_push_style_shows_one_push_per_frame_and_verifies() -> None:
+    spec = RenderSpec(height=48, width=48, num_frames=5)
+    for seed in range(40):
+        puzzle, solution = generated("tiny-push", seed)
+        assert puzzle.video == "pushes" and generated("tiny", seed)[0].video == "moves"
+        states = TASK.states(puzzle, solution, spec.num_frames)
+        pushes = sum(ch.isupper() for ch in solution.moves)
+        by_push = TASK.states(puzzle, solution)
+        assert len(by_push) == pushes + 1  # even when the moves would fit the frames
+        assert np.array_equal(states, np.concatenate([by_push] + [by_push[-1:]] * (5 - len(by_push))))
+        assert_perfect(TASK.score(video_of(puzzle, states, spec), puzzle, spec))
+    with pytest.raises(ValueError, match="`video` must be one of"):
+        SokobanPuzzle(**{**puzzle.to_dict(), "video": "teleport"})
+    assert TASK.puzzle_from_dict(json.loads(json.dumps(puzzle.to_dict()))) == puzzle
+
+
 def _resize(video: np.ndarray, factor: float) -> np.ndarray:
     frames = torch.from_numpy(video).permute(0, 3, 1, 2).float()  # [F, 3, H, W]
     size = (round(video.shape[1] * factor), round(video.shape[2] * factor))
