@@ -170,8 +170,9 @@ class Sokoban(Task[SokobanPuzzle, SokobanSolution, SokobanDifficulty]):
     """Sokoban (see the module docstring for the rules and metrics).
 
     Levels (sizes include the wall ring): ``tiny`` 6x6, 1 box, 1-4 pushes: at most 5 push-level states, so it
-    fits the 9-frame tiny spec (``tiny-push``: the same rooms in the ``pushes`` style, 5 frames). ``easy`` 7x7, 2 boxes, 2-8 pushes: still fits 9 frames. ``medium`` 8x8, 2
-    boxes, 4-16 pushes and ``hard`` 9x9, 3 boxes, 6-24 pushes fit Wan's 33 frames (one state per push).
+    fits the 9-frame tiny spec (``tiny-push``: the same rooms in the ``pushes`` style, 5 frames). ``easy`` 7x7,
+    2 boxes, 2-8 pushes: still fits 9 frames. ``medium`` 8x8, 2 boxes, 4-16 pushes and ``hard`` 9x9, 3 boxes,
+    6-24 pushes fit Wan's 33 frames (one state per push).
     """
 
     name = "sokoban"
