@@ -7,8 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from videoreason.diffusion.plans import all_sde_plan, early_plan, random_plan, window_plan
-from videoreason.diffusion.sampler import validate_plan
+from videoreason.diffusion.plans import all_sde_plan, early_plan, random_plan, validate_plan, window_plan
 
 
 def sde_steps(plan: list[str]) -> list[int]:

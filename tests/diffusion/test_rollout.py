@@ -8,8 +8,8 @@ import copy
 import pytest
 import torch
 
-from videoreason.diffusion.plans import early_plan, window_plan
-from videoreason.diffusion.sampler import FlowSampler, sample, validate_plan
+from videoreason.diffusion.plans import early_plan, validate_plan, window_plan
+from videoreason.diffusion.sampler import FlowSampler, sample
 from videoreason.diffusion.schedule import sampling_sigmas
 from videoreason.diffusion.steps import sde_kl
 from videoreason.models.transformer import build_transformer

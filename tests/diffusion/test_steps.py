@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videoreason.diffusion.sampler import token_timesteps, validate_plan
+from videoreason.diffusion.plans import validate_plan
+from videoreason.diffusion.sampler import token_timesteps
 from videoreason.diffusion.schedule import add_noise, sampling_sigmas, velocity_target
 from videoreason.diffusion.steps import ode_step
 

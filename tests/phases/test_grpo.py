@@ -103,6 +103,18 @@ def test_bad_settings_name_the_argument():
         GRPOModule(transformer="tiny", clip_range=0)
 
 
+def test_step_plan_defaults_to_all_steps_and_is_checked_when_set():
+    module = _module()
+    assert module.step_plan == ["sde", "sde", "sde", "ode"]
+    module.step_plan = ("sde", "ode", "ode", "ode")
+    assert module.step_plan == ["sde", "ode", "ode", "ode"]
+    with pytest.raises(ValueError, match=r"plan\[3\]"):
+        module.step_plan = ["ode", "ode", "ode", "sde"]
+    with pytest.raises(ValueError, match="3 entries"):
+        module.step_plan = ["sde", "ode", "ode"]
+    assert module.step_plan == ["sde", "ode", "ode", "ode"]  # a refused plan leaves the old one
+
+
 def test_a_step_shows_its_rollout_scoring_and_update_progress(data, capfd):
     module = _module()
     trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,

@@ -2,10 +2,11 @@
 per denoising step, see ``videoreason.diffusion.plans``).
 
 Contract with the module: it has the number of denoising steps ``N`` as ``hparams.num_steps`` (or a ``num_steps``
-attribute) and a settable ``step_plan: list[str]`` that its next rollout reads. Plans are pure functions of
-Lightning's ``trainer.global_step`` (optimizer steps) and the callback's settings, so a resumed run (which restores
-``global_step``) continues the schedule exactly; ``state_dict`` keeps the settings that define the sequence (the
-random seed, the window's start) so a resume reproduces it even if the config changed, plus the last plan.
+attribute) and a settable ``step_plan: list[str]`` that its next rollout reads (the GRPO module checks it with
+``videoreason.diffusion.plans.validate_plan``). Plans are pure functions of Lightning's ``trainer.global_step``
+(optimizer steps) and the callback's settings, so a resumed run (which restores ``global_step``) continues the
+schedule exactly; ``state_dict`` keeps the settings that define the sequence (the random seed, the window's start)
+so a resume reproduces it even if the config changed, plus the last plan.
 
 YAML::
 
@@ -23,8 +24,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from videoreason.diffusion.plans import all_sde_plan, early_plan, random_plan, window_plan
-from videoreason.diffusion.sampler import validate_plan
+from videoreason.diffusion.plans import all_sde_plan, early_plan, random_plan, validate_plan, window_plan
 
 
 def module_num_steps(pl_module: L.LightningModule) -> int:
@@ -52,16 +52,15 @@ class StepPlan(Callback, ABC):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Check the settings against the module's ``num_steps`` before training starts."""
         if stage == "fit":
-            validate_plan(self.plan(0, module_num_steps(pl_module)), module_num_steps(pl_module))
+            num_steps = module_num_steps(pl_module)
+            validate_plan(self.plan(0, num_steps), num_steps)
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         """Set the module's ``step_plan`` for this batch."""
-        num_steps = module_num_steps(pl_module)
-        plan = validate_plan(self.plan(trainer.global_step, num_steps), num_steps)
-        pl_module.step_plan = plan
-        self.last_plan = plan
+        pl_module.step_plan = self.plan(trainer.global_step, module_num_steps(pl_module))
+        self.last_plan = list(pl_module.step_plan)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_plan": self.last_plan}

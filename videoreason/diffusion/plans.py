@@ -1,5 +1,7 @@
 """Step plans: which of the ``N`` denoising steps are ``"sde"`` (noise injected, log-prob stored, trained) and which
-are ``"ode"`` (deterministic, no grad). The last step is never ``"sde"`` (see ``sampler.validate_plan``).
+are ``"ode"`` (deterministic, no grad). The last step is never ``"sde"``. This module owns plans: their builders,
+their check (``validate_plan``, used by the sampler and the step-plan callbacks) and the GRPO default
+(``default_plan``).
 
 - ``early_plan``: Early-Step Focus, the first ``K`` steps (where the solution's structure is decided).
 - ``all_sde_plan``: Flow-GRPO, every step but the last.
@@ -12,6 +14,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+STEP_KINDS = ("ode", "sde")
+
+
+def validate_plan(plan: Sequence[str] | None, num_steps: int) -> list[str]:
+    """Check a per-step plan and return it as a list (``None`` means all ``"ode"``).
+
+    Args:
+        plan: One entry per denoising step: ``"ode"`` (deterministic Euler step, nothing stored) or ``"sde"``
+            (stochastic step with a log-probability, stored for training). The last step is never ``"sde"``: it lands
+            on the terminal sigma, the clean sample, where injected noise would stay in the output.
+        num_steps: Steps of the sigma schedule (``len(sigmas) - 1``).
+
+    Raises:
+        ValueError: Wrong length, an entry that is not a step kind, or an ``"sde"`` last step (named with its index).
+    """
+    if plan is None:
+        return ["ode"] * num_steps
+    if isinstance(plan, str):
+        raise ValueError(f"`plan` must be a sequence of step kinds, one per step, not the string {plan!r}")
+    plan = list(plan)
+    if len(plan) != num_steps:
+        raise ValueError(f"`plan` has {len(plan)} entries but the sigmas define {num_steps} steps")
+    for i, kind in enumerate(plan):
+        if kind not in STEP_KINDS:
+            raise ValueError(f"`plan[{i}]` is {kind!r}; supported step kinds: {list(STEP_KINDS)}")
+    if plan and plan[-1] == "sde":
+        raise ValueError(
+            f"`plan[{len(plan) - 1}]` is 'sde' but the last step must be 'ode' (it lands on the clean sample)"
+        )
+    return plan
+
 
 
 def _check_num_steps(num_steps: int) -> None:
@@ -83,3 +117,8 @@ def random_plan(
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     chosen = set(rng.choice(num_steps - 1, size=num_sde_steps, replace=False).tolist())
     return ["sde" if i in chosen else "ode" for i in range(num_steps)]
+
+
+def default_plan(num_steps: int) -> list[str]:
+    """The plan a GRPO module trains with when no step-plan callback sets one: Flow-GRPO's ``all_sde_plan``."""
+    return all_sde_plan(num_steps)

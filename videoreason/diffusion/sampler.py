@@ -35,40 +35,10 @@ from dataclasses import dataclass
 import torch
 
 from videoreason.diffusion.noise import Generators, standard_normal
+from videoreason.diffusion.plans import validate_plan
 from videoreason.diffusion.schedule import NUM_TRAIN_TIMESTEPS
 from videoreason.diffusion.solvers import TailSpec, run_tail, tail_sigmas
 from videoreason.diffusion.steps import SDE_VARIANTS, ode_step, sde_step
-
-STEP_KINDS = ("ode", "sde")
-
-
-def validate_plan(plan: Sequence[str] | None, num_steps: int) -> list[str]:
-    """Check a per-step plan and return it as a list (``None`` means all ``"ode"``).
-
-    Args:
-        plan: One entry per denoising step: ``"ode"`` (deterministic Euler step, nothing stored) or ``"sde"``
-            (stochastic step with a log-probability, stored for training). The last step is never ``"sde"``: it lands
-            on the terminal sigma, the clean sample, where injected noise would stay in the output.
-        num_steps: Steps of the sigma schedule (``len(sigmas) - 1``).
-
-    Raises:
-        ValueError: Wrong length, an entry that is not a step kind, or an ``"sde"`` last step (named with its index).
-    """
-    if plan is None:
-        return ["ode"] * num_steps
-    if isinstance(plan, str):
-        raise ValueError(f"`plan` must be a sequence of step kinds, one per step, not the string {plan!r}")
-    plan = list(plan)
-    if len(plan) != num_steps:
-        raise ValueError(f"`plan` has {len(plan)} entries but the sigmas define {num_steps} steps")
-    for i, kind in enumerate(plan):
-        if kind not in STEP_KINDS:
-            raise ValueError(f"`plan[{i}]` is {kind!r}; supported step kinds: {list(STEP_KINDS)}")
-    if plan and plan[-1] == "sde":
-        raise ValueError(
-            f"`plan[{len(plan) - 1}]` is 'sde' but the last step must be 'ode' (it lands on the clean sample)"
-        )
-    return plan
 
 
 def token_timesteps(

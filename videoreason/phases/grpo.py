@@ -39,6 +39,7 @@ from torchmetrics import Metric
 from tqdm.auto import tqdm
 
 from videoreason.diffusion.noise import sample_generators, standard_normal
+from videoreason.diffusion.plans import default_plan, validate_plan
 from videoreason.diffusion.sampler import FlowSampler, Rollout, RolloutStep
 from videoreason.diffusion.schedule import sampling_sigmas
 from videoreason.diffusion.solvers import TailSpec
@@ -237,8 +238,17 @@ class GRPOModule(VideoModule):
         self.trains_on_videos = self.reward_reads_references  # else the data module decodes first frames only
         self.tail = TailSpec(**tail) if isinstance(tail, dict) else tail  # hparams keep it as a dict
         self.automatic_optimization = False
-        self.step_plan: list[str] = ["sde"] * (num_steps - 1) + ["ode"]
+        self.step_plan = default_plan(num_steps)
         self.rollouts: list[Tile] = []  # the latest step's first rollouts, labelled with their reward
+
+    @property
+    def step_plan(self) -> list[str]:
+        """``"sde"``/``"ode"`` per denoising step for the next rollout; set by a step-plan callback, checked here."""
+        return self._step_plan
+
+    @step_plan.setter
+    def step_plan(self, plan: list[str]) -> None:
+        self._step_plan = validate_plan(plan, self.hparams.num_steps)
 
     def _start_from(self, init_from: str, codec: Codec | None, text_embedder: TextEmbedder | None
                     ) -> tuple[torch.nn.Module, str, Codec, TextEmbedder]:
