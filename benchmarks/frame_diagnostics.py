@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from videoreason.data.dataset import load_sample, load_spec, read_rows
-from videoreason.data.video import decode_video
+from videoreason.media import decode_video
 
 
 def frame_table(data: Path, eval_dir: Path, split: str) -> str:

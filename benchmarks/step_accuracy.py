@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from videoreason.data.dataset import load_sample, load_spec, read_rows
-from videoreason.data.video import decode_video
+from videoreason.media import decode_video
 from videoreason.phases.export import load_module
 
 

@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the target is per 
 
 import numpy as np  # noqa: E402
 
-from videoreason.data.video import decode_video, encode_mp4  # noqa: E402
+from videoreason.media import decode_video, encode_mp4  # noqa: E402
 from videoreason.tasks.base import resolve_task  # noqa: E402
 from videoreason.tasks.render import RenderSpec  # noqa: E402
 
@@ -59,7 +59,8 @@ def rollout_ms(spec: RenderSpec, steps: int, repeats: int = 3) -> float:
 
     from videoreason.diffusion.sampler import FlowSampler
     from videoreason.diffusion.schedule import sampling_sigmas
-    from videoreason.models.codec import PixelCodec, to_uint8
+    from videoreason.media import to_uint8
+    from videoreason.models.codec import PixelCodec
     from videoreason.models.text import HashTextEmbedder
     from videoreason.models.transformer import build_transformer
 

@@ -198,3 +198,25 @@ def test_module_and_data_seeds_are_logged_apart(tmp_path, maze_dataset, capsys):
     (found,) = client.search_runs([client.get_experiment_by_name("videoreason").experiment_id])
     assert found.info.status == "FINISHED"
     assert found.data.params["seed"] == "0" and found.data.params["data.seed"] == "1"
+
+
+def test_a_sample_whose_scoring_raises_scores_zero_and_the_error_is_named(tmp_path, maze_dataset, capsys,
+                                                                         monkeypatch):
+    """``data verify`` scores through the same path as validation: an exception costs its sample, not the run."""
+    from videoreason.tasks.maze import Maze
+
+    data, row = broken_copy(maze_dataset, tmp_path)
+    verify = Maze.verify
+
+    def verify_or_raise(self, parsed, puzzle):
+        if puzzle.to_dict() == json.loads((data / row["puzzle"]).read_text())["puzzle"]:
+            raise RuntimeError("boom")
+        return verify(self, parsed, puzzle)
+
+    monkeypatch.setattr(Maze, "verify", verify_or_raise)
+    assert main(["data", "verify", str(data), "--split", "train", "--workers", "1", "--out", str(tmp_path / "v")]) == 0
+    err = capsys.readouterr().err
+    assert "1 of 16 videos error" in err and f"first error ({row['id']}): RuntimeError: boom" in err
+    rows = {r["id"]: r for r in map(json.loads, (tmp_path / "v" / "samples.jsonl").read_text().splitlines())}
+    assert rows[row["id"]]["status"] == "error" and rows[row["id"]]["success"] == 0
+    assert sum(r["success"] for r in rows.values()) == 15

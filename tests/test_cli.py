@@ -125,8 +125,8 @@ def test_eval_fuses_the_lora_and_generates_the_same_videos(trained_run, maze_dat
     import numpy as np
 
     from videoreason.data.dataset import read_rows
-    from videoreason.data.video import decode_video
     from videoreason.eval.evaluate import evaluate, generate_videos
+    from videoreason.media import decode_video
     from videoreason.phases.export import load_module
 
     module = load_module(trained_run / "adapter", base_dtype="float32")
@@ -142,8 +142,8 @@ def test_eval_fuses_the_lora_and_generates_the_same_videos(trained_run, maze_dat
 
 
 def test_eval_in_bf16_halves_the_weights_and_stays_close(trained_run, maze_dataset):
-    from videoreason.data.video import decode_video
     from videoreason.eval.evaluate import generate_videos, resolve_device
+    from videoreason.media import decode_video
     from videoreason.phases.export import load_module
 
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from videoreason.data.datamodule import PuzzleVideoDataset
 from videoreason.data.dataset import COLUMNS, load_sample, read_rows, row_problem
-from videoreason.data.video import decode_video, probe_video
+from videoreason.media import decode_video, probe_video
 from videoreason.tasks.base import Task, Verdict, resolve_task
 from videoreason.tasks.render import RenderSpec
 

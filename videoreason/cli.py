@@ -92,12 +92,16 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _warn_unscored(results: list[dict]) -> None:
-    """Say on stderr which videos were missing or unreadable (they score 0 and count in the table)."""
+    """Say on stderr which videos were missing, unreadable or raised while scored (they score 0 and count in the
+    table), with the first error."""
     problems = [r for r in results if r["status"] != "ok"]
     if problems:
         kinds = ", ".join(sorted({r["status"] for r in problems}))
         print(f"warning: {len(problems)} of {len(results)} videos {kinds}, scored as failures: "
               + ", ".join(r["id"] for r in problems[:10]) + (" ..." if len(problems) > 10 else ""), file=sys.stderr)
+        errors = [r for r in problems if r.get("error")]
+        if errors:
+            print(f"first error ({errors[0]['id']}): {errors[0]['error']}", file=sys.stderr)
 
 
 def _generate(args: argparse.Namespace) -> int:

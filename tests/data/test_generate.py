@@ -19,8 +19,8 @@ from videoreason.cli import main
 from videoreason.data.dataset import COLUMNS, load_sample, load_spec, read_rows
 from videoreason.data.generate import generate_dataset, puzzle_hash
 from videoreason.data.verify import score_dataset
-from videoreason.data.video import decode_video, encode_mp4
 from videoreason.eval.table import summarize
+from videoreason.media import decode_video, encode_mp4
 from videoreason.tasks.grid import dihedral_images
 from videoreason.tasks.maze import Maze, MazeDifficulty
 from videoreason.tasks.render import RenderSpec

@@ -16,7 +16,8 @@ import torch
 
 from videoreason.diffusion.sampler import FlowSampler, sample
 from videoreason.diffusion.schedule import sampling_sigmas
-from videoreason.models.codec import WanVAECodec, to_model_video
+from videoreason.media import to_model_video
+from videoreason.models.codec import WanVAECodec
 from videoreason.models.transformer import build_transformer
 
 H = W = 32

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videoreason.models.codec import PaletteCodec, PixelCodec, WanVAECodec, to_model_video, to_uint8
+from videoreason.media import to_model_video, to_uint8
+from videoreason.models.codec import PaletteCodec, PixelCodec, WanVAECodec
 
 MAZE_COLOURS = ["wall", "floor", "start", "goal", "path", "dead_end"]
 

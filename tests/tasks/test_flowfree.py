@@ -11,7 +11,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from videoreason.data.video import decode_video, encode_mp4
+from videoreason.media import decode_video, encode_mp4
 from videoreason.tasks.base import Parsed, resolve_task
 from videoreason.tasks.flowfree import (
     FlowFree,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from videoreason.data.video import decode_video, encode_mp4
+from videoreason.media import decode_video, encode_mp4
 from videoreason.tasks.base import Parsed
 from videoreason.tasks.grid import count_components
 from videoreason.tasks.maze import (

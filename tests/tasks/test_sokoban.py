@@ -12,7 +12,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from videoreason.data.video import decode_video, encode_mp4
+from videoreason.media import decode_video, encode_mp4
 from videoreason.tasks.base import Parsed
 from videoreason.tasks.render import RenderSpec, frame_state_indices
 from videoreason.tasks.sokoban import (

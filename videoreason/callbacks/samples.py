@@ -2,50 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from videoreason.atomic import write_atomic
-from videoreason.data.video import encode_mp4, encode_png
-from videoreason.eval.sheet import Tile, contact_sheet
+from videoreason.media import Tile, write_samples
 from videoreason.tracking import log_artifact
-
-
-def video_grid(videos: Sequence[np.ndarray], columns: int | None = None, gap: int = 2) -> np.ndarray:
-    """Tile equally shaped videos ``[F, H, W, 3]`` into one video ``[F, rows*(H+gap)-gap, cols*(W+gap)-gap, 3]``."""
-    if not videos:
-        raise ValueError("video_grid needs at least one video")
-    shapes = {v.shape for v in videos}
-    if len(shapes) != 1:
-        raise ValueError(f"videos of a grid must share one shape, got {sorted(shapes)}")
-    frames, height, width, _ = videos[0].shape
-    cols = columns or math.ceil(math.sqrt(len(videos)))
-    rows = math.ceil(len(videos) / cols)
-    grid = np.zeros((frames, rows * (height + gap) - gap, cols * (width + gap) - gap, 3), dtype=np.uint8)
-    for i, video in enumerate(videos):
-        r, c = divmod(i, cols)
-        grid[:, r * (height + gap):r * (height + gap) + height, c * (width + gap):c * (width + gap) + width] = video
-    return grid
-
-
-def write_samples(tiles: Sequence[Tile | np.ndarray], out_dir: str | Path, name: str, fps: int) -> list[Path]:
-    """Write ``name.mp4`` (grid of the videos, even-sized for H.264) and ``name.png`` (contact sheet: labels,
-    verdicts, ground truths); returns the paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tiles = [t if isinstance(t, Tile) else Tile(t) for t in tiles]
-    grid = video_grid([t.video for t in tiles])
-    grid = np.pad(grid, ((0, 0), (0, grid.shape[1] % 2), (0, grid.shape[2] % 2), (0, 0)))  # yuv420p needs even
-    paths = [out / f"{name}.mp4", out / f"{name}.png"]
-    write_atomic(paths[0], encode_mp4(grid, fps=fps))
-    write_atomic(paths[1], encode_png(contact_sheet(tiles)))
-    return paths
 
 
 class LogSampleVideos(L.Callback):

@@ -40,16 +40,11 @@ from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from videoreason.data.dataset import SPLITS, load_sample, read_rows, row_problem
-from videoreason.data.video import decode_video
+from videoreason.media import decode_video, to_unit_range
 from videoreason.tasks.base import resolve_task
 from videoreason.tasks.grid import DIHEDRAL, dihedral, shape_keeping_dihedral
 
 _SEED_MIX = 1_000_003  # spreads (seed, epoch) pairs so that seed s, epoch e+1 != seed s+1, epoch e
-
-
-def to_unit_range(frames: np.ndarray) -> torch.Tensor:
-    """uint8 ``[F, H, W, 3]`` -> float32 ``[3, F, H, W]`` in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
 
 
 class PuzzleVideoDataset(Dataset):

@@ -85,7 +85,7 @@ def load_spec(root: str | Path) -> RenderSpec:
 def row_problem(root: str | Path, row: dict[str, str]) -> str | None:
     """Why a row cannot be trained on (a file missing, a video whose header is unreadable or disagrees with the
     row's frames/size, a puzzle that does not validate), or ``None``. Reads headers and JSON, decodes nothing."""
-    from videoreason.data.video import probe_video
+    from videoreason.media import probe_video
 
     root = Path(root)
     for column in ("video", "puzzle"):

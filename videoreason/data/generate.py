@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from videoreason.atomic import remove_stale_temps, write_atomic
 from videoreason.data.dataset import COLUMNS, SPLITS, load_sample, metadata_path, read_rows
 from videoreason.data.verify import write_preview
-from videoreason.data.video import decode_video, encode_mp4, encode_png
+from videoreason.media import decode_video, encode_mp4, encode_png
 from videoreason.tasks.base import JsonRecord, Task, resolve_task
 from videoreason.tasks.grid import dihedral_images
 from videoreason.tasks.render import RenderSpec

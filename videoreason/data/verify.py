@@ -11,14 +11,14 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from videoreason.data.dataset import load_sample, load_spec, read_rows
-from videoreason.data.video import decode_video
-from videoreason.eval.sheet import Tile, contact_sheet
-from videoreason.tasks.base import failed_verdict
+from videoreason.media import Tile, contact_sheet, decode_video
+from videoreason.tasks.base import failed_verdict, safe_verdict
 from videoreason.tasks.render import RenderSpec
 
 
 def score_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | None = None) -> dict[str, Any]:
-    """Parse and verify one sample's video; a missing or unreadable video scores 0 with a ``status``.
+    """Parse and verify one sample's video (``safe_verdict``); a missing or undecodable video, or one whose parse or
+    verification raised, scores 0 with a ``status`` (``missing``, ``unreadable``, ``error``; the error is kept).
 
     Args:
         root: dataset folder (puzzles and reference solutions).
@@ -28,7 +28,7 @@ def score_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | No
     """
     sample = load_sample(root, row)
     path = Path(root) / row["video"] if videos is None else Path(videos) / Path(row["video"]).name
-    status = "ok"
+    status, error = "ok", None
     if not path.is_file():
         status = "missing"
     else:
@@ -37,11 +37,12 @@ def score_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | No
         except ValueError:
             status = "unreadable"
     if status == "ok":
-        verdict = sample.task.score(frames, sample.puzzle, spec)
+        verdict, error = safe_verdict(sample.task, frames, sample.puzzle, spec)
+        status = "ok" if error is None else "error"
     else:
         verdict = failed_verdict(sample.task.component_names, 0.0)
     return {"id": row["id"], "task": row["task"], "difficulty": row["difficulty"], "split": row["split"],
-            "status": status, "confidence": verdict.confidence, **verdict.metrics()}
+            "status": status, "error": error or "", "confidence": verdict.confidence, **verdict.metrics()}
 
 
 def _score(args: tuple[str, dict[str, str], RenderSpec, str | None]) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def sample_tiles(root: str | Path, rows: Sequence[dict[str, str]], videos: str |
 def write_preview(root: str | Path, out: str | Path, videos: str | Path | None = None, per_task: int = 2,
                   results: Sequence[dict[str, Any]] = ()) -> Path:
     """A PNG contact sheet of the first ``per_task`` readable videos of every task (``sample_tiles``)."""
-    from videoreason.data.video import encode_png
+    from videoreason.media import encode_png
 
     rows: dict[str, list[dict[str, str]]] = {}
     for row in read_rows(root):

@@ -160,31 +160,6 @@ class FlowSampler:
     def _dtype(self) -> torch.dtype:
         return getattr(self.transformer, "dtype", None) or next(self.transformer.parameters()).dtype
 
-    def velocity(
-        self,
-        latents: torch.Tensor,
-        sigma: torch.Tensor,
-        first_frame_latent: torch.Tensor,
-        prompt_embeds: torch.Tensor,
-        negative_prompt_embeds: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The (guided) velocity at ``latents`` / ``sigma``, frame 0 imposed, per-token timesteps.
-
-        Returns:
-            The velocity ``[B, C, f, h, w]`` in the transformer's output dtype.
-        """
-        if first_frame_latent.ndim == 4:
-            first_frame_latent = first_frame_latent.unsqueeze(2)
-        dtype = self._dtype()
-        timestep = token_timesteps(sigma, latents.shape, self.transformer.config.patch_size, self.num_train_timesteps)
-        negative = None if negative_prompt_embeds is None else negative_prompt_embeds.to(dtype)
-        return self._velocity(
-            impose_first_frame(latents, first_frame_latent).to(dtype),
-            timestep.to(latents.device),
-            prompt_embeds.to(dtype),
-            negative,
-        )
-
     def _velocity(
         self,
         model_input: torch.Tensor,

@@ -23,11 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 from videoreason.atomic import write_atomic
-from videoreason.data.datamodule import to_unit_range
 from videoreason.data.dataset import load_spec, read_rows
 from videoreason.data.verify import sample_tiles, score_dataset, write_preview
-from videoreason.data.video import encode_mp4
 from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_sample_rows, write_tables
+from videoreason.media import encode_mp4, to_unit_range
 from videoreason.models.lora import merge_lora
 from videoreason.resources import PretrainedModel
 from videoreason.tracking import run_dir_of
@@ -152,7 +151,7 @@ def evaluate(
         num_samples: Generated videos shown in the sample grid.
         track: Log to MLflow.
     """
-    from videoreason.callbacks.samples import write_samples
+    from videoreason.media import write_samples
     from videoreason.phases.export import load_module
 
     if (ckpt is None) == (videos is None):

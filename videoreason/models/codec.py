@@ -24,45 +24,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from videoreason.media import to_model_video
 from videoreason.models.local import component_folder
 from videoreason.models.recorded import RecordsConfig, absolute
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderKLWan
-
-
-def to_model_video(video: torch.Tensor) -> torch.Tensor:
-    """Bring a video to float32 ``[B, 3, F, H, W]`` in [-1, 1].
-
-    Args:
-        video: ``uint8 [B, F, H, W, 3]``, float ``[B, F, H, W, 3]`` in [0, 255], or float ``[B, 3, F, H, W]`` in
-            [-1, 1]. A float video with both ``shape[1] == 3`` and ``shape[-1] == 3`` is ambiguous and rejected.
-
-    Returns:
-        The video, float32 ``[B, 3, F, H, W]``.
-
-    Raises:
-        ValueError: The shape fits none of the conventions.
-    """
-    if video.ndim != 5:
-        raise ValueError(f"`video` must be 5-D ([B, F, H, W, 3] or [B, 3, F, H, W]), got shape {tuple(video.shape)}")
-    if video.dtype != torch.uint8 and video.shape[1] == 3 and video.shape[-1] == 3:
-        raise ValueError(
-            f"float `video` of shape {tuple(video.shape)} is ambiguous ([B, F=3, H, W, 3] or [B, 3, F, H, W=3]); "
-            "pass uint8 [B, F, H, W, 3] or convert with `to_model_video` on an unambiguous shape"
-        )
-    if video.dtype == torch.uint8 or video.shape[-1] == 3:
-        if video.shape[-1] != 3:
-            raise ValueError(f"uint8 `video` must be [B, F, H, W, 3], got shape {tuple(video.shape)}")
-        return video.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # [B, 3, F, H, W]
-    if video.shape[1] != 3:
-        raise ValueError(f"float `video` must be [B, 3, F, H, W] or [B, F, H, W, 3], got shape {tuple(video.shape)}")
-    return video.float()
-
-
-def to_uint8(video: torch.Tensor) -> torch.Tensor:
-    """Float ``[B, 3, F, H, W]`` in [-1, 1] to ``uint8 [B, F, H, W, 3]`` (clamped, rounded)."""
-    return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).contiguous()
 
 
 class Codec(RecordsConfig, torch.nn.Module, abc.ABC):

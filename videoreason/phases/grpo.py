@@ -44,8 +44,8 @@ from videoreason.diffusion.sampler import FlowSampler, Rollout, RolloutStep
 from videoreason.diffusion.schedule import sampling_sigmas
 from videoreason.diffusion.solvers import TailSpec
 from videoreason.diffusion.steps import sde_kl
-from videoreason.eval.sheet import Tile
-from videoreason.models.codec import Codec, to_uint8
+from videoreason.media import Tile, to_uint8
+from videoreason.models.codec import Codec
 from videoreason.models.lora import LoraSpec, lora_layers, lora_spec_of, merge_lora
 from videoreason.models.text import TextEmbedder
 from videoreason.phases.advantages import gather_group_rewards, group_advantages, group_keys, tied_group_fraction

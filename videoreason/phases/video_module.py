@@ -15,8 +15,8 @@ import torch
 from videoreason.diffusion.noise import seeded_noise
 from videoreason.diffusion.sampler import FlowSampler
 from videoreason.diffusion.schedule import sampling_sigmas, staggered_sigmas
-from videoreason.eval.sheet import Tile
-from videoreason.models.codec import Codec, PixelCodec, WanVAECodec, to_uint8
+from videoreason.media import Tile, to_uint8
+from videoreason.models.codec import Codec, PixelCodec, WanVAECodec
 from videoreason.models.local import pretrained_folder
 from videoreason.models.lora import LoraSpec, add_lora
 from videoreason.models.recorded import absolute, recorded_config

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from videoreason.tasks.base import Task, Verdict, failed_verdict, resolve_task
+from videoreason.tasks.base import Task, Verdict, resolve_task, safe_verdict
 from videoreason.tasks.render import RenderSpec
 
 
@@ -39,18 +39,12 @@ def _per_sample(value: Any, size: int, name: str) -> list[Any]:
 
 
 def verdict_of(video: Any, puzzle: Any, task: Task, spec: RenderSpec, sample_id: str = "?") -> Verdict:
-    """Parse and verify one video; any failure gives the task's zero verdict and a warning naming ``sample_id``."""
-    confidence = 0.0
-    try:
-        if isinstance(puzzle, Mapping):
-            puzzle = task.puzzle_from_dict(puzzle)
-        parsed = task.parse(video, puzzle, spec)
-        confidence = float(parsed.confidence)
-        return task.verify(parsed, puzzle)
-    except Exception as err:  # noqa: BLE001 - one bad sample must not stop training
-        warnings.warn(f"{task.name} could not score sample {sample_id!r} ({type(err).__name__}: {err}); "
-                      f"giving it a zero verdict", RuntimeWarning, stacklevel=2)
-        return failed_verdict(tuple(task.component_names), confidence)
+    """``safe_verdict``, with a warning naming ``sample_id`` when it gave the zero verdict for an error."""
+    verdict, error = safe_verdict(task, video, puzzle, spec)
+    if error is not None:
+        warnings.warn(f"{task.name} could not score sample {sample_id!r} ({error}); giving it a zero verdict",
+                      RuntimeWarning, stacklevel=2)
+    return verdict
 
 
 def verdicts_for(

@@ -99,6 +99,30 @@ def failed_verdict(component_names: tuple[str, ...], confidence: float) -> Verdi
     return Verdict(False, 0.0, 0.0, 0.0, False, dict.fromkeys(component_names, 0.0), confidence)
 
 
+def safe_verdict(task: Task, video: Any, puzzle: Any, spec: RenderSpec) -> tuple[Verdict, str | None]:
+    """Parse and verify one video: the one scoring path of validation, ``videoreason eval`` and ``data verify``.
+
+    Args:
+        task: the video's task.
+        video: uint8 ``[F, H, W, 3]``.
+        puzzle: the task's puzzle record or its JSON dict.
+        spec: how the video was rendered.
+
+    Returns:
+        The verdict and ``None``; or, when the puzzle record, the parse or the verification raised, the task's zero
+        verdict and the error (``"ValueError: ..."``), so one bad sample never stops a batch.
+    """
+    confidence = 0.0
+    try:
+        if isinstance(puzzle, Mapping):
+            puzzle = task.puzzle_from_dict(puzzle)
+        parsed = task.parse(video, puzzle, spec)
+        confidence = float(parsed.confidence)
+        return task.verify(parsed, puzzle), None
+    except Exception as err:  # noqa: BLE001 - one bad sample must not stop the batch
+        return failed_verdict(tuple(task.component_names), confidence), f"{type(err).__name__}: {err}"
+
+
 class JsonRecord:
     """Mixin for dataclasses that round-trip through JSON (tuples and nested lists are restored by the type)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from videoreason.eval.sheet import FAILURE, SUCCESS, Tile, contact_sheet
+from videoreason.media import FAILURE, SUCCESS, Tile, contact_sheet
 
 
 def video(value: int, frames: int = 5, size: int = 16) -> np.ndarray:
