@@ -27,6 +27,8 @@ import torch
 from lightning.fabric.plugins.collectives.torch_collective import default_pg_timeout
 from lightning.pytorch.strategies import ModelParallelStrategy
 
+from videoreason.compat import non_persistent_buffers
+
 _RANK_ZERO_INIT = contextvars.ContextVar("videoreason_rank_zero_init", default=False)
 
 
@@ -81,9 +83,16 @@ def load_from_rank_zero(module: torch.nn.Module, full_state: dict[str, torch.Ten
         for name, buffer in kept.items():
             owner_name, _, leaf = name.rpartition(".")
             owner = module.get_submodule(owner_name)
-            owner.register_buffer(leaf, buffer.to(device), persistent=leaf not in owner._non_persistent_buffers_set)
+            owner.register_buffer(leaf, buffer.to(device), persistent=leaf not in non_persistent_buffers(owner))
     options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
     set_model_state_dict(module, full_state or {}, options=options)
+
+
+def local_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a ``DTensor`` (``to_local()``); any other tensor as it is."""
+    from torch.distributed.tensor import DTensor
+
+    return tensor.to_local() if isinstance(tensor, DTensor) else tensor
 
 
 def on_any_rank(flags: torch.Tensor, world_size: int) -> torch.Tensor:

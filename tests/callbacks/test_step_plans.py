@@ -14,16 +14,16 @@ from videoreason.callbacks.step_plans import (
     RandomSubset,
     SlidingWindow,
     StepPlan,
-    module_num_steps,
+    planned,
 )
 
 
 class PlanModule(L.LightningModule):
-    """Stands in for the GRPO module: ``hparams.num_steps`` and a ``step_plan`` it records in every training step."""
+    """Stands in for the GRPO module: ``num_steps`` and a ``step_plan`` it records in every training step."""
 
     def __init__(self, num_steps: int = 8) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.num_steps = num_steps
         self.layer = torch.nn.Linear(2, 1)
         self.step_plan: list[str] | None = None
         self.seen: list[tuple[int, list[str]]] = []
@@ -49,11 +49,12 @@ def sde(plan: list[str]) -> list[int]:
     return [i for i, kind in enumerate(plan) if kind == "sde"]
 
 
-def test_num_steps_from_hparams_or_attribute():
-    assert module_num_steps(PlanModule(12)) == 12
-    assert module_num_steps(SimpleNamespace(num_steps=5)) == 5
-    with pytest.raises(AttributeError, match="num_steps"):
-        module_num_steps(SimpleNamespace())
+def test_a_module_without_num_steps_or_step_plan_is_named():
+    assert planned(PlanModule(12)).num_steps == 12
+    with pytest.raises(TypeError, match="has no `step_plan`"):
+        planned(SimpleNamespace(num_steps=5))
+    with pytest.raises(TypeError, match="has no `num_steps`, `step_plan`"):
+        planned(L.LightningModule())
 
 
 def test_early_step_focus_and_all_steps():

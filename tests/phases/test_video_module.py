@@ -110,3 +110,16 @@ def test_prompts_are_embedded_once_at_fit_start(maze_dataset):
     assert set(prompts) == {r["prompt"] for r in rows}
     assert embedder.calls == [prompts] and embedder.released == 1  # training and validation only read memory
     torch.testing.assert_close(embedder.embed(prompts[:1]), HashTextEmbedder(dim=32).embed(prompts[:1]))
+
+
+@pytest.mark.parametrize("phase", ["sft", "grpo"])
+@pytest.mark.parametrize(("key", "value"), [
+    ("learning_rate", 0.0), ("weight_decay", -1.0), ("warmup_steps", -1), ("optimizer", "sgd"), ("val_steps", 0),
+    ("val_shift", 0.0), ("num_sample_videos", -1), ("max_nonfinite_steps", 0), ("clip_frames", 1),
+])
+def test_both_phases_check_the_shared_arguments_the_same_way(phase, key, value):
+    from videoreason.phases.grpo import GRPOModule
+
+    module = SFTModule if phase == "sft" else GRPOModule
+    with pytest.raises(ValueError, match=f"`{key}` must"):
+        module(transformer="tiny", **{key: value})

@@ -154,3 +154,14 @@ def test_misconfigured_components_raise():
         DenseReward({"a": -1.0})
     with pytest.raises(ValueError, match="kind"):
         PrecisionRecallF1Reward("iou")
+
+
+def test_a_composition_reads_the_inputs_of_its_rewards():
+    from videoreason.rewards.base import reward_inputs
+    from videoreason.rewards.composition import WeightedSum
+    from videoreason.rewards.embedding import FrameSimilarityReward
+
+    verdict_only = WeightedSum({"f1": F1Reward(), "success": SuccessReward()}, {"f1": 1.0, "success": 1.0})
+    assert "references" not in reward_inputs(verdict_only)
+    assert "references" in reward_inputs(0.5 * F1Reward() + FrameSimilarityReward())  # torchmetrics' operators
+    assert reward_inputs(SuccessReward()) == {"verdicts", "ids"}

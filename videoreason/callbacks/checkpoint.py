@@ -28,6 +28,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from videoreason.atomic import atomic_file, remove_stale_temps
+from videoreason.compat import lightning_requeue, replace_signal_notifiers
 from videoreason.parallel import on_any_rank
 
 
@@ -86,7 +87,6 @@ class RunCheckpoint(ModelCheckpoint):
         note the signal. Lightning's notifier broadcasts from inside the handler (on whichever rank got the signal,
         unmatched on the others) and sets a flag its loops act on per rank; its requeue handler saves a checkpoint
         from wherever the signal landed. ``on_train_batch_end`` acts on the notes on every rank at once instead."""
-        connector = trainer._signal_connector
         self._noted = {"stop": False, "requeue": False}
 
         def note_sigterm(signum: int, frame: Any) -> None:
@@ -98,8 +98,7 @@ class RunCheckpoint(ModelCheckpoint):
         def note_requeue(signum: int, frame: Any) -> None:
             self._noted["requeue"] = True
 
-        connector._sigterm_notifier_fn = note_sigterm
-        connector._slurm_sigusr_handler_fn = note_requeue
+        replace_signal_notifiers(trainer, note_sigterm, note_requeue)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any
                            ) -> None:
@@ -109,8 +108,7 @@ class RunCheckpoint(ModelCheckpoint):
         stop, requeue = (bool(v) for v in on_any_rank(noted, trainer.world_size).tolist())
         if requeue:  # Lightning's own handler (HPC checkpoint + scontrol requeue), now at a step boundary
             self._noted["requeue"] = False
-            connector = trainer._signal_connector
-            type(connector)._slurm_sigusr_handler_fn(connector, signal.SIGUSR1, None)
+            lightning_requeue(trainer, signal.SIGUSR1)
         if stop:
             self._save_last_unless_saved(trainer)
             raise SIGTERMException()

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from videoreason.media import Tile, write_samples
+from videoreason.tasks.render import RenderSpec
 from videoreason.tracking import log_artifact
+
+
+@runtime_checkable
+class ShowsSamples(Protocol):
+    """What ``LogSampleVideos`` reads from the module (``VideoModule`` is one)."""
+
+    spec: RenderSpec | None
+    samples: list[Tile]
+    rollouts: list[Tile]
+
+    def validate_batch(self, batch: dict[str, Any], log: bool = True) -> Any: ...
 
 
 class LogSampleVideos(L.Callback):
@@ -32,9 +45,14 @@ class LogSampleVideos(L.Callback):
         self.every_n_train_steps = every_n_train_steps
         self.written = 0
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not isinstance(pl_module, ShowsSamples):
+            raise TypeError(f"LogSampleVideos needs a module with `spec`, `samples`, `rollouts` and `validate_batch` "
+                            f"(a videoreason phase module); {type(pl_module).__name__} is not one")
+
     def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, videos: list[Tile], name: str) -> None:
         self.written += 1
-        spec = getattr(pl_module, "spec", None)
+        spec = pl_module.spec
         fps = self.fps or (spec.fps if spec is not None else 4)
         out = Path(self.dirpath or Path(trainer.default_root_dir) / "samples")
         for path in write_samples(videos, out, name, fps):
@@ -42,14 +60,14 @@ class LogSampleVideos(L.Callback):
 
     @rank_zero_only
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
-        videos = list(getattr(pl_module, "rollouts", None) or [])
+        videos = list(pl_module.rollouts)
         step = trainer.global_step
         if videos and self.every_n_train_steps and step % self.every_n_train_steps == 0:
             self._write(trainer, pl_module, videos, f"rollout_step{step:06d}")
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        videos = list(getattr(pl_module, "samples", None) or [])
+        videos = list(pl_module.samples)
         if videos and not trainer.sanity_checking:
             self._write(trainer, pl_module, videos, f"val_step{trainer.global_step:06d}")
 
@@ -57,16 +75,15 @@ class LogSampleVideos(L.Callback):
         if self.written or not trainer.is_global_zero:
             return
         step = trainer.global_step
-        if rollouts := list(getattr(pl_module, "rollouts", None) or []):
+        if rollouts := list(pl_module.rollouts):
             self._write(trainer, pl_module, rollouts, f"rollout_step{step:06d}")
             return
         loader = trainer.datamodule.val_dataloader() if trainer.datamodule is not None else []
-        validate = getattr(pl_module, "validate_batch", None)
-        if trainer.world_size > 1 or validate is None or not loader:  # sharded generation needs every rank
+        if trainer.world_size > 1 or not loader:  # sharded generation needs every rank
             return
         pl_module.eval()
         pl_module.samples = []
         batch = trainer.strategy.batch_to_device(next(iter(loader)))
         with torch.no_grad():
-            validate(batch, log=False)
+            pl_module.validate_batch(batch, log=False)
         self._write(trainer, pl_module, list(pl_module.samples), f"end_step{step:06d}")

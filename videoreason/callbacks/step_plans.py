@@ -1,8 +1,8 @@
 """Step-plan callbacks: before every training batch they set the GRPO module's ``step_plan`` (one ``"sde"``/``"ode"``
 per denoising step, see ``videoreason.diffusion.plans``).
 
-Contract with the module: it has the number of denoising steps ``N`` as ``hparams.num_steps`` (or a ``num_steps``
-attribute) and a settable ``step_plan: list[str]`` that its next rollout reads (the GRPO module checks it with
+Contract with the module (``Planned``): it has the number of denoising steps ``num_steps`` and a settable
+``step_plan: list[str]`` that its next rollout reads (the GRPO module checks it with
 ``videoreason.diffusion.plans.validate_plan``). Plans are pure functions of Lightning's ``trainer.global_step``
 (optimizer steps) and the callback's settings, so a resumed run (which restores ``global_step``) continues the
 schedule exactly; ``state_dict`` keeps the settings that define the sequence (the random seed, the window's start)
@@ -19,7 +19,7 @@ YAML::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
@@ -27,16 +27,21 @@ from lightning.pytorch.callbacks import Callback
 from videoreason.diffusion.plans import all_sde_plan, early_plan, random_plan, validate_plan, window_plan
 
 
-def module_num_steps(pl_module: L.LightningModule) -> int:
-    """The module's denoising steps: ``hparams.num_steps`` if present, else its ``num_steps`` attribute."""
-    hparams = getattr(pl_module, "hparams", None)
-    if hparams is not None and "num_steps" in hparams:
-        return int(hparams["num_steps"])
-    if hasattr(pl_module, "num_steps"):
-        return int(pl_module.num_steps)
-    raise AttributeError(
-        f"{type(pl_module).__name__} has no `num_steps` (hparam or attribute); step-plan callbacks need it"
-    )
+@runtime_checkable
+class Planned(Protocol):
+    """What a step-plan callback reads and sets on the module (``GRPOModule`` is one)."""
+
+    num_steps: int
+    step_plan: list[str]
+
+
+def planned(pl_module: Any) -> Planned:
+    """``pl_module``, checked to be `Planned` (a ``TypeError`` naming what it lacks otherwise)."""
+    if not isinstance(pl_module, Planned):
+        missing = [name for name in ("num_steps", "step_plan") if not hasattr(pl_module, name)]
+        raise TypeError(f"step-plan callbacks need a module with `num_steps` and `step_plan` (a GRPO module); "
+                        f"{type(pl_module).__name__} has no {', '.join(f'`{m}`' for m in missing)}")
+    return pl_module
 
 
 class StepPlan(Callback, ABC):
@@ -52,15 +57,16 @@ class StepPlan(Callback, ABC):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Check the settings against the module's ``num_steps`` before training starts."""
         if stage == "fit":
-            num_steps = module_num_steps(pl_module)
+            num_steps = planned(pl_module).num_steps
             validate_plan(self.plan(0, num_steps), num_steps)
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         """Set the module's ``step_plan`` for this batch."""
-        pl_module.step_plan = self.plan(trainer.global_step, module_num_steps(pl_module))
-        self.last_plan = list(pl_module.step_plan)
+        module = planned(pl_module)
+        module.step_plan = self.plan(trainer.global_step, module.num_steps)
+        self.last_plan = list(module.step_plan)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_plan": self.last_plan}

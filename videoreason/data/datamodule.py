@@ -39,10 +39,11 @@ import torch
 from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from videoreason.data.dataset import SPLITS, load_sample, read_rows, row_problem
+from videoreason.data.dataset import SPLITS, load_sample, load_spec, read_rows, row_problem
 from videoreason.media import decode_video, to_unit_range
 from videoreason.tasks.base import resolve_task
 from videoreason.tasks.grid import DIHEDRAL, dihedral, shape_keeping_dihedral
+from videoreason.tasks.render import RenderSpec
 
 _SEED_MIX = 1_000_003  # spreads (seed, epoch) pairs so that seed s, epoch e+1 != seed s+1, epoch e
 
@@ -344,6 +345,11 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         self._groups: dict[str, list[int]] = {}
         self._train_loader: ResumableLoader | None = None
         self._loader_state: dict[str, int] | None = None
+
+    @property
+    def spec(self) -> RenderSpec:
+        """How the dataset's videos were rendered (its ``spec.json``)."""
+        return load_spec(self.root)
 
     @property
     def hparams_initial(self) -> AttributeDict:

@@ -31,11 +31,11 @@ import torch
 import yaml
 
 from videoreason.atomic import replace_folder
+from videoreason.compat import CLI_PRIVATE_KEYS
 from videoreason.parallel import builds_skeleton
 from videoreason.resources import PretrainedModel
 
 MODULE_CONFIG = "module.yaml"
-_PRIVATE_KEYS = ("_class_path", "_instantiator")
 
 
 def class_path(obj: Any) -> str:
@@ -48,7 +48,7 @@ def module_config(module: L.LightningModule) -> dict[str, Any]:
     hparams = dict(module.hparams)
     path = hparams.get("_class_path") or class_path(module)
     init_args = {k: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v)
-                 for k, v in hparams.items() if k not in _PRIVATE_KEYS}
+                 for k, v in hparams.items() if k not in CLI_PRIVATE_KEYS}
     return {"class_path": path, "init_args": init_args}
 
 
@@ -236,7 +236,7 @@ def _module_from_hparams(checkpoint: dict[str, Any], path: Path, overrides: dict
     hparams = dict(checkpoint.get("hyper_parameters") or {})
     if "_class_path" not in hparams:
         raise ValueError(f"checkpoint {path} does not record its module class (`_class_path` in hyper_parameters)")
-    init_args = {k: v for k, v in hparams.items() if k not in _PRIVATE_KEYS}
+    init_args = {k: v for k, v in hparams.items() if k not in CLI_PRIVATE_KEYS}
     check_recorded(init_args, f"checkpoint {path}")
     # the state dict holds the start's weights (merged into the base): `init_from` is not read again
     started = init_args.get("init_from") is not None

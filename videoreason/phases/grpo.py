@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
 import math
 import time
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ import torch
 from torchmetrics import Metric
 from tqdm.auto import tqdm
 
+from videoreason.compat import attached_trainer, never_sync
 from videoreason.diffusion.noise import sample_generators, standard_normal
 from videoreason.diffusion.plans import default_plan, validate_plan
 from videoreason.diffusion.sampler import FlowSampler, Rollout, RolloutStep
@@ -51,7 +51,7 @@ from videoreason.models.text import TextEmbedder
 from videoreason.phases.advantages import gather_group_rewards, group_advantages, group_keys, tied_group_fraction
 from videoreason.phases.export import make_hparams_portable
 from videoreason.phases.video_module import VideoModule
-from videoreason.rewards.base import Reward
+from videoreason.rewards.base import Reward, reward_inputs
 from videoreason.rewards.composition import WeightedSum
 from videoreason.rewards.scoring import VerdictPool
 from videoreason.rewards.verdict_rewards import DenseReward, SuccessReward
@@ -182,24 +182,23 @@ class GRPOModule(VideoModule):
         seed: int = 0,
         max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__()
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=warmup_steps,
+                         optimizer=optimizer, quantize_base=quantize_base, clip_frames=clip_frames,
+                         val_steps=num_steps if val_steps is None else val_steps,
+                         val_shift=shift if val_shift is None else val_shift,
+                         num_sample_videos=num_sample_videos, seed=seed, max_nonfinite_steps=max_nonfinite_steps)
         for name, value, low in (("group_size", group_size, 2), ("num_steps", num_steps, 2),
                                  ("inner_epochs", inner_epochs, 1), ("micro_batch_size", micro_batch_size, 0),
-                                 ("rollout_batch_size", rollout_batch_size, 0), ("reward_workers", reward_workers, 1),
-                                 ("max_nonfinite_steps", max_nonfinite_steps, 1)):
+                                 ("rollout_batch_size", rollout_batch_size, 0), ("reward_workers", reward_workers, 1)):
             if value < low:
                 raise ValueError(f"`{name}` must be >= {low}, got {value}")
-        for name, value in (("learning_rate", learning_rate), ("clip_range", clip_range)):
-            if not value > 0:
-                raise ValueError(f"`{name}` must be > 0, got {value}")
+        if not clip_range > 0:
+            raise ValueError(f"`clip_range` must be > 0, got {clip_range}")
         if beta < 0:
             raise ValueError(f"`model.beta` must be >= 0, got {beta}")
         if not noise_level > 0:
             raise ValueError(f"`model.noise_level` must be > 0 (the SDE steps' noise gives the log-probs GRPO "
                              f"trains on), got {noise_level}")
-        if clip_frames is not None and clip_frames < 2:
-            raise ValueError(f"`model.clip_frames` must be >= 2 (a condition frame and a frame to generate), got "
-                             f"{clip_frames}")
         if adv_clip is not None and not adv_clip > 0:
             raise ValueError(f"`model.adv_clip` must be > 0 or null (no clipping), got {adv_clip}")
         reward = reward if reward is not None else default_reward()
@@ -208,13 +207,12 @@ class GRPOModule(VideoModule):
                              f"`model.reward` is a {type(reward).__name__}")
         self.save_hyperparameters(ignore=["codec", "text_embedder", "reward"])
         make_hparams_portable(self)
-        self.hparams.val_steps = val_steps or num_steps
-        self.hparams.val_shift = shift if val_shift is None else val_shift
+        self.hparams.val_steps, self.hparams.val_shift = self.val_steps, self.val_shift  # what validation uses
         source = None
         if init_from is not None:
             transformer, source, codec, text_embedder = self._start_from(init_from, codec, text_embedder)
             if clip_frames is None:
-                self.hparams.clip_frames = clip_frames = self.start_clip_frames
+                self.hparams.clip_frames = self.clip_frames = self.start_clip_frames
             if quantize_base and self.base_changed:
                 raise ValueError("`model.quantize_base` keeps an int8 copy of a stock base; the start "
                                  f"({init_from}) is a full fine-tune, whose base no export could name: set "
@@ -228,18 +226,18 @@ class GRPOModule(VideoModule):
         self.reward = reward
         for metric in self.reward.modules():
             if isinstance(metric, Metric):
-                # groups are gathered explicitly (gather_group_rewards); torchmetrics reads `_to_sync`, set from
-                # `sync_on_compute` only in its __init__
-                metric.sync_on_compute = metric._to_sync = False
+                never_sync(metric)  # groups are gathered explicitly (gather_group_rewards)
         # ground-truth videos are a large copy per step (B x G videos): made only for rewards that read them
-        self.reward_reads_references = any(
-            "references" in inspect.signature(m.update).parameters for m in self.reward.modules()
-            if isinstance(m, Metric))
+        self.reward_reads_references = "references" in reward_inputs(self.reward)
         self.trains_on_videos = self.reward_reads_references  # else the data module decodes first frames only
         self.tail = TailSpec(**tail) if isinstance(tail, dict) else tail  # hparams keep it as a dict
         self.automatic_optimization = False
         self.step_plan = default_plan(num_steps)
-        self.rollouts: list[Tile] = []  # the latest step's first rollouts, labelled with their reward
+
+    @property
+    def num_steps(self) -> int:
+        """Denoising steps of a rollout (``hparams.num_steps``)."""
+        return int(self.hparams.num_steps)
 
     @property
     def step_plan(self) -> list[str]:
@@ -274,7 +272,7 @@ class GRPOModule(VideoModule):
         """Rollout RNG per sample, from (seed, optimizer step, puzzle id, copy in its group): resumable, and a
         sample's rollout is the same whatever rank, batch or chunk it lands in (so 1 and N processes agree)."""
         copies = [f"{i}#{j % self.hparams.group_size}" for j, i in enumerate(ids)]
-        return sample_generators(self.hparams.seed, self.global_step, keys=copies)
+        return sample_generators(self.seed, self.global_step, keys=copies)
 
     @torch.no_grad()
     def rollout(
@@ -443,7 +441,7 @@ class GRPOModule(VideoModule):
             stats = self._update(rollout, embeds, adv.to(self.device), progress)
             t3 = time.perf_counter()
 
-        shown = slice(0, self.hparams.num_sample_videos)
+        shown = slice(0, self.num_sample_videos)
         self.rollouts = [Tile(v, f"{i} reward {r:.2f}", d.success) for v, i, r, d in zip(
             videos[shown], ids[shown], rewards.tolist()[shown], verdicts[shown], strict=True)]
         # named as TRL's GRPOTrainer logs them (README, "GRPO metrics")
@@ -462,7 +460,7 @@ class GRPOModule(VideoModule):
     def _step_progress(self, videos: int) -> Iterator[tqdm]:
         """A progress bar inside one optimizer step (rollout videos, then policy-loss terms), on rank 0 when the
         trainer shows progress bars."""
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         show = trainer is not None and trainer.progress_bar_callback is not None and trainer.is_global_zero
         windows = self.clip_windows(self.spec.num_frames)[1]
         terms = self.hparams.inner_epochs * self.step_plan.count("sde") * windows * -(-videos // (

@@ -112,23 +112,14 @@ class SFTModule(VideoModule):
         seed: int = 0,
         max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__()
-        if max_nonfinite_steps < 1:
-            raise ValueError(f"`max_nonfinite_steps` must be >= 1, got {max_nonfinite_steps}")
-        if learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be > 0, got {learning_rate}")
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=warmup_steps,
+                         optimizer=optimizer, quantize_base=quantize_base, clip_frames=clip_frames,
+                         val_steps=val_steps, val_shift=val_shift, num_sample_videos=num_sample_videos, seed=seed,
+                         max_nonfinite_steps=max_nonfinite_steps, frame_lag=frame_lag)
         if change_weight < 0:
             raise ValueError(f"`change_weight` must be >= 0, got {change_weight}")
-        if warmup_steps < 0:
-            raise ValueError(f"`warmup_steps` must be >= 0, got {warmup_steps}")
-        if val_steps < 1:
-            raise ValueError(f"`val_steps` must be >= 1, got {val_steps}")
         if frame_noise not in ("shared", "rising"):
             raise ValueError(f"`frame_noise` must be 'shared' or 'rising', got {frame_noise!r}")
-        if frame_lag < 0:
-            raise ValueError(f"`frame_lag` must be >= 0, got {frame_lag}")
-        if clip_frames is not None and clip_frames < 2:
-            raise ValueError(f"`clip_frames` must be >= 2 (a condition frame and a frame to learn), got {clip_frames}")
         self.save_hyperparameters(ignore=["codec", "text_embedder"])
         make_hparams_portable(self)
         self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base,
@@ -174,9 +165,9 @@ class SFTModule(VideoModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         video = batch["video"]  # [B, 3, F, H, W]
         # noise and sigma per sample, keyed by (seed, step, id): the same whatever rank or batch a sample is in
-        generators = sample_generators(self.hparams.seed, self.global_step, keys=list(batch["id"]))
-        if self.hparams.get("clip_frames"):
-            video = random_windows(video, self.hparams.clip_frames, generators)
+        generators = sample_generators(self.seed, self.global_step, keys=list(batch["id"]))
+        if self.clip_frames:
+            video = random_windows(video, self.clip_frames, generators)
         latent_shape = self.codec.latent_shape(*video.shape[2:])
         per_frame = self.hparams.get("frame_noise", "shared") == "rising"
         draws = latent_shape[1] - 1 if per_frame else 1  # latent frames 1.. (frame 0 is the condition)

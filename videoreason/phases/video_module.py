@@ -6,12 +6,13 @@ training step on top; this is the only level of inheritance.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
 import torch
 
+from videoreason.compat import attached_trainer
 from videoreason.diffusion.noise import seeded_noise
 from videoreason.diffusion.sampler import FlowSampler
 from videoreason.diffusion.schedule import sampling_sigmas, staggered_sigmas
@@ -59,6 +60,9 @@ def resolve_base_dtype(base_dtype: str, lora: LoraSpec | None) -> torch.dtype:
     return BASE_DTYPES[base_dtype]
 
 
+OPTIMIZERS = ("adamw", "adamw8bit", "paged_adamw8bit")
+
+
 class NonFiniteTrainingError(RuntimeError):
     """Too many optimizer steps in a row had non-finite gradients; a checkpoint of the last finite weights was kept."""
 
@@ -81,10 +85,46 @@ class VideoModule(L.LightningModule):
     """Training steps verify videos against the training items' puzzles (GRPO), so the data may not rotate or
     mirror the videos (``data.augment``)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        learning_rate: float,
+        weight_decay: float,
+        warmup_steps: int,
+        optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit"],
+        quantize_base: bool,
+        clip_frames: int | None,
+        val_steps: int,
+        val_shift: float,
+        num_sample_videos: int,
+        seed: int,
+        max_nonfinite_steps: int,
+        frame_lag: int = 0,
+    ) -> None:
+        """The arguments both phases share, checked here once (see the phases for their meaning)."""
         super().__init__()
+        for name, value, low in (("warmup_steps", warmup_steps, 0), ("val_steps", val_steps, 1),
+                                 ("num_sample_videos", num_sample_videos, 0), ("frame_lag", frame_lag, 0),
+                                 ("max_nonfinite_steps", max_nonfinite_steps, 1)):
+            if value < low:
+                raise ValueError(f"`{name}` must be >= {low}, got {value}")
+        for name, value in (("learning_rate", learning_rate), ("val_shift", val_shift)):
+            if not value > 0:
+                raise ValueError(f"`{name}` must be > 0, got {value}")
+        if weight_decay < 0:
+            raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"`optimizer` must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
+        if clip_frames is not None and clip_frames < 2:
+            raise ValueError(f"`clip_frames` must be >= 2 (a condition frame and a frame to learn), got {clip_frames}")
+        self.learning_rate, self.weight_decay = float(learning_rate), float(weight_decay)
+        self.warmup_steps, self.optimizer_name, self.quantize_base = warmup_steps, optimizer, quantize_base
+        self.clip_frames, self.frame_lag = clip_frames, frame_lag
+        self.val_steps, self.val_shift, self.num_sample_videos = val_steps, float(val_shift), num_sample_videos
+        self.seed, self.max_nonfinite_steps = seed, max_nonfinite_steps
         self.spec: RenderSpec | None = None
         self.samples: list[Tile] = []  # the latest validation's first videos, verdicts and ground truths
+        self.rollouts: list[Tile] = []  # the latest training step's first rollouts with their rewards (RL phases)
         self.nonfinite_steps = 0  # updates dropped for non-finite gradients, in all and in a row
         self.nonfinite_in_a_row = 0
 
@@ -159,14 +199,15 @@ class VideoModule(L.LightningModule):
         self.hparams["text_embedder"] = recorded_config(self.text_embedder)
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if self.spec is None and datamodule is not None and hasattr(datamodule, "root"):
-            from videoreason.data.dataset import load_spec
+        from videoreason.data.datamodule import PuzzleVideoDataModule
 
-            self.spec = load_spec(datamodule.root)
+        datamodule = getattr(attached_trainer(self), "datamodule", None)
+        puzzles = datamodule if isinstance(datamodule, PuzzleVideoDataModule) else None
+        if self.spec is None and puzzles is not None:
+            self.spec = puzzles.spec
         if self.spec is not None:
             check_codec_fits(self.codec, self.spec)
-        if stage == "fit" and self.scores_training_puzzles and getattr(datamodule, "augment", False):
+        if stage == "fit" and self.scores_training_puzzles and puzzles is not None and puzzles.augment:
             raise ValueError(f"`data.augment` rotates and mirrors training videos but not their puzzles, which "
                              f"{type(self).__name__} scores its rollouts against; set `data.init_args.augment: false`")
 
@@ -196,12 +237,12 @@ class VideoModule(L.LightningModule):
                                  "only FSDP2Strategy (ModelParallelStrategy) completes")
             return
 
-        if self.hparams.get("quantize_base"):
+        if self.quantize_base:
             raise ValueError("`model.quantize_base` (int8 frozen weights) is a one-GPU memory saver; FSDP2 shards "
                              "float weights: set `model.quantize_base: false` or use one device / DDP")
 
         dp_mesh = data_parallel_mesh(mesh)
-        precision = str(self.trainer.precision) if self._trainer is not None else None
+        precision = str(self.trainer.precision) if attached_trainer(self) is not None else None
         for model in (self.transformer, getattr(self, "reference", None)):
             if model is not None and not is_sharded(model):
                 full = model.state_dict() if self.weights_from_rank_zero and mesh.get_rank() == 0 else None
@@ -235,10 +276,9 @@ class VideoModule(L.LightningModule):
         """
         batch, _, height, width = first_frames.shape
         first = self.codec.encode(first_frames.unsqueeze(2))  # [B, C, 1, h, w]
-        seeds = [self.hparams.seed + i for i in range(batch)] if seeds is None else seeds
+        seeds = [self.seed + i for i in range(batch)] if seeds is None else seeds
         embeds = self.text_embedder.embed(prompts).to(first.device)
-        sigmas = sampling_sigmas(steps or self.hparams.val_steps,
-                                 shift=self.hparams.val_shift if shift is None else shift)
+        sigmas = sampling_sigmas(steps or self.val_steps, shift=self.val_shift if shift is None else shift)
         clip, windows = self.clip_windows(num_frames)
         if windows == 1:
             noise = seeded_noise(seeds, self.codec.latent_shape(num_frames, height, width), first.device)
@@ -257,13 +297,13 @@ class VideoModule(L.LightningModule):
     def clip_windows(self, num_frames: int) -> tuple[int, int]:
         """Frames per generated window and windows per ``num_frames``-frame video: one window of the whole video
         unless the model was trained on shorter clips (``clip_frames``)."""
-        clip = min(self.hparams.get("clip_frames") or num_frames, num_frames)
+        clip = min(self.clip_frames or num_frames, num_frames)
         return clip, max(1, -(-(num_frames - 1) // max(clip - 1, 1)))
 
     def _denoise(self, noise: torch.Tensor, first: torch.Tensor, embeds: torch.Tensor,
                  sigmas: torch.Tensor) -> torch.Tensor:
         """Latents from ``noise`` (frame 0 replaced by ``first``) by the ODE sampler, staggered with ``frame_lag``."""
-        lag = self.hparams.get("frame_lag", 0)
+        lag = self.frame_lag
         if lag:  # a model trained with rising per-frame noise: frames denoised one after another
             return FlowSampler(self.transformer).sample_staggered(
                 noise, first, embeds, staggered_sigmas(sigmas, noise.shape[2], lag))
@@ -282,7 +322,7 @@ class VideoModule(L.LightningModule):
             raise ValueError("validation needs the dataset's RenderSpec: use a PuzzleVideoDataModule")
         videos = self.generate(batch["first_frame"], list(batch["prompt"]), batch["video"].shape[2]).cpu().numpy()
         verdicts = verdicts_for(videos, batch["puzzle"], list(batch["task"]), self.spec, list(batch["id"]))
-        room = max(self.hparams.num_sample_videos - len(self.samples), 0)
+        room = max(self.num_sample_videos - len(self.samples), 0)
         if room:
             truths = to_uint8(batch["video"][:room]).cpu().numpy()  # the ground truth beside each sample
             self.samples += [Tile(v, i, d.success, t) for v, i, d, t in zip(
@@ -297,11 +337,11 @@ class VideoModule(L.LightningModule):
         params = [p for p in self.transformer.parameters() if p.requires_grad]
         if not params:
             raise ValueError("no trainable transformer parameters")
-        kwargs = dict(lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay)
-        if self.hparams.optimizer in ("adamw8bit", "paged_adamw8bit"):
+        kwargs = dict(lr=self.learning_rate, weight_decay=self.weight_decay)
+        if self.optimizer_name in ("adamw8bit", "paged_adamw8bit"):
             import bitsandbytes as bnb  # imported here: it prints warnings on import
 
-            paged = self.hparams.optimizer == "paged_adamw8bit"
+            paged = self.optimizer_name == "paged_adamw8bit"
             return (bnb.optim.PagedAdamW8bit if paged else bnb.optim.AdamW8bit)(params, **kwargs)
         return torch.optim.AdamW(params, **kwargs)
 
@@ -310,20 +350,20 @@ class VideoModule(L.LightningModule):
         optimizer then leaves every weight and moment alone), the step is counted (``train/nonfinite_steps``) and
         ``True`` returned. After ``max_nonfinite_steps`` such steps in a row, save ``checkpoints/nonfinite-stop.ckpt``
         (the last finite weights) and raise ``NonFiniteTrainingError``. Every rank must call it (it all-reduces)."""
-        from videoreason.parallel import on_any_rank
+        from videoreason.parallel import local_tensor, on_any_rank
 
-        grads = [getattr(p.grad, "_local_tensor", p.grad) for p in self.parameters() if p.grad is not None]
+        grads = [local_tensor(p.grad) for p in self.parameters() if p.grad is not None]
         # one flag on the device, read once below (not one host sync per parameter)
         nonfinite = (~torch.stack([torch.isfinite(g).all() for g in grads]).all() if grads
                      else torch.tensor(False)).float().to(self.device)
-        if not on_any_rank(nonfinite, self.trainer.world_size if self._trainer is not None else 1).item():
+        if not on_any_rank(nonfinite, self.trainer.world_size if attached_trainer(self) is not None else 1).item():
             self.nonfinite_in_a_row = 0
             return False
         optimizer.zero_grad(set_to_none=True)
         self.nonfinite_steps += 1
         self.nonfinite_in_a_row += 1
-        limit = self.hparams.get("max_nonfinite_steps", 20)
-        if self._trainer is not None:
+        limit = self.max_nonfinite_steps
+        if attached_trainer(self) is not None:
             self.log("train/nonfinite_steps", float(self.nonfinite_steps), batch_size=1)
             if self.nonfinite_in_a_row >= limit:
                 path = Path(self.trainer.default_root_dir) / "checkpoints" / "nonfinite-stop.ckpt"
@@ -363,7 +403,7 @@ class VideoModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self._optimizer()
-        warmup = self.hparams.warmup_steps
+        warmup = self.warmup_steps
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -36,9 +36,13 @@ class RewardConfigError(ValueError):
 class Reward(Metric):
     """Base of every reward: a metric whose ``compute()`` is the float32 per-sample tensor ``[N]``.
 
-    Subclasses implement ``update(*, ..., ids=None, **_)`` and call :meth:`_record` with the batch's scores.
+    Subclasses implement ``update(*, ..., ids=None, **_)`` and call :meth:`_record` with the batch's scores, and
+    name the inputs ``update`` reads in ``inputs``: GRPO decodes and passes the ground-truth ``references`` (a copy
+    of every training video per rollout) only when some reward of the composition names them.
     """
 
+    inputs: ClassVar[frozenset[str]] = frozenset({"verdicts", "videos", "ids"})
+    """The keyword inputs ``update`` reads, among ``verdicts``, ``videos``, ``references`` and ``ids``."""
     full_state_update = False
     higher_is_better = True
     is_differentiable = False
@@ -98,6 +102,8 @@ class VerdictReward(Reward):
     def score(self, verdict: Verdict) -> float:
         """The reward of one verdict (finite; usually in [0, 1])."""
 
+    inputs = frozenset({"verdicts", "ids"})
+
     def update(self, *, verdicts: Sequence[Verdict], ids: Sequence[str] | None = None, **_: Any) -> None:
         """Score a batch of verdicts.
 
@@ -120,3 +126,9 @@ class VerdictReward(Reward):
                     value = 0.0
                 scores.append(value)
         self._record(scores, names)
+
+
+def reward_inputs(reward: Metric) -> frozenset[str]:
+    """The inputs a reward reads: the union of ``inputs`` over every `Reward` in it (a `WeightedSum`, torchmetrics'
+    ``0.5 * F1Reward() + SuccessReward()``, or a single reward)."""
+    return frozenset().union(*(m.inputs for m in reward.modules() if isinstance(m, Reward)))

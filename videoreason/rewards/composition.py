@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from videoreason.compat import accepted_inputs, count_update
 from videoreason.rewards.base import Reward
 
 
@@ -49,12 +50,12 @@ class WeightedSum(Reward):
     def update(self, **inputs: Any) -> None:
         """Forward the keyword inputs (``verdicts=``, ``ids=``, ...) to every child reward."""
         for reward in self.rewards.values():
-            reward.update(**reward._filter_kwargs(**inputs))
+            reward.update(**accepted_inputs(reward, inputs))
 
     def forward(self, **inputs: Any) -> Tensor:
         """Update every child and return this batch's weighted sum ``[B]``."""
-        self._update_count += 1
-        batch = {name: reward(**reward._filter_kwargs(**inputs)) for name, reward in self.rewards.items()}
+        count_update(self)
+        batch = {name: reward(**accepted_inputs(reward, inputs)) for name, reward in self.rewards.items()}
         return self._combine(batch)
 
     def components(self) -> dict[str, Tensor]:

@@ -57,6 +57,8 @@ class FrameSimilarityReward(Reward):
         self.endpoint_weight = float(endpoint_weight)
         self.relative = relative
 
+    inputs = frozenset({"videos", "references", "ids"})
+
     def update(self, *, videos: Any, references: Any, ids: Sequence[str] | None = None, **_: Any) -> None:
         """Score a batch of videos against their references.
 
