@@ -24,13 +24,13 @@ install: $(STAMP)
 # maze_fill_steps) -> SDE-GRPO with Early-Step Focus (20 steps) -> eval of both on 200 held-out
 # mazes, ending with the SFT-vs-GRPO table with 95% bootstrap intervals. Everything lands in $(RECIPE)
 # (results.md), its MLflow runs in runs/mlflow.db (`mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`,
-# experiment recipe/maze); a rerun resumes (--reuse keeps finished phases). `videoreason recipe --task maze
-# --from-scratch` trains the SFT model too (~40 min).
+# experiment recipe/maze); a rerun resumes (--reuse true keeps finished phases). `videoreason recipe --task maze
+# --from_scratch true` trains the SFT model too (~40 min).
 RECIPE ?= runs/recipe/maze
 VR := $(VENV)/bin/videoreason
 
 demo: $(STAMP)
-	$(VR) recipe --task maze --out $(RECIPE) --reuse
+	$(VR) recipe --task maze --out $(RECIPE) --reuse true
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not gpu and not distributed" $(PYTEST_ARGS)

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from videoreason.data.video import encode_mp4, encode_png
-from videoreason.eval.sheet import contact_sheet
+from videoreason.media import contact_sheet, encode_mp4, encode_png
 from videoreason.tasks import FlowFree, Maze, RenderSpec, Sokoban
 
 

@@ -102,11 +102,11 @@ def test_a_fit_too_short_to_validate_still_leaves_a_sample_picture(maze_dataset,
 def test_eval_from_adapter_and_checkpoint_agree(trained_run, maze_dataset, capsys):
     out_a, out_c = trained_run / "eval_a", trained_run / "eval_c"
     assert main(["eval", "--ckpt", str(trained_run / "adapter"), "--data", str(maze_dataset), "--out", str(out_a),
-                 "--steps", "2", "--batch-size", "4", "--workers", "1"]) == 0
+                 "--steps", "2", "--batch_size", "4", "--workers", "1"]) == 0
     printed = capsys.readouterr().out
     assert "| task | difficulty | n | P | R | F1 | SR | EM |" in printed and "| maze | tiny | 4 |" in printed
     assert main(["eval", "--ckpt", str(trained_run / "checkpoints" / "last.ckpt"), "--data", str(maze_dataset),
-                 "--out", str(out_c), "--steps", "2", "--batch-size", "4", "--workers", "1", "--no-mlflow"]) == 0
+                 "--out", str(out_c), "--steps", "2", "--batch_size", "4", "--workers", "1", "--track", "false"]) == 0
     table = json.loads((out_a / "metrics.json").read_text())
     assert table == json.loads((out_c / "metrics.json").read_text())  # same weights, same videos
     for name in ("metrics.md", "metrics.csv", "samples.jsonl", "preview.png", "samples.mp4"):
@@ -150,7 +150,8 @@ def test_eval_in_bf16_halves_the_weights_and_stays_close(trained_run, maze_datas
     out_32, out_16 = trained_run / "eval_32", trained_run / "eval_bf16"
     for out, precision in ((out_32, "32"), (out_16, "bf16")):
         assert main(["eval", "--ckpt", str(trained_run / "adapter"), "--data", str(maze_dataset), "--out", str(out),
-                     "--steps", "2", "--limit", "2", "--workers", "1", "--no-mlflow", "--precision", precision]) == 0
+                     "--steps", "2", "--limit", "2", "--workers", "1", "--track", "false",
+                     "--precision", precision]) == 0
     for name in sorted(p.name for p in (out_32 / "videos").iterdir()):
         diff = decode_video(out_32 / "videos" / name).astype(int) - decode_video(out_16 / "videos" / name)
         assert abs(diff).mean() < 8  # bf16 rounding, not another model
@@ -165,7 +166,7 @@ def test_eval_in_bf16_halves_the_weights_and_stays_close(trained_run, maze_datas
 def test_eval_scores_external_videos(maze_dataset, tmp_path, capsys):
     # the dataset's own ground truth, as if another model had made it: everything verifies
     assert main(["eval", "--videos", str(maze_dataset / "videos"), "--data", str(maze_dataset), "--out",
-                 str(tmp_path / "ext"), "--workers", "1", "--no-mlflow"]) == 0
+                 str(tmp_path / "ext"), "--workers", "1", "--track", "false"]) == 0
     table = json.loads((tmp_path / "ext" / "metrics.json").read_text())
     assert table[0]["success"] == 100.0 and table[0]["n"] == 4
 
@@ -176,7 +177,7 @@ def test_bad_input_names_the_problem(maze_dataset, tmp_path, capsys):
     assert "learnig_rate" in capsys.readouterr().err
     assert main(_fit_args(tmp_path / "r2", maze_dataset, "--model.init_args.transformer", str(tmp_path / "nope"))) == 2
     assert "nope" in capsys.readouterr().err
-    assert main(["eval", "--ckpt", str(tmp_path / "missing"), "--data", str(maze_dataset), "--no-mlflow"]) == 2
+    assert main(["eval", "--ckpt", str(tmp_path / "missing"), "--data", str(maze_dataset), "--track", "false"]) == 2
     assert "missing" in capsys.readouterr().err
 
 
@@ -210,7 +211,7 @@ def test_help_takes_short_class_names_shows_defaults_and_no_rst_literals(capsys)
         with pytest.raises(SystemExit):
             main(args)
         out = capsys.readouterr().out
-        assert "(default: " in out and "(default: None)" not in out
+        assert "default: " in out and "``" not in out
 
 
 def test_grpo_built_by_the_cli_reads_its_starts_own_settings(maze_dataset, tmp_path):

@@ -48,7 +48,7 @@ def _chain(model: str, frames: int, work: Path, wan: Path) -> dict[str, Path]:
     assert main(["fit", "--config", f"configs/{model}/grpo_480x832x{frames}.yaml", *paths, *_sizes("grpo"),
                  "--trainer.default_root_dir", str(grpo), "--model.init_args.init_from", str(sft / "adapter")]) == 0
     assert main(["eval", "--ckpt", str(grpo / "adapter"), "--data", str(data), "--limit", "2", "--steps", "2",
-                 "--no-mlflow", "--workers", "1"]) == 0
+                 "--track", "false", "--workers", "1"]) == 0
     return {"data": data, "sft": sft, "grpo": grpo}
 
 

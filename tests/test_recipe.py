@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import videoreason.recipe as recipe_module
-from videoreason.recipe import RECIPES, Recipe, main, run, variants
+from videoreason.recipe import RECIPES, Recipe, recipe, run, variants
 from videoreason.resources import PretrainedModel
 from videoreason.tasks.base import resolve_task
 
@@ -63,7 +63,16 @@ def test_grpo_starts_from_the_packaged_sft_model_on_its_data_seed(tmp_path, monk
         tmp_path / "sft" / "eval" / "test")
     assert _arg(commands[4], "--model.init_args.init_from") == str(start.path)
     assert _arg(commands[4], "--seed_everything") == "3" and _arg(commands[5], "--seed") == "3"
-    assert _arg(commands[3], "--batch-size") == _arg(commands[5], "--batch-size") == "32"  # tiny videos: big batches
+    assert _arg(commands[3], "--batch_size") == _arg(commands[5], "--batch_size") == "32"  # tiny videos: big batches
+
+
+def test_every_recipe_command_parses_with_the_generated_cli(tmp_path, monkeypatch):
+    from videoreason.cli import COMMANDS, command_parser
+
+    for command in _commands(tmp_path, monkeypatch, from_scratch=True):
+        words = next((w for w in COMMANDS if tuple(command[:len(w)]) == w), None)
+        if words is not None:  # fit goes to LightningCLI, checked by the config tests
+            command_parser(words, COMMANDS[words]).parse_args(command[len(words):])
 
 
 @pytest.mark.parametrize("task", sorted(RECIPES))
@@ -151,7 +160,7 @@ def test_a_phase_shows_its_live_progress_on_the_console(tmp_path, capsys):
 def test_existing_output_is_not_overwritten(tmp_path):
     (tmp_path / "sft").mkdir()
     with pytest.raises(ValueError, match="--reuse"):
-        main(["--task", "maze", "--out", str(tmp_path)])
+        recipe(task="maze", out=tmp_path)
 
 
 def test_report_draws_the_learning_curve_of_each_trained_model(tmp_path, monkeypatch):

@@ -46,7 +46,7 @@ def test_fit_refuses_a_pickle_checkpoint_without_running_it(tmp_path, maze_datas
 def test_eval_refuses_a_pickle_checkpoint_without_running_it(tmp_path, maze_dataset, evil_checkpoint, capsys):
     path, marker = evil_checkpoint
     assert main(["eval", "--ckpt", str(path), "--data", str(maze_dataset), "--out", str(tmp_path / "eval"),
-                 "--no-mlflow", "--workers", "1"]) == 2
+                 "--track", "false", "--workers", "1"]) == 2
     assert "Weights only load failed" in capsys.readouterr().err
     assert not marker.exists()
 

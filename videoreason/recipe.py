@@ -5,29 +5,28 @@ Every phase is the ``videoreason`` command a user would type (``data generate``,
 in a subprocess and timed. The test puzzles are generated first; the validation and training puzzles skip their
 boards and every rotation and reflection of them. A task with a packaged SFT model (``TaskRecipe.pretrained``, in
 ``videoreason/pretrained/``) starts GRPO from it, on the dataset seed it was trained with (its model card);
-``--from-scratch`` trains that model too, with the same config and number of steps. GRPO variants start from the
+``--from_scratch`` trains that model too, with the same config and number of steps. GRPO variants start from the
 same SFT model:
 
 - ``grpo``: the task's GRPO config as shipped (dense decomposed reward, Early-Step Focus);
-- ``sparse`` (``--ablate reward``): the same with the sparse success reward (``configs/rewards/<task>_sparse.yaml``);
-- ``all_steps`` (``--ablate plan``): the same with every denoising step trained (``AllSteps``, Flow-GRPO).
+- ``sparse`` (``--ablate [reward]``): the same with the sparse success reward (``configs/rewards/<task>_sparse.yaml``);
+- ``all_steps`` (``--ablate [plan]``): the same with every denoising step trained (``AllSteps``, Flow-GRPO).
 
 Results land in ``OUT/results.{md,json}`` (with each trained model's learning curve: held-out SR and F1 at every
 validation, also drawn in ``OUT/learning_curves.png``) and MLflow (``videoreason.tracking``: for ``OUT`` under
 ``runs/``, the project's ``runs/mlflow.db``, experiment ``recipe/<task>``: every phase's run and a summary run with
 each GRPO run's reward curves and every model's sample test videos). The console shows each phase's live progress
 (its latest progress bar: step / total, loss or reward, ETA); the full output is in ``OUT/logs/<phase>.log``.
-``--reuse`` keeps phases whose outputs exist and continues an interrupted training phase from its last checkpoint
-(resume an interrupted recipe).
+``--reuse true`` keeps phases whose outputs exist and continues an interrupted training phase from its last
+checkpoint (resume an interrupted recipe).
 
     videoreason recipe --task maze --out runs/maze
-    videoreason recipe --task maze --from-scratch --out runs/maze_scratch
-    python benchmarks/learning.py --task maze --ablate reward plan
+    videoreason recipe --task maze --from_scratch true --out runs/maze_scratch
+    videoreason recipe --task maze --ablate [reward,plan]
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import re
@@ -38,9 +37,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from videoreason.atomic import write_atomic
-from videoreason.cli import HELP
 from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
 from videoreason.eval.curves import CurvePoint, curve_table, plot_curves, read_curve
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
@@ -59,7 +58,7 @@ EVAL_BATCH = 32  # tiny videos per forward pass: 1.65x faster than eval's defaul
 class TaskRecipe:
     """A task's tiny recipe: its dataset (``size`` pixels square, ``frames`` frames, the ``difficulty`` level), its
     SFT and GRPO configs under ``configs/<task>/``, and the packaged SFT model (``videoreason.resources``) that the
-    GRPO phases start from unless the recipe runs ``--from-scratch``."""
+    GRPO phases start from unless the recipe runs ``--from_scratch``."""
 
     size: int
     frames: int = 5
@@ -195,7 +194,7 @@ class Recipe:
         out = self.out / name / "eval" / "test"
         self.phase(f"eval_{name}", out / SAMPLES_FILE, [
             "eval", "--ckpt", str(model), "--data", str(self.out / "data"), "--split", "test",
-            "--seed", str(self.seed), "--batch-size", str(EVAL_BATCH), "--out", str(out)])
+            "--seed", str(self.seed), "--batch_size", str(EVAL_BATCH), "--out", str(out)])
 
     def fit(self, name: str, config: str, extra: list[str]) -> None:
         run_dir = self.out / name
@@ -222,7 +221,7 @@ class Recipe:
             sft = self.out / "sft" / "adapter"
         else:
             print(f"SFT model: the packaged {self.start.name} ({self.start.path}); "
-                  "`videoreason recipe --from-scratch` trains it")
+                  "`videoreason recipe --from_scratch true` trains it")
             self.evaluate("sft", sft := self.start.path)
         for name, extra in self.variants.items():
             self.fit(name, data.grpo_config, ["--model.init_args.init_from", str(sft), *extra])
@@ -327,36 +326,30 @@ class Recipe:
         print(f"MLflow: {tracked.hint}")
 
 
-class RecipeHelp(argparse.RawDescriptionHelpFormatter, HELP):
-    """The description as written, every flag's default shown."""
+def recipe(task: str = "maze", out: Path | None = None, ablate: Sequence[Literal["reward", "plan"]] = (),
+           seed: int = 0, reuse: bool = False, from_scratch: bool = False, sft_args: str = "",
+           grpo_args: str = "") -> dict:
+    """Run a task's tiny recipe: data -> SFT -> GRPO -> held-out evaluation, with 95% confidence intervals.
 
+    The phases and their outputs are described in ``videoreason.recipe``.
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="videoreason recipe", description=__doc__.split("\n\n")[0],
-                                     formatter_class=RecipeHelp)
-    parser.add_argument("--task", default="maze", choices=sorted(RECIPES), help="the task whose tiny recipe to run")
-    parser.add_argument("--out", help="output folder (default runs/recipe/<task>)")
-    parser.add_argument("--ablate", nargs="*", default=[], choices=["reward", "plan"],
-                        help="also run GRPO with the sparse reward (reward) / with all steps trained (plan)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data, training and evaluation")
-    parser.add_argument("--reuse", action="store_true", help="skip phases whose outputs already exist")
-    parser.add_argument("--from-scratch", action="store_true",
-                        help="train the SFT model too, instead of starting GRPO from the task's packaged SFT model")
-    parser.add_argument("--sft-args", default="", help="extra `fit` arguments of the SFT phase (one string)")
-    parser.add_argument("--grpo-args", default="", help="extra `fit` arguments of every GRPO phase (one string)")
-    return parser.parse_args(argv)
+    Args:
+        task: The task whose tiny recipe to run (maze, flowfree, sokoban).
+        out: Output folder (default runs/recipe/<task>).
+        ablate: Also run GRPO with the sparse reward (reward) and/or with all steps trained (plan), e.g.
+            ``[reward, plan]``.
+        seed: Seed of data, training and evaluation.
+        reuse: Skip phases whose outputs already exist and continue an interrupted one.
+        from_scratch: Train the SFT model too, instead of starting GRPO from the task's packaged SFT model.
+        sft_args: Extra `fit` arguments of the SFT phase (one string).
+        grpo_args: Extra `fit` arguments of every GRPO phase (one string).
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    out = Path(args.out) if args.out else Path("runs", "recipe", args.task)
-    if out.exists() and any(out.iterdir()) and not args.reuse:
-        raise ValueError(f"{out} already holds a recipe run; pass --reuse to continue it or choose another --out")
-    recipe = Recipe(args.task, out, args.ablate, args.seed, args.reuse,
-                    {"sft": args.sft_args.split(), "grpo": args.grpo_args.split()}, args.from_scratch)
-    recipe.run_all()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    Returns:
+        The results (also in ``OUT/results.json``).
+    """
+    out = Path(out) if out is not None else Path("runs", "recipe", task)
+    if out.exists() and any(out.iterdir()) and not reuse:
+        raise ValueError(f"{out} already holds a recipe run; pass --reuse true to continue it or choose another --out")
+    runner = Recipe(task, out, list(ablate), seed, reuse, {"sft": sft_args.split(), "grpo": grpo_args.split()},
+                    from_scratch)
+    return runner.run_all()

@@ -26,13 +26,12 @@ the default ``RunCheckpoint``), and ``--ckpt_path`` checkpoints are read with ``
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from jsonargparse import DefaultHelpFormatter, Namespace
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -43,6 +42,7 @@ from videoreason.callbacks.curves import PlotCurves
 from videoreason.callbacks.export import ExportAdapter
 from videoreason.callbacks.progress import StepProgressBar
 from videoreason.callbacks.samples import LogSampleVideos
+from videoreason.cli import PlainHelp
 from videoreason.parallel import launch_rank, rank_zero_init
 from videoreason.tracking import log_artifact, logger_config, run_of
 
@@ -124,20 +124,6 @@ def describe_run(trainer: L.Trainer, pl_module: L.LightningModule, config: Names
                 client.log_param(run_id, key, value)
         if root is not None:
             client.log_inputs(run_id, datasets=[dataset_input(root)])
-
-
-class PlainHelp(DefaultHelpFormatter):
-    """jsonargparse's help with the docstrings' reStructuredText literals (````x````) shown as plain ``'x'``."""
-
-    def _expand_help(self, action: Any) -> str:
-        return _plain(super()._expand_help(action))
-
-    def _format_text(self, text: str) -> str:
-        return super()._format_text(_plain(text))
-
-
-def _plain(text: str) -> str:
-    return re.sub(r"``([^`]+)``", r"'\1'", text)
 
 
 class PlainArgumentParser(LightningArgumentParser):

@@ -155,7 +155,7 @@ def test_scoring_another_models_videos(tmp_path, capsys):
     assert "warning: 2 of 4 videos missing, unreadable, scored as failures" in captured.err
     assert rows[2]["id"] in captured.err and rows[3]["id"] in captured.err
     assert main(["eval", "--videos", str(external), "--data", str(root), "--out", str(tmp_path / "ev"),
-                 "--workers", "1", "--no-mlflow"]) == 0
+                 "--workers", "1", "--track", "false"]) == 0
     assert "warning: 2 of 4 videos missing, unreadable" in capsys.readouterr().err
     assert json.loads((tmp_path / "rep" / "metrics.json").read_text())[0]["success"] == 25.0
     sheet = np.asarray(Image.open(tmp_path / "rep" / "preview.png"))

@@ -40,7 +40,7 @@ def test_grpo_raises_held_out_success_of_the_packaged_model(tmp_path, seed):
         videoreason("data", "generate", "--task", "maze", "--difficulty", card["difficulty"], "--split", split,
                     "--num", num, "--seed", card["data_seed"], "--out", data, "--workers", 1, *render)
     before = tmp_path / "before"
-    videoreason("eval", "--ckpt", START.path, "--data", data, "--out", before, "--workers", 1, "--no-mlflow")
+    videoreason("eval", "--ckpt", START.path, "--data", data, "--out", before, "--workers", 1, "--track", "false")
     run = tmp_path / "grpo"
     videoreason("fit", "--config", config_root() / "maze" / "grpo_tiny_fill_steps.yaml",
                 "--model.init_args.init_from", START.path, "--data.init_args.root", data,
@@ -48,7 +48,7 @@ def test_grpo_raises_held_out_success_of_the_packaged_model(tmp_path, seed):
                 "--trainer.max_steps", STEPS, "--trainer.default_root_dir", run, "--trainer.logger", "false",
                 "--seed_everything", seed, "--model.init_args.seed", seed, "--model.init_args.reward_workers", 1)
     after = tmp_path / "after"
-    videoreason("eval", "--ckpt", run / "adapter", "--data", data, "--out", after, "--workers", 1, "--no-mlflow")
+    videoreason("eval", "--ckpt", run / "adapter", "--data", data, "--out", after, "--workers", 1, "--track", "false")
     (sr_before, f1_before), (sr_after, f1_after) = scores(before), scores(after)
     assert sr_after > sr_before and f1_after > f1_before, (
         f"seed {seed}: held-out SR {sr_before:.1f} -> {sr_after:.1f}, F1 {f1_before:.1f} -> {f1_after:.1f}")

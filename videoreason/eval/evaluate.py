@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -118,7 +118,7 @@ def evaluate(
     data: str | Path,
     ckpt: str | Path | None = None,
     videos: str | Path | None = None,
-    split: str = "test",
+    split: Literal["train", "val", "test"] = "test",
     out: str | Path | None = None,
     batch_size: int = 8,
     seed: int = 0,
@@ -126,7 +126,7 @@ def evaluate(
     shift: float | None = None,
     limit: int | None = None,
     device: str = "auto",
-    precision: str = "32",
+    precision: Literal["32", "bf16"] = "32",
     workers: int | None = None,
     num_samples: int = 8,
     track: bool = True,
@@ -135,7 +135,8 @@ def evaluate(
 
     Args:
         data: Dataset folder.
-        ckpt: Export folder or Lightning ``.ckpt`` of a phase module.
+        ckpt: Export folder (``RUN/adapter``), Lightning ``.ckpt`` of a phase module, or the name of a packaged model
+            (``maze_fill_steps``).
         videos: Instead of ``ckpt``: a folder of videos named like the dataset's (``<id>.mp4``).
         split: Dataset split to evaluate.
         out: Output folder (default ``<run dir>/eval/<split>`` for a checkpoint,

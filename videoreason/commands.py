@@ -1,0 +1,88 @@
+"""The dataset commands of ``videoreason`` and how the other commands' results are shown.
+
+``videoreason.cli`` generates every command's flags and ``--help`` from the signature and docstring of its function
+(``generate`` and ``verify`` here, ``videoreason.eval.evaluate.evaluate``, ``videoreason.recipe.recipe``), so the
+two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+Split = Literal["train", "val", "test"]
+
+
+def generate(task: str, num: int, out: Path, difficulty: str = "easy", split: Split = "train", seed: int = 0,
+             spec: Literal["tiny", "wan"] = "tiny", height: int | None = None, width: int | None = None,
+             frames: int | None = None, fps: int | None = None, workers: int | None = None) -> None:
+    """Render planner solutions of one task into a dataset folder.
+
+    Args:
+        task: maze, flowfree, sokoban, or a Task class path.
+        num: Samples this task/split/difficulty should hold.
+        out: Dataset folder (created, or completed if interrupted).
+        difficulty: A level name of the task (e.g. tiny, easy, medium).
+        split: The split the samples belong to.
+        seed: Base seed; splits never share puzzle seeds.
+        spec: Render preset.
+        height: Override the preset's frame height.
+        width: Override the preset's frame width.
+        frames: Override the preset's frame count.
+        fps: Override the preset's frames per second.
+        workers: Processes (default: all cores).
+    """
+    from videoreason.data.generate import generate_dataset
+    from videoreason.tasks.render import RenderSpec
+
+    overrides = {k: v for k, v in {"height": height, "width": width, "num_frames": frames, "fps": fps}.items()
+                 if v is not None}
+    root = generate_dataset(task, out, num, split=split, seed=seed, difficulty=difficulty,
+                            spec=getattr(RenderSpec, spec)(**overrides), workers=workers)
+    print(f"dataset ready: {root}")
+
+
+def verify(data: Path, split: Split | None = None, videos: Path | None = None, out: Path | None = None,
+           workers: int | None = None) -> None:
+    """Re-parse every video of a dataset (or another model's videos) and print the P/R/F1/SR/EM table.
+
+    Args:
+        data: Dataset folder.
+        split: Only this split (default: all).
+        videos: Score videos from this folder instead (same file names).
+        out: Also write metrics.md/.csv/.json, per-sample results and a preview here.
+        workers: Processes (default: all cores).
+    """
+    from videoreason.data.verify import score_dataset, write_preview
+    from videoreason.eval.table import summarize, to_markdown, write_sample_rows, write_tables
+
+    results = score_dataset(data, split=split, videos=videos, workers=workers)
+    table = summarize(results)
+    print(to_markdown(table))
+    warn_unscored(results)
+    if out is not None:
+        paths = write_tables(table, out)
+        paths.append(write_sample_rows(results, out))
+        paths.append(write_preview(data, Path(out) / "preview.png", videos=videos, results=results))
+        print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def show_evaluation(report: Any) -> None:
+    """Print what ``videoreason eval`` produced (an ``EvalReport``): the table, unscored videos, where it is."""
+    print(report.markdown())
+    warn_unscored(report.results)
+    print(f"wrote {report.out_dir}" + (f"\nMLflow: {report.mlflow_hint}" if report.mlflow_hint else ""))
+
+
+def warn_unscored(results: list[dict]) -> None:
+    """Say on stderr which videos were missing, unreadable or raised while scored (they score 0 and count in the
+    table), with the first error."""
+    problems = [r for r in results if r["status"] != "ok"]
+    if problems:
+        kinds = ", ".join(sorted({r["status"] for r in problems}))
+        print(f"warning: {len(problems)} of {len(results)} videos {kinds}, scored as failures: "
+              + ", ".join(r["id"] for r in problems[:10]) + (" ..." if len(problems) > 10 else ""), file=sys.stderr)
+        errors = [r for r in problems if r.get("error")]
+        if errors:
+            print(f"first error ({errors[0]['id']}): {errors[0]['error']}", file=sys.stderr)
