@@ -18,9 +18,9 @@ from typing import Any
 
 import lightning as L
 import torch
+from estimates import CODECS, PIXEL4, Geometry
 
 from videoreason.models.codec import Codec, PixelCodec
-from videoreason.models.estimates import CODECS, PIXEL4, Geometry
 
 
 def make_codec(name: str) -> Codec:

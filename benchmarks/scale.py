@@ -35,11 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import estimates as est
 import torch
 import yaml
 from harness import StepTimer, fit_steps, make_codec, make_dataset, run_isolated
 
-from videoreason.models import estimates as est
 from videoreason.models.transformer import transformer_config
 
 RESULT_TAG = "SCALE_RESULT "

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from videoreason.data.dataset import load_sample, load_spec, read_rows
 from videoreason.media import decode_video
-from videoreason.phases.export import load_module
+from videoreason.models.export import load_module
 
 
 def step_table(ckpt: str, data: Path, split: str, limit: int, seed: int = 0) -> str:

@@ -38,11 +38,11 @@ def measure(task_name: str, level: str, spec: RenderSpec, videos: int, seconds: 
         states = task.states(puzzle, task.solve(puzzle), max_states=spec.num_frames)
         samples.append((task.render(puzzle, states, spec), puzzle))
     for video, puzzle in samples[:3]:  # warm caches (solver references) the way a training run would
-        task.score(video, puzzle, spec)
+        task.verdict(video, puzzle, spec)
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         video, puzzle = samples[count % len(samples)]
-        assert task.score(video, puzzle, spec).success
+        assert task.verdict(video, puzzle, spec).success
         count += 1
     rate = count / (time.perf_counter() - start)
     mp4 = [encode_mp4(v, spec.fps) for v, _ in samples[:20]]

@@ -27,13 +27,13 @@ def main(out: Path) -> None:
         video = task.render(puzzle, states, spec)
         (out / f"{task.name}.mp4").write_bytes(encode_mp4(video, spec.fps))
         videos.append(video)
-        good = task.score(video, puzzle, spec)
+        good = task.verdict(video, puzzle, spec)
         print(f"{task.name:9s} prompt: {task.prompt(puzzle)}")
         print(f"{task.name:9s} ground truth: success={good.success} f1={good.f1:.2f} {good.components}")
         # freeze the video halfway: the solution is never finished
         half = video.copy()
         half[len(video) // 2:] = video[len(video) // 2]
-        bad = task.score(half, puzzle, spec)
+        bad = task.verdict(half, puzzle, spec)
         print(f"{task.name:9s} stopped half-way: success={bad.success} f1={bad.f1:.2f} "
               + " ".join(f"{k}={v:.2f}" for k, v in bad.components.items()))
     (out / "sheet.png").write_bytes(encode_png(contact_sheet(videos, frames=6)))

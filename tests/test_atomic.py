@@ -38,8 +38,8 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
 def test_a_crash_during_an_export_leaves_the_previous_export(tmp_path, monkeypatch):
     import safetensors.torch
 
+    from videoreason.models.export import export_module
     from videoreason.models.lora import LoraSpec
-    from videoreason.phases.export import export_module
     from videoreason.phases.sft import SFTModule
 
     module = SFTModule(transformer="tiny", lora=LoraSpec(rank=2))

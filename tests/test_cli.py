@@ -127,7 +127,7 @@ def test_eval_fuses_the_lora_and_generates_the_same_videos(trained_run, maze_dat
     from videoreason.data.dataset import read_rows
     from videoreason.eval.evaluate import evaluate, generate_videos
     from videoreason.media import decode_video
-    from videoreason.phases.export import load_module
+    from videoreason.models.export import load_module
 
     module = load_module(trained_run / "adapter", base_dtype="float32")
     assert module.transformer.peft_config  # a LoRA run: evaluated unfused here, fused by `evaluate`
@@ -144,7 +144,7 @@ def test_eval_fuses_the_lora_and_generates_the_same_videos(trained_run, maze_dat
 def test_eval_in_bf16_halves_the_weights_and_stays_close(trained_run, maze_dataset):
     from videoreason.eval.evaluate import generate_videos, resolve_device
     from videoreason.media import decode_video
-    from videoreason.phases.export import load_module
+    from videoreason.models.export import load_module
 
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     out_32, out_16 = trained_run / "eval_32", trained_run / "eval_bf16"
@@ -217,7 +217,7 @@ def test_help_takes_short_class_names_shows_defaults_and_no_rst_literals(capsys)
 def test_grpo_built_by_the_cli_reads_its_starts_own_settings(maze_dataset, tmp_path):
     """The start module that GRPO loads inside LightningCLI's instantiation keeps its own hyperparameters (Lightning
     hands the module being built its config through a context variable, which the start used to take as its own)."""
-    from videoreason.phases.export import export_module
+    from videoreason.models.export import export_module
     from videoreason.phases.sft import SFTModule
     from videoreason.trainer_cli import VideoReasonCLI
 

@@ -136,7 +136,7 @@ def test_grpo_gradients_are_all_reduced_across_ranks(tmp_path, data, strategy, v
 
 
 def test_sharded_checkpoint_written_by_two_processes_resumes_on_two_processes(tmp_path, data):
-    from videoreason.phases.export import load_module
+    from videoreason.models.export import load_module
 
     straight = write_config(tmp_path / "straight", "sft", data, devices=2, batch_size=2, steps=3, strategy=FSDP2)
     fit(straight, nproc=2)

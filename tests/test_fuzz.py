@@ -1,7 +1,7 @@
 """Property-based fuzzing of the rule-based parsers / verifiers and the dataset reader.
 
 The contract checked everywhere: no exception other than the documented one escapes, and every score is a finite
-number in [0, 1]. ``Task.parse`` is documented never to raise on malformed input, so ``score`` must not raise at
+number in [0, 1]. ``Task.parse`` is documented never to raise on malformed input, so ``verdict`` must not raise at
 all; the JSON record parsers and the dataset reader raise ``ValueError`` (``read_rows`` also
 ``FileNotFoundError``) and nothing else.
 """
@@ -56,7 +56,7 @@ def case(request) -> Case:
     solution = task.solve(puzzle)
     video = task.render(puzzle, task.states(puzzle, solution, max_states=SPEC.num_frames), SPEC)
     video.setflags(write=False)
-    assert task.score(video, puzzle, SPEC).success  # the baseline the corruptions start from
+    assert task.verdict(video, puzzle, SPEC).success  # the baseline the corruptions start from
     return Case(task, puzzle, solution, video)
 
 
@@ -132,7 +132,7 @@ def test_random_videos_never_raise_never_succeed_and_score_in_unit_range(case, s
     task, puzzle = case.task, case.puzzle
     rng = np.random.default_rng(seed)
     video = as_layout(random_frames(task, puzzle, rng, content, frames, *size), layout, rng, non_finite)
-    verdict = task.score(video, puzzle, SPEC)
+    verdict = task.verdict(video, puzzle, SPEC)
     assert_bounded(verdict, task)
     assert not verdict.success and not verdict.exact_match
     if layout in UNREADABLE or frames == 0:
@@ -147,7 +147,7 @@ def test_random_videos_never_raise_never_succeed_and_score_in_unit_range(case, s
                       st.lists(st.integers(-300, 300), max_size=20),
                       st.lists(st.lists(st.floats(), max_size=4), max_size=4)))
 def test_non_array_inputs_fail_safely(case, junk):
-    verdict = case.task.score(junk, case.puzzle, SPEC)
+    verdict = case.task.verdict(junk, case.puzzle, SPEC)
     assert_bounded(verdict, case.task)
     assert not verdict.success and verdict.confidence == 0.0
 
@@ -198,7 +198,7 @@ def test_corrupted_ground_truth_scores_in_unit_range(case, ops):
     video = np.array(case.video)
     for op in ops:
         video = corrupt(video, op)
-    verdict = case.task.score(video, case.puzzle, SPEC)
+    verdict = case.task.verdict(video, case.puzzle, SPEC)
     assert_bounded(verdict, case.task)
     if not ops:
         assert verdict.success and verdict.exact_match and verdict.f1 == 1.0

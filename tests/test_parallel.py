@@ -16,10 +16,10 @@ CONFIGS = Path(__file__).resolve().parents[1] / "videoreason" / "configs"
 
 
 def test_ranks_together_draw_what_one_process_draws_per_global_batch():
-    groups = {"maze": list(range(10)), "sokoban": list(range(10, 17))}
+    rows = {"maze": list(range(10)), "sokoban": list(range(10, 17))}
     weights = {"maze": 1.0, "sokoban": 2.0}
-    one = list(TaskMixingSampler(groups, weights, num_samples=12, seed=3))
-    ranks = [list(TaskMixingSampler(groups, weights, num_samples=12, seed=3, num_replicas=3, rank=r))
+    one = list(TaskMixingSampler(rows, weights, num_samples=12, seed=3))
+    ranks = [list(TaskMixingSampler(rows, weights, num_samples=12, seed=3, num_replicas=3, rank=r))
              for r in range(3)]
     assert [len(r) for r in ranks] == [4, 4, 4]
     for step in range(2):  # per-rank batch 2 = global batch 6
@@ -73,7 +73,7 @@ def test_configure_model_without_a_mesh_leaves_the_model_alone():
 
 def test_full_finetune_exported_from_gathered_state_loads_back(tmp_path):
     """The path a sharded full fine-tune takes: gathered tensors -> diffusers folder -> load_module."""
-    from videoreason.phases.export import export_module, load_module
+    from videoreason.models.export import export_module, load_module
     from videoreason.phases.sft import SFTModule
 
     module = SFTModule(transformer="tiny")
@@ -141,9 +141,9 @@ def test_ranks_above_zero_build_a_weightless_skeleton_under_rank_zero_init(monke
 
 def test_load_module_on_ranks_above_zero_reads_no_weights(monkeypatch, tmp_path):
     """GRPO's start under rank-0 loading: rank 0 loads it, the others only build its skeleton."""
+    from videoreason.models.export import export_module, load_module
     from videoreason.models.lora import LoraSpec
     from videoreason.parallel import has_meta_parameters, rank_zero_init
-    from videoreason.phases.export import export_module, load_module
     from videoreason.phases.sft import SFTModule
 
     out = export_module(SFTModule(transformer="tiny", lora=LoraSpec(rank=2)), tmp_path / "adapter")

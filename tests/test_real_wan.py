@@ -19,8 +19,8 @@ import yaml
 
 from videoreason.cli import main
 from videoreason.models.codec import WanVAECodec
+from videoreason.models.export import load_module
 from videoreason.models.text import UMT5Embedder
-from videoreason.phases.export import load_module
 from videoreason.resources import config_root
 
 CHAINS = [(model, frames) for model in ("wan2.1_1.3b", "wan2.2_ti2v_5b") for frames in (33, 81)]
@@ -48,12 +48,12 @@ def _chain(model: str, frames: int, work: Path, wan: Path) -> dict[str, Path]:
     assert main(["fit", "--config", f"configs/{model}/grpo_480x832x{frames}.yaml", *paths, *_sizes("grpo"),
                  "--trainer.default_root_dir", str(grpo), "--model.init_args.init_from", str(sft / "adapter")]) == 0
     assert main(["eval", "--ckpt", str(grpo / "adapter"), "--data", str(data), "--limit", "2", "--steps", "2",
-                 "--track", "false", "--workers", "1"]) == 0
+                 "--guidance_scale", "5.0", "--track", "false", "--workers", "1"]) == 0
     return {"data": data, "sft": sft, "grpo": grpo}
 
 
 def _pipeline_latents(wan: Path, lora: Path, image: torch.Tensor, prompt: str, noise: torch.Tensor, steps: int,
-                      shift: float) -> torch.Tensor:
+                      shift: float, guidance: float) -> torch.Tensor:
     """diffusers' own I2V pipeline (TI2V conditioning) on the stock folder with our export as its LoRA."""
     from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline
 
@@ -66,7 +66,7 @@ def _pipeline_latents(wan: Path, lora: Path, image: torch.Tensor, prompt: str, n
         pipe.set_progress_bar_config(disable=True)
         out = pipe(image=image, prompt=prompt, height=image.shape[-2], width=image.shape[-1],
                    num_frames=(noise.shape[2] - 1) * pipe.vae.config.scale_factor_temporal + 1,
-                   num_inference_steps=steps, guidance_scale=1.0, latents=noise.clone(), output_type="latent")
+                   num_inference_steps=steps, guidance_scale=guidance, latents=noise.clone(), output_type="latent")
     return out.frames
 
 
@@ -106,7 +106,10 @@ def test_shipped_wan_config_chain(model, frames, tmp_path, tiny_wan_dir, tiny_wa
     noise = seeded_noise([0], module.codec.latent_shape(9, 64, 64), torch.device("cpu"))
     decoded = []
     module.codec.decode = lambda latents, decode=module.codec.decode: decoded.append(latents) or decode(latents)
-    module.generate(image, [row["prompt"]], 9, seeds=[0], steps=3, shift=5.0)
-    expected = _pipeline_latents(wan, runs["grpo"] / "adapter", image, row["prompt"], noise, steps=3, shift=5.0)
-    assert (decoded[0][:, :, 1:] - noise[:, :, 1:]).abs().max() > 1e-2  # it denoised: not a vacuous comparison
-    torch.testing.assert_close(decoded[0], expected, atol=1e-4, rtol=1e-4)
+    for guidance in (1.0, 5.0):  # `videoreason eval --guidance_scale`: classifier-free guidance as the pipeline's
+        module.generate(image, [row["prompt"]], 9, seeds=[0], steps=3, shift=5.0, guidance_scale=guidance)
+        expected = _pipeline_latents(wan, runs["grpo"] / "adapter", image, row["prompt"], noise, steps=3, shift=5.0,
+                                     guidance=guidance)
+        assert (decoded[-1][:, :, 1:] - noise[:, :, 1:]).abs().max() > 1e-2  # it denoised: not a vacuous comparison
+        torch.testing.assert_close(decoded[-1], expected, atol=1e-4, rtol=1e-4)
+    assert (decoded[0] - decoded[1]).abs().max() > 1e-3  # guidance changed the video

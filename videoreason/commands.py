@@ -54,10 +54,10 @@ def verify(data: Path, split: Split | None = None, videos: Path | None = None, o
         out: Also write metrics.md/.csv/.json, per-sample results and a preview here.
         workers: Processes (default: all cores).
     """
-    from videoreason.data.verify import score_dataset, write_preview
+    from videoreason.data.verify import verify_dataset, write_preview
     from videoreason.eval.table import summarize, to_markdown, write_sample_rows, write_tables
 
-    results = score_dataset(data, split=split, videos=videos, workers=workers)
+    results = verify_dataset(data, split=split, videos=videos, workers=workers)
     table = summarize(results)
     print(to_markdown(table))
     warn_unscored(results)

@@ -29,7 +29,7 @@ CHECKPOINT_ATTRIBUTES = ("_last_global_step_saved",)
 STRATEGY_ATTRIBUTES = ("_data_parallel_size", "_device_mesh")
 
 # keys LightningCLI adds to a module's hparams (the class it instantiated and its instantiator); exports record
-# ``_class_path`` to rebuild the module without pickle and drop both from what they show (phases/export.py)
+# ``_class_path`` to rebuild the module without pickle and drop both from what they show (models/export.py)
 CLI_PRIVATE_KEYS = ("_class_path", "_instantiator")
 
 

@@ -77,7 +77,7 @@ def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
 
     import numpy as np
 
-    from videoreason.phases import rng_state
+    from videoreason import rng_state
 
     torch.manual_seed(3), np.random.seed(3), random.seed(3)
     path = tmp_path / "state.pt"

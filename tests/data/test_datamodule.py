@@ -283,9 +283,9 @@ def test_augment_keeps_the_frame_shape_of_non_square_videos(tmp_path):
     generate_dataset("maze", out, num=2, workers=1, progress=False,
                      spec=RenderSpec(width=96))
     dm = make(out, augment=True, num_val_puzzles=0)
-    ks = sorted(k % 8 for k in dm._groups["maze"])
+    ks = sorted(k % 8 for k in dm._task_rows["maze"])
     assert ks == [0, 0, 2, 2, 4, 4, 6, 6]
-    assert all(dm.train_dataset[i]["video"].shape == (3, 9, 64, 96) for i in dm._groups["maze"])
+    assert all(dm.train_dataset[i]["video"].shape == (3, 9, 64, 96) for i in dm._task_rows["maze"])
 
 
 class _SigtermDisposition(torch.utils.data.Dataset):

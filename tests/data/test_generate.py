@@ -18,7 +18,7 @@ from PIL import Image
 from videoreason.cli import main
 from videoreason.data.dataset import COLUMNS, load_sample, load_spec, read_rows
 from videoreason.data.generate import generate_dataset, puzzle_hash
-from videoreason.data.verify import score_dataset
+from videoreason.data.verify import verify_dataset
 from videoreason.eval.table import summarize
 from videoreason.media import decode_video, encode_mp4
 from videoreason.tasks.grid import dihedral_images
@@ -45,7 +45,7 @@ def test_layout_and_ground_truth_verifies(tmp_path):
         assert np.abs(image.astype(int) - video[0].astype(int)).mean() < 4  # first frame, up to H.264 loss
         sample = load_sample(root, row)
         assert sample.task.prompt(sample.puzzle) == row["prompt"]
-    results = score_dataset(root, workers=2, progress=False)
+    results = verify_dataset(root, workers=2, progress=False)
     assert all(r["success"] == 1.0 and r["exact_match"] == 1.0 and r["status"] == "ok" for r in results)
     table = {(r["task"], r["difficulty"]): r for r in summarize(results)}
     assert table[("maze", "easy")]["n"] == 6 and table[("sokoban", "tiny")]["success"] == 100.0
@@ -133,7 +133,7 @@ def test_errors_name_the_problem(tmp_path, capsys):
     record["puzzle"]["rows"] = ["#####"]
     puzzle_file.write_text(json.dumps(record))
     with pytest.raises(ValueError, match=f"bad puzzle file {puzzle_file}"):
-        score_dataset(root, workers=1, progress=False)
+        verify_dataset(root, workers=1, progress=False)
 
 
 def test_scoring_another_models_videos(tmp_path, capsys):
@@ -145,7 +145,7 @@ def test_scoring_another_models_videos(tmp_path, capsys):
     reversed_video = decode_video(root / rows[1]["video"])[::-1].copy()  # solution erased over time
     (external / Path(rows[1]["video"]).name).write_bytes(encode_mp4(reversed_video, 4))
     (external / Path(rows[2]["video"]).name).write_bytes(b"not an mp4")  # unreadable; rows[3] missing
-    results = {r["id"]: r for r in score_dataset(root, videos=external, workers=1, progress=False)}
+    results = {r["id"]: r for r in verify_dataset(root, videos=external, workers=1, progress=False)}
     assert results[rows[0]["id"]]["success"] == 1.0
     assert results[rows[1]["id"]]["success"] == 0.0 and results[rows[1]["id"]]["monotonic"] < 1
     assert results[rows[2]["id"]]["status"] == "unreadable" and results[rows[3]["id"]]["status"] == "missing"

@@ -9,8 +9,8 @@ import torch
 
 from videoreason.callbacks.step_plans import EarlyStepFocus
 from videoreason.data.datamodule import PuzzleVideoDataModule
+from videoreason.models.export import export_module
 from videoreason.models.lora import LoraSpec
-from videoreason.phases.export import export_module
 from videoreason.phases.grpo import GRPOModule
 from videoreason.phases.sft import SFTModule
 from videoreason.rewards.base import Reward
@@ -160,17 +160,37 @@ def test_validation_logs_the_training_reward_on_held_out_puzzles(maze_dataset):
     assert "val/maze/success" in trainer.callback_metrics
 
 
-def test_move_step_moves_latents_and_log_prob_only():
-    from videoreason.diffusion.sampler import RolloutStep
-    from videoreason.phases.grpo import move_step
+def test_rollout_steps_slice_move_and_concatenate_their_samples():
+    from videoreason.diffusion.sampler import Rollout, RolloutStep
 
-    step = RolloutStep(3, torch.tensor(0.8), torch.tensor(0.6), torch.randn(2, 4, 3, 2, 2), torch.randn(2, 4, 3, 2, 2),
-                       torch.randn(2))
-    moved = move_step(step, "meta")  # "meta" stands in for the GPU
+    step = RolloutStep(3, torch.tensor(0.8), torch.tensor(0.6), torch.randn(4, 4, 3, 2, 2), torch.randn(4, 4, 3, 2, 2),
+                       torch.randn(4))
+    moved = step.to("meta")  # "meta" stands in for the GPU
     assert all(t.is_meta for t in (moved.latents, moved.next_latents, moved.log_prob))
     assert moved.index == 3 and moved.sigma is step.sigma and moved.sigma_next is step.sigma_next
-    same = move_step(step, torch.device("cpu"))
+    same = step.to(torch.device("cpu"))
     assert same.latents is step.latents and same.log_prob is step.log_prob  # in place already: no copy
+    halves = [step.slice(slice(0, 1)), step.slice(slice(1, 4))]
+    assert halves[1].latents.shape[0] == 3 and torch.equal(halves[1].log_prob, step.log_prob[1:])
+    whole = RolloutStep.cat(halves)
+    assert all(torch.equal(getattr(whole, k), getattr(step, k)) for k in ("latents", "next_latents", "log_prob"))
+    parts = [Rollout(h.next_latents, [h, h], torch.linspace(1, 0, 3)) for h in halves]
+    merged = Rollout.cat(parts)
+    assert torch.equal(merged.latents, step.next_latents) and len(merged.steps) == 2
+    assert torch.equal(merged.steps[1].log_prob, step.log_prob) and merged.sigmas is parts[0].sigmas
+
+
+def test_a_puzzle_drawn_twice_is_two_groups_with_their_own_noise():
+    module = _module()  # group size 3
+    once = module._generators(["p"])
+    twice = module._generators(["p", "p", "q"])
+    draw = [torch.randn(2, generator=g) for g in twice]
+    assert len(twice) == 9 and len({tuple(d.tolist()) for d in draw}) == 9  # 9 rollouts, 9 different noises
+    assert all(torch.equal(torch.randn(2, generator=g), d) for g, d in zip(once, draw[:3], strict=True))
+    rewards = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]])  # the second draw all solved
+    adv, tied = module.advantages(rewards, {})
+    assert adv.shape == (3, 3) and adv[1].abs().max() == 0 and adv[0, 0] > 0  # each draw against its own group
+    assert tied == pytest.approx(1 / 3)
 
 
 def _capture_rollouts(module: GRPOModule, monkeypatch) -> list:
@@ -187,11 +207,12 @@ def _capture_rollouts(module: GRPOModule, monkeypatch) -> list:
 
 
 def test_offloaded_rollouts_give_the_same_update(data, monkeypatch):
-    import videoreason.phases.grpo as grpo
+
+    from videoreason.diffusion.sampler import RolloutStep
 
     moves = []
-    original = grpo.move_step
-    monkeypatch.setattr(grpo, "move_step", lambda step, device, pin=False: moves.append(str(device))
+    original = RolloutStep.to
+    monkeypatch.setattr(RolloutStep, "to", lambda step, device, pin=False: moves.append(str(device))
                         or original(step, device, pin))
     results = {}
     for offload in (False, True):

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from videoreason.data.datamodule import PuzzleVideoDataModule
+from videoreason.models.export import load_module
 from videoreason.models.lora import LoraSpec
-from videoreason.phases.export import load_module
 from videoreason.phases.grpo import GRPOModule
 from videoreason.phases.sft import SFTModule
 from videoreason.phases.video_module import NonFiniteTrainingError

@@ -10,7 +10,7 @@ import yaml
 
 from videoreason.data.generate import generate_dataset
 from videoreason.eval.evaluate import evaluate
-from videoreason.phases.export import load_module
+from videoreason.models.export import load_module
 from videoreason.resources import PretrainedModel, resolve_config
 from videoreason.tasks.render import RenderSpec
 

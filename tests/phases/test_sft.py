@@ -132,7 +132,7 @@ def test_frame_lag_samples_frames_one_after_another():
 
 
 def test_export_keeps_the_staggered_sampler(tmp_path):
-    from videoreason.phases.export import export_module, load_module
+    from videoreason.models.export import export_module, load_module
 
     module = SFTModule(val_steps=2, frame_noise="rising", frame_lag=1)
     loaded = load_module(export_module(module, tmp_path / "adapter"))
@@ -187,7 +187,7 @@ def test_a_clip_model_generates_window_by_window_from_the_last_frame():
 
 def test_a_palette_codec_model_exports_and_reloads_as_the_same_model(tmp_path):
     from videoreason.models.codec import PaletteCodec
-    from videoreason.phases.export import export_module, load_module
+    from videoreason.models.export import export_module, load_module
 
     colours = ["wall", "floor", "start", "goal", "path", "dead_end"]
     module = SFTModule(transformer="tiny", codec=PaletteCodec(colours), val_steps=2, clip_frames=2)

@@ -118,14 +118,14 @@ def test_weighted_sum_validates_keys():
 
 
 class Raising(VerdictReward):
-    def score(self, verdict: Verdict) -> float:
+    def reward(self, verdict: Verdict) -> float:
         if not verdict.success:
             raise KeyError("boom")
         return 1.0
 
 
 class NotFinite(VerdictReward):
-    def score(self, verdict: Verdict) -> float:
+    def reward(self, verdict: Verdict) -> float:
         return math.nan if verdict.f1 < 0.5 else 1.0
 
 

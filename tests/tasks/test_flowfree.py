@@ -288,19 +288,19 @@ def test_truth_video_survives_mp4_noise_and_resizing(level):
     for seed in range(3):
         puzzle = puzzle_of(level, seed)
         video = truth_video(puzzle)
-        assert_perfect(TASK.score(video, puzzle, TINY))
-        assert_perfect(TASK.score(decode_video(encode_mp4(video, TINY.fps)), puzzle, TINY))
+        assert_perfect(TASK.verdict(video, puzzle, TINY))
+        assert_perfect(TASK.verdict(decode_video(encode_mp4(video, TINY.fps)), puzzle, TINY))
         noise = np.random.default_rng(seed).normal(0, 8, video.shape)
-        assert_perfect(TASK.score(np.clip(video + noise, 0, 255).astype(np.uint8), puzzle, TINY))
-        assert_perfect(TASK.score(resize(video, 1.1), puzzle, TINY))
-        assert_perfect(TASK.score(resize(video, 0.9), puzzle, TINY))
+        assert_perfect(TASK.verdict(np.clip(video + noise, 0, 255).astype(np.uint8), puzzle, TINY))
+        assert_perfect(TASK.verdict(resize(video, 1.1), puzzle, TINY))
+        assert_perfect(TASK.verdict(resize(video, 0.9), puzzle, TINY))
 
 
 def test_truth_video_survives_mp4_at_wan_size():
     puzzle = puzzle_of("expert", 5)
     video = truth_video(puzzle, WAN)
-    assert_perfect(TASK.score(decode_video(encode_mp4(video, WAN.fps)), puzzle, WAN))
-    assert_perfect(TASK.score(resize(video[::4], 0.9), puzzle, WAN))
+    assert_perfect(TASK.verdict(decode_video(encode_mp4(video, WAN.fps)), puzzle, WAN))
+    assert_perfect(TASK.verdict(resize(video[::4], 0.9), puzzle, WAN))
 
 
 def broken(level: str = "medium", seed: int = 0):
@@ -310,7 +310,7 @@ def broken(level: str = "medium", seed: int = 0):
 
 
 def judge(puzzle, states):
-    return TASK.score(TASK.render(puzzle, states, TINY), puzzle, TINY)
+    return TASK.verdict(TASK.render(puzzle, states, TINY), puzzle, TINY)
 
 
 def test_empty_cell_fails_fill():
@@ -350,7 +350,7 @@ def test_shuffled_frames_fail_monotonic():
     puzzle = puzzle_of("medium", 0)
     video = truth_video(puzzle)
     order = [0, len(video) - 1, *range(1, len(video))]  # the solution flashes up, then partial boards follow
-    verdict = TASK.score(video[order], puzzle, TINY)
+    verdict = TASK.verdict(video[order], puzzle, TINY)
     assert not verdict.success and not verdict.exact_match
     assert verdict.components["monotonic"] < 1
     assert verdict.components["fill"] == verdict.components["valid_paths"] == verdict.f1 == 1
@@ -417,13 +417,13 @@ def assert_failed(verdict):
         "float255", "torch", "nan", "five-channels", "string", "none"])
 def test_garbage_never_raises_or_succeeds(make):
     puzzle = puzzle_of("easy", 0)
-    assert_failed(TASK.score(make(np.random.default_rng(0)), puzzle, TINY))
+    assert_failed(TASK.verdict(make(np.random.default_rng(0)), puzzle, TINY))
 
 
 def test_truth_first_frame_only_fails():
     puzzle = puzzle_of("easy", 0)
     video = truth_video(puzzle)
-    verdict = TASK.score(np.repeat(video[:1], len(video), axis=0), puzzle, TINY)
+    verdict = TASK.verdict(np.repeat(video[:1], len(video), axis=0), puzzle, TINY)
     assert_failed(verdict)
     assert verdict.components["layout_preserved"] == verdict.components["monotonic"] == 1
     assert verdict.components["fill"] < 1 and verdict.recall == 0
@@ -447,6 +447,6 @@ def test_parse_and_verify_are_fast():
     start = time.perf_counter()
     for _ in range(10):
         for puzzle, video in zip(puzzles, videos, strict=True):
-            TASK.score(video, puzzle, TINY)
+            TASK.verdict(video, puzzle, TINY)
     rate = 100 / (time.perf_counter() - start)
     assert rate > 50, f"parse+verify at {rate:.0f} videos/s (expected thousands)"

@@ -118,7 +118,7 @@ def _resize(video: np.ndarray, scale: float) -> np.ndarray:
 def test_ground_truth_survives_encoding_noise_and_resizing(corrupt, spec, level):
     for seed in range(3):
         puzzle, _, states = make(seed, level)
-        verdict = TASK.score(corrupt(TASK.render(puzzle, states, spec)), puzzle, spec)
+        verdict = TASK.verdict(corrupt(TASK.render(puzzle, states, spec)), puzzle, spec)
         assert verdict.success and verdict.exact_match
         assert verdict.precision == verdict.recall == verdict.f1 == 1.0
         assert all(v == 1.0 for v in verdict.components.values())
@@ -220,7 +220,7 @@ def test_out_of_order_drawing_succeeds_but_is_not_exact_match():
 )
 def test_garbage_never_raises_and_never_succeeds(video):
     puzzle, _, _ = make(1, "easy")
-    verdict = TASK.score(video, puzzle, TINY)
+    verdict = TASK.verdict(video, puzzle, TINY)
     assert not verdict.success and not verdict.exact_match
     assert all(0.0 <= v <= 1.0 for v in verdict.metrics().values())
 
@@ -265,7 +265,7 @@ def test_fill_video_shades_dead_ends_then_paints_exactly_the_path():
         assert np.array_equal(fill_step(states[-1]), states[-1])  # the solved board holds
         painted = int(np.argmax(np.any(states == PATH, axis=(1, 2))))
         assert np.array_equal(states[painted - 1] == DEAD_END, states[-1] == DEAD_END)  # painted once filled
-        verdict = TASK.score(decode_video(encode_mp4(TASK.render(puzzle, states, TINY), 4)), puzzle, TINY)
+        verdict = TASK.verdict(decode_video(encode_mp4(TASK.render(puzzle, states, TINY), 4)), puzzle, TINY)
         assert verdict.success and verdict.exact_match and verdict.f1 == 1.0
 
 
@@ -307,7 +307,7 @@ def test_datasets_rendered_before_dead_end_existed_still_parse():
     old = {k: v for k, v in TINY.palette.items() if k != "dead_end"}
     puzzle, solution, states = make(5, "tiny")
     spec = RenderSpec(palette=old)
-    assert TASK.score(TASK.render(puzzle, states, spec), puzzle, spec).success
+    assert TASK.verdict(TASK.render(puzzle, states, spec), puzzle, spec).success
     clash = RenderSpec(palette={**old, "dead_end": old["floor"]})
     with pytest.raises(ValueError, match="same colour"):
         TASK.colors(clash)

@@ -96,7 +96,7 @@ def video_of(puzzle: SokobanPuzzle, states: np.ndarray, spec: RenderSpec = TINY)
 
 
 def score(puzzle: SokobanPuzzle, states: np.ndarray, spec: RenderSpec = TINY):
-    return TASK.score(video_of(puzzle, states, spec), puzzle, spec)
+    return TASK.verdict(video_of(puzzle, states, spec), puzzle, spec)
 
 
 def assert_perfect(verdict) -> None:
@@ -255,7 +255,7 @@ def test_push_style_shows_one_push_per_frame_and_verifies() -> None:
         by_push = TASK.states(puzzle, solution)
         assert len(by_push) == pushes + 1  # even when the moves would fit the frames
         assert np.array_equal(states, np.concatenate([by_push] + [by_push[-1:]] * (5 - len(by_push))))
-        assert_perfect(TASK.score(video_of(puzzle, states, spec), puzzle, spec))
+        assert_perfect(TASK.verdict(video_of(puzzle, states, spec), puzzle, spec))
     with pytest.raises(ValueError, match="`video` must be one of"):
         SokobanPuzzle(**{**puzzle.to_dict(), "video": "teleport"})
     assert TASK.puzzle_from_dict(json.loads(json.dumps(puzzle.to_dict()))) == puzzle
@@ -283,17 +283,17 @@ def test_ground_truth_verifies_move_and_push_level_through_corruptions() -> None
     assert len(coarse) == pushes + 1 and len(fine) == len(solution.moves) + 1
     for spec, states in ((TINY, coarse), (long_tiny, fine), (WAN, fine)):
         video = video_of(puzzle, states, spec)
-        assert_perfect(TASK.score(video, puzzle, spec))
-        assert_perfect(TASK.score(decode_video(encode_mp4(video, spec.fps)), puzzle, spec))
-        assert_perfect(TASK.score(_noisy(video, rng), puzzle, spec))
+        assert_perfect(TASK.verdict(video, puzzle, spec))
+        assert_perfect(TASK.verdict(decode_video(encode_mp4(video, spec.fps)), puzzle, spec))
+        assert_perfect(TASK.verdict(_noisy(video, rng), puzzle, spec))
         if spec.height == 64:  # resizing the 64 px board is the hard case (and cheap)
             for factor in (0.9, 1.1):
-                assert_perfect(TASK.score(_resize(video, factor), puzzle, spec))
+                assert_perfect(TASK.verdict(_resize(video, factor), puzzle, spec))
     hard, hard_solution = generated("hard", 1)
     states = TASK.states(hard, hard_solution, WAN.num_frames)
     assert len(states) < len(hard_solution.moves) + 1  # push level at Wan's 33 frames
     video = video_of(hard, states, WAN)
-    assert_perfect(TASK.score(decode_video(encode_mp4(video, WAN.fps)), hard, WAN))
+    assert_perfect(TASK.verdict(decode_video(encode_mp4(video, WAN.fps)), hard, WAN))
 
 
 # -------------------------------------------------------------------------------------------- broken videos
@@ -411,9 +411,9 @@ def test_garbage_videos_never_raise_or_succeed() -> None:
         np.full((9, 64, 64, 3), np.nan),
     ]
     for video in garbage:
-        _assert_failed_safely(TASK.score(video, puzzle, TINY))
+        _assert_failed_safely(TASK.verdict(video, puzzle, TINY))
     one_frame = video_of(puzzle, TASK.states(puzzle, TASK.solve(puzzle), TINY.num_frames))[:1]
-    _assert_failed_safely(TASK.score(one_frame, puzzle, TINY))
+    _assert_failed_safely(TASK.verdict(one_frame, puzzle, TINY))
     odd = (np.full((4, 6, 6), 99, np.int8), np.zeros((4, 3, 3), np.int8), np.full((3, 6, 6), -1, np.int8))
     for labels in odd:
         _assert_failed_safely(TASK.verify(Parsed(labels, 1.0), puzzle))

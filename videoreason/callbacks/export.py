@@ -6,7 +6,7 @@ from pathlib import Path
 
 import lightning as L
 
-from videoreason.phases.export import export_module
+from videoreason.models.export import export_module
 from videoreason.tracking import log_artifact
 
 
@@ -45,8 +45,8 @@ class ExportAdapter(L.Callback):
             trainer.callbacks = callbacks
 
     def _export(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from videoreason.models.export import export_writes_base
         from videoreason.parallel import gather_state, is_sharded
-        from videoreason.phases.export import export_writes_base
 
         transformer = pl_module.transformer
         state = None

@@ -12,7 +12,7 @@ YAML::
 
     trainer:
       callbacks:
-        - class_path: videoreason.callbacks.step_plans.EarlyStepFocus
+        - class_path: videoreason.callbacks.EarlyStepFocus
           init_args: {num_sde_steps: 10}
 """
 

@@ -169,27 +169,27 @@ class TaskMixingSampler(DistributedSampler):
     of wrapping (and re-shuffling) it.
 
     Args:
-        groups: task name -> dataset indices of its rows (non-empty).
-        weights: task name -> sampling weight (> 0), same keys as ``groups``.
+        tasks: task name -> dataset indices of its rows (non-empty).
+        weights: task name -> sampling weight (> 0), same keys as ``tasks``.
         num_samples: draws per epoch (all ranks together).
         seed: base seed.
         num_replicas: data-parallel ranks.
         rank: this rank.
     """
 
-    def __init__(self, groups: dict[str, Sequence[int]], weights: dict[str, float], num_samples: int,
+    def __init__(self, tasks: dict[str, Sequence[int]], weights: dict[str, float], num_samples: int,
                  seed: int = 0, num_replicas: int = 1, rank: int = 0):
         if not 0 <= rank < num_replicas:
             raise ValueError(f"`rank` must be in [0, {num_replicas}), got {rank}")
-        if set(groups) != set(weights):
-            raise ValueError(f"groups {sorted(groups)} and weights {sorted(weights)} name different tasks")
-        empty = sorted(name for name, indices in groups.items() if not indices)
+        if set(tasks) != set(weights):
+            raise ValueError(f"rows {sorted(tasks)} and weights {sorted(weights)} name different tasks")
+        empty = sorted(name for name, indices in tasks.items() if not indices)
         if empty:
             raise ValueError(f"tasks {empty} have no rows")
         if num_samples < 1:
             raise ValueError(f"`num_samples` must be >= 1, got {num_samples}")
-        self.names = sorted(groups)
-        self.groups = {name: list(groups[name]) for name in self.names}
+        self.names = sorted(tasks)
+        self.rows = {name: list(tasks[name]) for name in self.names}
         self.weights = torch.tensor([float(weights[name]) for name in self.names], dtype=torch.float64)
         if not bool((self.weights > 0).all()):
             raise ValueError(f"task weights must be > 0, got { {n: weights[n] for n in self.names} }")
@@ -215,7 +215,7 @@ class TaskMixingSampler(DistributedSampler):
         for choice in choices:
             name = self.names[choice]
             if not order[name]:
-                indices = self.groups[name]
+                indices = self.rows[name]
                 order[name] = [indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
             out.append(order[name].pop())
         start, self.start = self.start, 0
@@ -342,7 +342,7 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
         self.task_weights: dict[str, float] = {}
         self.resolved_val_split: str | None = None
         self._sampler: TaskMixingSampler | None = None
-        self._groups: dict[str, list[int]] = {}
+        self._task_rows: dict[str, list[int]] = {}
         self._train_loader: ResumableLoader | None = None
         self._loader_state: dict[str, int] | None = None
 
@@ -394,14 +394,14 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             if not rows:
                 raise ValueError(f"dataset {self.root} has no rows in split {self.train_split!r}")
             rows = self._usable(rows, self.train_split)
-            groups: dict[str, list[int]] = {}
+            rows_of: dict[str, list[int]] = {}
             for index, row in enumerate(rows):
-                groups.setdefault(row["task"], []).append(index)
-            self.task_weights = ({name: float(len(ix)) for name, ix in groups.items()} if self.tasks is None
-                                 else {name: float(self.tasks[name]) for name in groups})
+                rows_of.setdefault(row["task"], []).append(index)
+            self.task_weights = ({name: float(len(ix)) for name, ix in rows_of.items()} if self.tasks is None
+                                 else {name: float(self.tasks[name]) for name in rows_of})
             self.train_dataset = PuzzleVideoDataset(self.root, rows, skip_unreadable=self.bad_samples == "skip",
                                                     augment=self.augment)
-            self._groups = {name: self.train_dataset.indices(ix) for name, ix in groups.items()}
+            self._task_rows = {name: self.train_dataset.indices(ix) for name, ix in rows_of.items()}
             self._sampler = self._train_sampler()
         if stage in (None, "fit", "validate") and self.val_dataset is None and self.num_val_puzzles > 0:
             split = self.val_split
@@ -418,7 +418,7 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
 
     def _train_sampler(self, num_replicas: int = 1, rank: int = 0) -> TaskMixingSampler:
         assert self.train_dataset is not None
-        return TaskMixingSampler(self._groups, self.task_weights, self.samples_per_epoch or len(self.train_dataset),
+        return TaskMixingSampler(self._task_rows, self.task_weights, self.samples_per_epoch or len(self.train_dataset),
                                  seed=self.seed, num_replicas=num_replicas, rank=rank)
 
     def _loader(self, dataset: Dataset, sampler: Sampler[int] | None, cls: type[DataLoader] = DataLoader

@@ -38,7 +38,7 @@ MAX_BASE_SEED = 1_000_000
 MAX_INDEX = 1_000_000
 
 
-def sample_seed(split: str, seed: int, index: int) -> int:
+def puzzle_seed(split: str, seed: int, index: int) -> int:
     """The seed of sample ``index``; disjoint across splits by construction."""
     return SPLIT_CODE[split] * 10**12 + seed * MAX_INDEX + index
 
@@ -80,7 +80,7 @@ def _build_sample(job: _Job) -> tuple[int, dict[str, Any] | None]:
     """Generate, solve, render, self-verify and write one sample; ``None`` row if its puzzle is forbidden."""
     task = resolve_task(job.task)
     spec = RenderSpec.from_dict(job.spec)
-    seed = sample_seed(job.split, job.seed, job.index)
+    seed = puzzle_seed(job.split, job.seed, job.index)
     puzzle = task.generate(np.random.default_rng(seed), job.difficulty)
     if puzzle_hash(task, puzzle) in _FORBIDDEN:
         return job.index, None
@@ -91,7 +91,7 @@ def _build_sample(job: _Job) -> tuple[int, dict[str, Any] | None]:
     except ValueError as err:
         raise ValueError(f"sample {sample_id}: {err}") from err
     mp4 = encode_mp4(video, spec.fps)
-    verdict = task.score(decode_video(mp4), puzzle, spec)
+    verdict = task.verdict(decode_video(mp4), puzzle, spec)
     if not verdict.success:
         rows, cols = task.grid_shape(puzzle)
         raise ValueError(

@@ -16,7 +16,7 @@ from videoreason.tasks.base import failed_verdict, safe_verdict
 from videoreason.tasks.render import RenderSpec
 
 
-def score_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | None = None) -> dict[str, Any]:
+def verify_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | None = None) -> dict[str, Any]:
     """Parse and verify one sample's video (``safe_verdict``); a missing or undecodable video, or one whose parse or
     verification raised, scores 0 with a ``status`` (``missing``, ``unreadable``, ``error``; the error is kept).
 
@@ -45,11 +45,11 @@ def score_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | No
             "status": status, "error": error or "", "confidence": verdict.confidence, **verdict.metrics()}
 
 
-def _score(args: tuple[str, dict[str, str], RenderSpec, str | None]) -> dict[str, Any]:
-    return score_row(*args)
+def _verify(args: tuple[str, dict[str, str], RenderSpec, str | None]) -> dict[str, Any]:
+    return verify_row(*args)
 
 
-def score_dataset(
+def verify_dataset(
     root: str | Path,
     split: str | None = None,
     videos: str | Path | None = None,
@@ -75,9 +75,9 @@ def score_dataset(
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     bar = dict(total=len(jobs), desc="verify", unit="video", disable=not progress)
     if workers == 1:
-        return [_score(j) for j in tqdm(jobs, **bar)]
+        return [_verify(j) for j in tqdm(jobs, **bar)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return list(tqdm(pool.imap(_score, jobs, chunksize=8), **bar))
+        return list(tqdm(pool.imap(_verify, jobs, chunksize=8), **bar))
 
 
 def sample_tiles(root: str | Path, rows: Sequence[dict[str, str]], videos: str | Path | None = None,

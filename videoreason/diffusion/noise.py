@@ -42,7 +42,7 @@ def standard_normal(generator: Generators | None, shape: Sequence[int], device: 
     return torch.stack(draws)
 
 
-def sample_seed(*parts: object) -> int:
+def stable_seed(*parts: object) -> int:
     """A 63-bit seed from any printable parts (ids, steps, seeds), the same in every process and Python run
     (``hash()`` of a string is salted per process)."""
     digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
@@ -50,5 +50,5 @@ def sample_seed(*parts: object) -> int:
 
 
 def sample_generators(*parts: object, keys: Sequence[object]) -> list[torch.Generator]:
-    """One CPU generator per key, seeded by ``sample_seed(*parts, key)``."""
-    return [torch.Generator().manual_seed(sample_seed(*parts, key)) for key in keys]
+    """One CPU generator per key, seeded by ``stable_seed(*parts, key)``."""
+    return [torch.Generator().manual_seed(stable_seed(*parts, key)) for key in keys]

@@ -29,6 +29,7 @@ a float32 transformer both agree to float32 rounding (see ``tests/diffusion/test
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -107,6 +108,29 @@ class RolloutStep:
     next_latents: torch.Tensor
     log_prob: torch.Tensor
 
+    def slice(self, rows: slice) -> RolloutStep:
+        """The same step restricted to samples ``rows``."""
+        return dataclasses.replace(self, latents=self.latents[rows], next_latents=self.next_latents[rows],
+                                   log_prob=self.log_prob[rows])
+
+    def to(self, device: torch.device | str, pin: bool = False) -> RolloutStep:
+        """The same step with its latents and log-prob on ``device``; ``pin`` puts them in page-locked host memory
+        (``device`` must then be the CPU), so the copy back to the GPU runs asynchronously. Tensors already in
+        place are not copied."""
+        def move(t: torch.Tensor) -> torch.Tensor:
+            t = t.to(device, non_blocking=t.is_pinned())
+            return t.pin_memory() if pin and not t.is_pinned() else t
+
+        return dataclasses.replace(self, latents=move(self.latents), next_latents=move(self.next_latents),
+                                   log_prob=move(self.log_prob))
+
+    @staticmethod
+    def cat(steps: Sequence[RolloutStep]) -> RolloutStep:
+        """One step of several sample chunks of the same plan, their samples in order."""
+        return dataclasses.replace(steps[0], latents=torch.cat([s.latents for s in steps]),
+                                   next_latents=torch.cat([s.next_latents for s in steps]),
+                                   log_prob=torch.cat([s.log_prob for s in steps]))
+
 
 @dataclass
 class Rollout:
@@ -123,6 +147,16 @@ class Rollout:
     steps: list[RolloutStep]
     sigmas: torch.Tensor
     tail_sigmas: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str, pin: bool = False) -> Rollout:
+        """The same rollout with its steps on ``device`` (``RolloutStep.to``); the final latents stay."""
+        return dataclasses.replace(self, steps=[s.to(device, pin) for s in self.steps])
+
+    @staticmethod
+    def cat(parts: Sequence[Rollout]) -> Rollout:
+        """One rollout of several sample chunks rolled out along the same plan, their samples in order."""
+        return dataclasses.replace(parts[0], latents=torch.cat([p.latents for p in parts]),
+                                   steps=[RolloutStep.cat(s) for s in zip(*(p.steps for p in parts), strict=True)])
 
 
 @dataclass
@@ -349,7 +383,6 @@ class FlowSampler:
         )
         return out.log_prob, out.mean, out.std
 
-    @torch.no_grad()
     @torch.no_grad()
     def sample_staggered(
         self,

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from videoreason.atomic import write_atomic
 from videoreason.data.dataset import load_spec, read_rows
-from videoreason.data.verify import sample_tiles, score_dataset, write_preview
+from videoreason.data.verify import sample_tiles, verify_dataset, write_preview
 from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_sample_rows, write_tables
 from videoreason.media import encode_mp4, to_unit_range
 from videoreason.models.lora import merge_lora
@@ -79,12 +79,15 @@ def generate_videos(
     shift: float | None = None,
     device: str = "auto",
     precision: str = "32",
+    guidance_scale: float = 1.0,
+    negative_prompt: str = "",
 ) -> Path:
     """Generate a video for every row into ``out_dir/<video file name>``; returns ``out_dir``.
 
-    ``module`` is a phase module with ``generate(first_frames, prompts, num_frames, seeds, steps, shift)``;
-    row ``i`` uses noise seed ``seed + i``. ``device`` ``auto`` is CUDA when available; ``precision`` ``bf16`` casts
-    the transformer to bfloat16 (its float32-sensitive parts kept, as diffusers does), ``32`` keeps float32.
+    ``module`` is a phase module (``VideoModule.generate``, with classifier-free guidance when
+    ``guidance_scale > 1``); row ``i`` uses noise seed ``seed + i``. ``device`` ``auto`` is CUDA when available;
+    ``precision`` ``bf16`` casts the transformer to bfloat16 (its float32-sensitive parts kept, as diffusers does),
+    ``32`` keeps float32.
     """
     from videoreason.models.transformer import cast_keep_fp32
     from videoreason.phases.sft import check_codec_fits
@@ -106,7 +109,8 @@ def generate_videos(
             raise ValueError(f"first frames are {tuple(first.shape[2:])}, the dataset spec says "
                              f"{(spec.height, spec.width)}")
         videos = module.generate(first, [r["prompt"] for r in chunk], spec.num_frames,
-                                 seeds=[seed + start + i for i in range(len(chunk))], steps=steps, shift=shift)
+                                 seeds=[seed + start + i for i in range(len(chunk))], steps=steps, shift=shift,
+                                 guidance_scale=guidance_scale, negative_prompt=negative_prompt)
         for row, video in zip(chunk, videos.cpu().numpy(), strict=True):
             write_atomic(out / Path(row["video"]).name, encode_mp4(video, fps=spec.fps))
         bar.update(len(chunk))
@@ -127,6 +131,8 @@ def evaluate(
     limit: int | None = None,
     device: str = "auto",
     precision: Literal["32", "bf16"] = "32",
+    guidance_scale: float = 1.0,
+    negative_prompt: str = "",
     workers: int | None = None,
     num_samples: int = 8,
     track: bool = True,
@@ -148,12 +154,15 @@ def evaluate(
         limit: Evaluate only the first ``limit`` puzzles of the split.
         device: Torch device for generation; ``auto``: CUDA when available, else the CPU.
         precision: Transformer weights while generating: ``32`` (float32) or ``bf16`` (bfloat16, half the memory).
+        guidance_scale: Classifier-free guidance weight; ``> 1`` doubles the transformer calls per step (the
+            pretrained Wan pipelines generate with 5.0); ``1`` is off, as the tiny models are trained and validated.
+        negative_prompt: The prompt guidance steers away from.
         workers: Verification processes (default: all cores).
         num_samples: Generated videos shown in the sample grid.
         track: Log to MLflow.
     """
     from videoreason.media import write_samples
-    from videoreason.phases.export import load_module
+    from videoreason.models.export import load_module
 
     if (ckpt is None) == (videos is None):
         raise ValueError("give exactly one of `ckpt` (generate with a model) and `videos` (score existing videos)")
@@ -172,8 +181,8 @@ def evaluate(
         if getattr(module.transformer, "peft_config", None):  # generation only: fused, a LoRA layer costs nothing
             merge_lora(module.transformer)
         videos = generate_videos(module, data, rows, out_dir / "videos", batch_size, seed, steps, shift, device,
-                                 precision)
-    results = score_dataset(data, split=split, videos=videos, workers=workers, ids={r["id"] for r in rows})
+                                 precision, guidance_scale, negative_prompt)
+    results = verify_dataset(data, split=split, videos=videos, workers=workers, ids={r["id"] for r in rows})
     table = summarize(results)
     paths = write_tables(table, out_dir)
     paths.append(write_sample_rows(results, out_dir))

@@ -11,8 +11,8 @@ One training step (manual optimisation), for a batch of puzzles:
    next chunk denoises.
 2. Rewards: each video is parsed and verified once; the reward metric (``WeightedSum`` etc.) turns verdicts into
    per-sample rewards and components.
-3. Advantages: ``A = (r - mean_group) / (std_group + 1e-8)`` over each puzzle's group, gathered across ranks first
-   (a group may span ranks), optionally per reward component before weighting, optionally clipped.
+3. Advantages: rewards ``[B, G]``, ``A = (r - mean_group) / (std_group + 1e-8)`` over each row (a puzzle drawn, its
+   ``G`` rollouts, all on one rank), optionally per reward component before weighting, optionally clipped.
 4. Policy update, for every SDE step of the plan and every micro-batch: ratio ``rho = exp(log p_theta - log p_old)``,
    loss ``mean(max(-A rho, -A clip(rho, 1 - eps, 1 + eps))) + beta KL(p_theta || p_ref)``, gradients accumulated over
    steps and micro-batches, one optimizer step per inner epoch.
@@ -28,6 +28,7 @@ import copy
 import dataclasses
 import math
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -46,11 +47,11 @@ from videoreason.diffusion.solvers import TailSpec
 from videoreason.diffusion.steps import sde_kl
 from videoreason.media import Tile, to_uint8
 from videoreason.models.codec import Codec
+from videoreason.models.export import make_hparams_portable
 from videoreason.models.lora import LoraSpec, lora_layers, lora_spec_of, merge_lora
 from videoreason.models.text import TextEmbedder
-from videoreason.phases.advantages import gather_group_rewards, group_advantages, group_keys, tied_group_fraction
-from videoreason.phases.export import make_hparams_portable
 from videoreason.phases.video_module import VideoModule
+from videoreason.rewards.advantages import gather_groups, group_advantages, tied_group_fraction
 from videoreason.rewards.base import Reward, reward_inputs
 from videoreason.rewards.composition import WeightedSum
 from videoreason.rewards.scoring import VerdictPool
@@ -63,24 +64,6 @@ DEFAULT_LORA = LoraSpec()
 def default_reward() -> WeightedSum:
     """Sparse success plus the dense decomposed reward at half weight."""
     return WeightedSum({"success": SuccessReward(), "dense": DenseReward()}, {"success": 1.0, "dense": 0.5})
-
-
-def slice_step(step: RolloutStep, rows: slice) -> RolloutStep:
-    """The same SDE step restricted to samples ``rows``."""
-    return dataclasses.replace(step, latents=step.latents[rows], next_latents=step.next_latents[rows],
-                               log_prob=step.log_prob[rows])
-
-
-def move_step(step: RolloutStep, device: torch.device | str, pin: bool = False) -> RolloutStep:
-    """The same SDE step with its latents and log-prob on ``device``; ``pin`` puts them in page-locked host memory
-    (``device`` must then be the CPU), so the copy back to the GPU runs asynchronously. Tensors already in place
-    are not copied."""
-    def move(t: torch.Tensor) -> torch.Tensor:
-        t = t.to(device, non_blocking=t.is_pinned())
-        return t.pin_memory() if pin and not t.is_pinned() else t
-
-    return dataclasses.replace(step, latents=move(step.latents), next_latents=move(step.next_latents),
-                               log_prob=move(step.log_prob))
 
 
 class GRPOModule(VideoModule):
@@ -115,7 +98,7 @@ class GRPOModule(VideoModule):
         per_reward_normalization: Normalise each ``WeightedSum`` component within its group before weighting
             (needs a ``WeightedSum`` reward).
         scale_rewards: Divide advantages by the group's reward std (``group``, GRPO), the batch's (``batch``) or
-            nothing (``none``, Dr. GRPO); TRL's ``scale_rewards`` (``videoreason.phases.advantages``).
+            nothing (``none``, Dr. GRPO); TRL's ``scale_rewards`` (``videoreason.rewards.advantages``).
         inner_epochs: Optimizer steps on each batch of rollouts.
         micro_batch_size: Samples per backward pass (0: all rollouts of the step at once).
         rollout_batch_size: Videos denoised at once (0: all); chunks are verified while the next one denoises.
@@ -226,7 +209,7 @@ class GRPOModule(VideoModule):
         self.reward = reward
         for metric in self.reward.modules():
             if isinstance(metric, Metric):
-                never_sync(metric)  # groups are gathered explicitly (gather_group_rewards)
+                never_sync(metric)  # groups are gathered explicitly (gather_groups)
         # ground-truth videos are a large copy per step (B x G videos): made only for rewards that read them
         self.reward_reads_references = "references" in reward_inputs(self.reward)
         self.trains_on_videos = self.reward_reads_references  # else the data module decodes first frames only
@@ -253,7 +236,7 @@ class GRPOModule(VideoModule):
         """Load the start (an SFT export or checkpoint), merge its LoRA into the base and keep a copy of that LoRA
         (``init_lora``) for the exports. Returns its transformer, the transformer's recorded source, and the codec
         and embedder (the start's unless given)."""
-        from videoreason.phases.export import load_module
+        from videoreason.models.export import load_module
 
         start = load_module(init_from)
         self.start_clip_frames = start.hparams.get("clip_frames")
@@ -269,10 +252,16 @@ class GRPOModule(VideoModule):
 
     # ------------------------------------------------------------------ rollout
     def _generators(self, ids: list[str]) -> list[torch.Generator]:
-        """Rollout RNG per sample, from (seed, optimizer step, puzzle id, copy in its group): resumable, and a
-        sample's rollout is the same whatever rank, batch or chunk it lands in (so 1 and N processes agree)."""
-        copies = [f"{i}#{j % self.hparams.group_size}" for j, i in enumerate(ids)]
-        return sample_generators(self.seed, self.global_step, keys=copies)
+        """Rollout RNG of the ``G`` copies of each puzzle drawn (``ids``: one per group), rows ``b * G + g``, from
+        (seed, optimizer step, puzzle id, copy number): resumable, and a rollout is the same whatever rank, batch or
+        chunk it lands in (so 1 and N processes agree). A puzzle drawn again in the same batch continues its copy
+        numbers (``G .. 2G - 1``): its second group is rolled out with other noise."""
+        group, draws = self.hparams.group_size, Counter()
+        keys = []
+        for i in ids:
+            keys += [f"{i}#{draws[i] * group + g}" for g in range(group)]
+            draws[i] += 1
+        return sample_generators(self.seed, self.global_step, keys=keys)
 
     @torch.no_grad()
     def rollout(
@@ -290,22 +279,16 @@ class GRPOModule(VideoModule):
             rows = slice(start, min(start + chunk, n))
             part, video = self._rollout_videos(first_frames[rows], embeds[rows], generators[rows])
             if self.hparams.offload_rollouts:  # free the chunk's step latents on the device right away
-                part.steps = [move_step(s, "cpu") for s in part.steps]
+                part = part.to("cpu")
             if scorer is not None:
                 futures.append(scorer(video, rows))
             parts.append(part)
             videos.append(video)
             if progress is not None:
                 progress.update(len(video))
-        merged = Rollout(
-            latents=torch.cat([p.latents for p in parts]),
-            steps=[dataclasses.replace(s, latents=torch.cat([p.steps[i].latents for p in parts]),
-                                       next_latents=torch.cat([p.steps[i].next_latents for p in parts]),
-                                       log_prob=torch.cat([p.steps[i].log_prob for p in parts]))
-                   for i, s in enumerate(parts[0].steps)],
-            sigmas=parts[0].sigmas, tail_sigmas=parts[0].tail_sigmas)
+        merged = Rollout.cat(parts)
         if self.hparams.offload_rollouts and torch.cuda.is_available():
-            merged.steps = [move_step(s, "cpu", pin=True) for s in merged.steps]  # async copies back in _update
+            merged = merged.to("cpu", pin=True)  # async copies back in _update
         return merged, embeds, np.concatenate(videos), futures
 
     def _rollout_videos(self, first_frames: torch.Tensor, embeds: torch.Tensor, generators: list[torch.Generator]
@@ -334,7 +317,7 @@ class GRPOModule(VideoModule):
         return dataclasses.replace(part, steps=steps), video
 
     # ------------------------------------------------------------------ rewards
-    def score(
+    def rewards(
         self, verdicts: list[Any], ids: list[str], videos: np.ndarray, references: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict]:
         """Per-sample total reward ``[N]`` and named components (``{}`` unless the reward is a ``WeightedSum``).
@@ -359,23 +342,23 @@ class GRPOModule(VideoModule):
                              f"{[i for i, r in zip(ids, total.tolist(), strict=True) if not math.isfinite(r)][:5]}")
         return total, {k: v.cpu().float() for k, v in components.items()}
 
-    def advantages(self, rewards: torch.Tensor, components: dict, ids: list[str]) -> tuple[torch.Tensor, float]:
-        """Group-normalised advantages of this rank's samples and the fraction of groups whose rewards all tie."""
-        keys = group_keys(ids)
-        stacked = torch.stack([rewards, *components.values()], dim=1)  # [n, 1 + K]
-        everyone, all_keys, mine = gather_group_rewards(stacked, keys)
+    def advantages(self, rewards: torch.Tensor, components: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
+        """Group-normalised advantages ``[B, G]`` of this rank's rewards ``[B, G]`` (and components, each ``[B, G]``),
+        and the fraction of all ranks' groups whose rewards all tie (``videoreason.rewards.advantages``)."""
+        stacked = torch.stack([rewards, *components.values()], dim=2)  # [B, G, 1 + K]
+        everyone, mine = gather_groups(stacked)
         weights = None
         if self.hparams.per_reward_normalization and components:
             weights = torch.tensor([self.reward.weights[k] for k in components])
-        adv = group_advantages(everyone[:, 0], all_keys, everyone[:, 1:] if weights is not None else None, weights,
+        adv = group_advantages(everyone[..., 0], everyone[..., 1:] if weights is not None else None, weights,
                                clip=self.hparams.adv_clip, scale=self.hparams.scale_rewards)
-        return adv[mine], tied_group_fraction(everyone[:, 0], all_keys)
+        return adv[mine], tied_group_fraction(everyone[..., 0])
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Verified metrics as every phase, plus ``val/reward``: the training reward on held-out puzzles."""
         verdicts, videos = self.validate_batch(batch)
         references = to_uint8(batch["video"]).cpu() if self.reward_reads_references else None
-        rewards, _ = self.score(verdicts, list(batch["id"]), videos, references)
+        rewards, _ = self.rewards(verdicts, list(batch["id"]), videos, references)
         self.log("val/reward", rewards.mean(), batch_size=len(verdicts), on_epoch=True)
 
     # ------------------------------------------------------------------ policy update
@@ -414,11 +397,12 @@ class GRPOModule(VideoModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if self.spec is None:
             raise ValueError("GRPO needs the dataset's RenderSpec: use a PuzzleVideoDataModule")
-        group = self.hparams.group_size
-        ids = [i for i in batch["id"] for _ in range(group)]
-        tasks = [t for t in batch["task"] for _ in range(group)]
-        puzzles = [p for p in batch["puzzle"] for _ in range(group)]
-        prompts = [p for p in batch["prompt"] for _ in range(group)]
+        draws, group = len(batch["id"]), self.hparams.group_size
+
+        def copies(values: list[Any]) -> list[Any]:  # [B] -> [B * G], rollout b * G + g is copy g of draw b
+            return [v for v in values for _ in range(group)]
+
+        ids, tasks, puzzles, prompts = (copies(batch[k]) for k in ("id", "task", "puzzle", "prompt"))
         first_frames = batch["first_frame"].repeat_interleave(group, dim=0)  # [B*G, 3, H, W]
 
         t0 = time.perf_counter()
@@ -426,19 +410,20 @@ class GRPOModule(VideoModule):
             def scorer(videos: np.ndarray, rows: slice):
                 return pool.submit(videos, puzzles[rows], tasks[rows], self.spec, ids[rows])
 
-            rollout, embeds, videos, futures = self.rollout(first_frames, prompts, self._generators(ids), scorer,
-                                                            progress)
+            rollout, embeds, videos, futures = self.rollout(first_frames, prompts, self._generators(list(batch["id"])),
+                                                            scorer, progress)
             t1 = time.perf_counter()
             progress.set_description(f"step {self.global_step + 1}: scoring")
             verdicts = [v for f in futures for v in f.result()]
             references = None
             if self.reward_reads_references:
                 references = to_uint8(batch["video"]).cpu().repeat_interleave(group, dim=0)  # [B*G, F, H, W, 3]
-            rewards, components = self.score(verdicts, ids, videos, references)
-            adv, tied = self.advantages(rewards, components, ids)
+            rewards, components = self.rewards(verdicts, ids, videos, references)
+            adv, tied = self.advantages(rewards.view(draws, group),
+                                        {k: v.view(draws, group) for k, v in components.items()})
             t2 = time.perf_counter()
             progress.set_description(f"step {self.global_step + 1}: update")
-            stats = self._update(rollout, embeds, adv.to(self.device), progress)
+            stats = self._update(rollout, embeds, adv.flatten().to(self.device), progress)
             t3 = time.perf_counter()
 
         shown = slice(0, self.num_sample_videos)
@@ -483,7 +468,7 @@ class GRPOModule(VideoModule):
             total = 0.0
             for step in rollout.steps:
                 for rows in chunks:
-                    part = move_step(slice_step(step, rows), self.device)  # a no-op unless `offload_rollouts`
+                    part = step.slice(rows).to(self.device)  # a no-op unless `offload_rollouts`
                     loss, stat = self.policy_loss(part, embeds[rows], adv[rows])
                     # every backward runs, finite or not, so all ranks take part in the same collectives
                     self.manual_backward(loss / terms)

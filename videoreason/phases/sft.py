@@ -17,9 +17,9 @@ from videoreason.diffusion.noise import sample_generators, standard_normal
 from videoreason.diffusion.sampler import frame_timesteps, token_timesteps
 from videoreason.diffusion.schedule import add_noise, sample_training_sigmas, velocity_target
 from videoreason.models.codec import Codec
+from videoreason.models.export import make_hparams_portable
 from videoreason.models.lora import LoraSpec
 from videoreason.models.text import TextEmbedder
-from videoreason.phases.export import make_hparams_portable
 from videoreason.phases.video_module import VideoModule, check_codec_fits
 
 __all__ = ["SFTModule", "check_codec_fits"]

@@ -12,6 +12,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from videoreason import rng_state
 from videoreason.compat import attached_trainer
 from videoreason.diffusion.noise import seeded_noise
 from videoreason.diffusion.sampler import FlowSampler
@@ -23,7 +24,6 @@ from videoreason.models.lora import LoraSpec, add_lora
 from videoreason.models.recorded import absolute, recorded_config
 from videoreason.models.text import HashTextEmbedder, TextEmbedder, UMT5Embedder
 from videoreason.models.transformer import NAMED_CONFIGS, build_transformer, cast_keep_fp32
-from videoreason.phases import rng_state
 from videoreason.rewards.scoring import verdicts_for
 from videoreason.tasks.base import Verdict
 from videoreason.tasks.render import RenderSpec
@@ -259,6 +259,8 @@ class VideoModule(L.LightningModule):
         seeds: list[int] | None = None,
         steps: int | None = None,
         shift: float | None = None,
+        guidance_scale: float = 1.0,
+        negative_prompt: str = "",
     ) -> torch.Tensor:
         """Sample videos ``uint8 [B, F, H, W, 3]`` from first frames ``[B, 3, H, W]`` in [-1, 1].
 
@@ -273,23 +275,28 @@ class VideoModule(L.LightningModule):
             seeds: One noise seed per sample (default: ``seed + i``); a sample's video does not depend on its batch.
             steps: Denoising steps (default ``val_steps``).
             shift: Sigma shift of the schedule (default ``val_shift``).
+            guidance_scale: Classifier-free guidance weight (``> 1``: each step also runs the transformer on
+                ``negative_prompt`` and moves away from it, as diffusers' Wan pipelines do; ``1``: off).
+            negative_prompt: The prompt guidance steers away from.
         """
         batch, _, height, width = first_frames.shape
         first = self.codec.encode(first_frames.unsqueeze(2))  # [B, C, 1, h, w]
         seeds = [self.seed + i for i in range(batch)] if seeds is None else seeds
         embeds = self.text_embedder.embed(prompts).to(first.device)
+        sampler = FlowSampler(self.transformer, guidance_scale)
+        negative = self.text_embedder.embed([negative_prompt] * batch).to(first.device) if sampler.do_guidance else None
         sigmas = sampling_sigmas(steps or self.val_steps, shift=self.val_shift if shift is None else shift)
         clip, windows = self.clip_windows(num_frames)
         if windows == 1:
             noise = seeded_noise(seeds, self.codec.latent_shape(num_frames, height, width), first.device)
-            return to_uint8(self.codec.decode(self._denoise(noise, first, embeds, sigmas)))
+            return to_uint8(self.codec.decode(self._denoise(sampler, noise, first, embeds, sigmas, negative)))
         # a model trained on clips: window after window, each conditioned on the last frame of the one before
         noise = seeded_noise(seeds, self.codec.latent_shape(1 + windows * (clip - 1), height, width), first.device)
         fresh = self.codec.latent_shape(clip, height, width)[1] - 1  # latent frames each window adds
         pieces = []
         for w in range(windows):
             frames = noise[:, :, [0, *range(1 + w * fresh, 1 + (w + 1) * fresh)]]
-            video = to_uint8(self.codec.decode(self._denoise(frames, first, embeds, sigmas)))  # [B, clip, H, W, 3]
+            video = to_uint8(self.codec.decode(self._denoise(sampler, frames, first, embeds, sigmas, negative)))
             pieces.append(video if w == 0 else video[:, 1:])
             first = self.codec.encode(video[:, -1:])
         return torch.cat(pieces, dim=1)[:, :num_frames]
@@ -300,14 +307,15 @@ class VideoModule(L.LightningModule):
         clip = min(self.clip_frames or num_frames, num_frames)
         return clip, max(1, -(-(num_frames - 1) // max(clip - 1, 1)))
 
-    def _denoise(self, noise: torch.Tensor, first: torch.Tensor, embeds: torch.Tensor,
-                 sigmas: torch.Tensor) -> torch.Tensor:
-        """Latents from ``noise`` (frame 0 replaced by ``first``) by the ODE sampler, staggered with ``frame_lag``."""
+    def _denoise(self, sampler: FlowSampler, noise: torch.Tensor, first: torch.Tensor, embeds: torch.Tensor,
+                 sigmas: torch.Tensor, negative: torch.Tensor | None) -> torch.Tensor:
+        """Latents ``[B, C, f, h, w]`` from ``noise`` (frame 0 replaced by ``first``) by the ODE ``sampler``,
+        staggered with ``frame_lag``."""
         lag = self.frame_lag
         if lag:  # a model trained with rising per-frame noise: frames denoised one after another
-            return FlowSampler(self.transformer).sample_staggered(
-                noise, first, embeds, staggered_sigmas(sigmas, noise.shape[2], lag))
-        return FlowSampler(self.transformer).sample(noise, first, embeds, sigmas)
+            return sampler.sample_staggered(noise, first, embeds, staggered_sigmas(sigmas, noise.shape[2], lag),
+                                            negative)
+        return sampler.sample(noise, first, embeds, sigmas, negative_prompt_embeds=negative)
 
     def on_validation_epoch_start(self) -> None:
         self.samples = []

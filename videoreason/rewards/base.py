@@ -94,12 +94,12 @@ class Reward(Metric):
 class VerdictReward(Reward):
     """A reward computed from each sample's `Verdict` alone (parse once, score many).
 
-    A ``score`` that raises on one sample scores it 0 with a warning naming the sample and the reward, so one odd
+    A ``reward`` that raises on one sample scores it 0 with a warning naming the sample and the reward, so one odd
     verdict never stops training; a `RewardConfigError` (the reward is misconfigured) is raised.
     """
 
     @abstractmethod
-    def score(self, verdict: Verdict) -> float:
+    def reward(self, verdict: Verdict) -> float:
         """The reward of one verdict (finite; usually in [0, 1])."""
 
     inputs = frozenset({"verdicts", "ids"})
@@ -117,7 +117,7 @@ class VerdictReward(Reward):
         with torch.no_grad():
             for verdict, name in zip(verdicts, names, strict=True):
                 try:
-                    value = float(self.score(verdict))
+                    value = float(self.reward(verdict))
                 except RewardConfigError:
                     raise
                 except Exception as err:  # noqa: BLE001 - one bad sample must not stop training

@@ -17,7 +17,7 @@ from videoreason.tasks.base import Verdict
 class SuccessReward(VerdictReward):
     """Sparse reward: 1 when the video obeys every rule of its task (the SR metric), else 0."""
 
-    def score(self, verdict: Verdict) -> float:
+    def reward(self, verdict: Verdict) -> float:
         """1.0 on success, else 0.0."""
         return float(verdict.success)
 
@@ -25,7 +25,7 @@ class SuccessReward(VerdictReward):
 class ExactMatchReward(VerdictReward):
     """1 when the video succeeds with the reference trajectory (the EM metric), else 0."""
 
-    def score(self, verdict: Verdict) -> float:
+    def reward(self, verdict: Verdict) -> float:
         """1.0 on exact match, else 0.0."""
         return float(verdict.exact_match)
 
@@ -43,7 +43,7 @@ class PrecisionRecallF1Reward(VerdictReward):
             raise ValueError(f"`kind` must be 'f1', 'precision' or 'recall', got {kind!r}")
         self.kind = kind
 
-    def score(self, verdict: Verdict) -> float:
+    def reward(self, verdict: Verdict) -> float:
         """The verdict's precision, recall or F1."""
         return float(getattr(verdict, self.kind))
 
@@ -74,7 +74,7 @@ class ComponentReward(VerdictReward):
             raise ValueError(f"`component` must be a non-empty string, got {component!r}")
         self.component = component
 
-    def score(self, verdict: Verdict) -> float:
+    def reward(self, verdict: Verdict) -> float:
         """The component's value."""
         return _component(verdict, self.component)
 
@@ -100,7 +100,7 @@ class DenseReward(VerdictReward):
             weights = {str(k): float(w) for k, w in weights.items()}
         self.weights = weights
 
-    def score(self, verdict: Verdict) -> float:
+    def reward(self, verdict: Verdict) -> float:
         """Weighted mean of the components (0 for a verdict without components)."""
         if self.weights is None:
             values = list(verdict.components.values())

@@ -261,7 +261,7 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
             return Parsed.unreadable(shape)
         return Parsed(labels=labels, confidence=float(confident.mean()))
 
-    def score(self, video: Any, puzzle: PuzzleT, spec: RenderSpec) -> Verdict:
+    def verdict(self, video: Any, puzzle: PuzzleT, spec: RenderSpec) -> Verdict:
         """Parse and verify in one call."""
         return self.verify(self.parse(video, puzzle, spec), puzzle)
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from videoreason.models import estimates as est
-from videoreason.models.transformer import build_transformer, transformer_config
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # as `python benchmarks/scale.py` does
+import estimates as est  # noqa: E402
+
+from videoreason.models.transformer import build_transformer, transformer_config  # noqa: E402
 
 
 def _meta_model(name: str, lora_rank: int = 0) -> torch.nn.Module:

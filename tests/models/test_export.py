@@ -14,9 +14,9 @@ import yaml
 
 from videoreason.data.datamodule import PuzzleVideoDataModule
 from videoreason.models.codec import PixelCodec, WanVAECodec
+from videoreason.models.export import EXPORTED_TRANSFORMER, export_module, load_module
 from videoreason.models.lora import LoraSpec, lora_layers, stack_lora
 from videoreason.models.text import HashTextEmbedder, UMT5Embedder
-from videoreason.phases.export import EXPORTED_TRANSFORMER, export_module, load_module
 from videoreason.phases.grpo import GRPOModule
 from videoreason.phases.sft import SFTModule
 from videoreason.rewards.embedding import FrameSimilarityReward
