@@ -10,7 +10,8 @@ import pytest
 import torch
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from videoreason.callbacks.checkpoint import AtomicCheckpointIO, RunCheckpoint
+from videoreason.callbacks.checkpoint import RunCheckpoint
+from videoreason.checkpoint_io import AtomicCheckpointIO
 
 
 def trainer(root, max_steps: int = 7, **kwargs) -> L.Trainer:
