@@ -147,6 +147,8 @@ def test_a_phase_shows_its_live_progress_on_the_console(tmp_path, capsys):
     assert latest_progress("no bar here\n") is None
     bar = "step 1: update: 90%| 19/21 [00:05<00:00]"
     assert latest_progress(bar + "\x1b[A") == bar  # a nested bar's cursor move is not shown
+    outer = "Epoch 0:  30%|### | 6/20 [05:12<12:13, reward=1.52]"
+    assert latest_progress(f"{outer}\n{bar}\r") == f"Epoch 0: 30%|### | 6/20 [05:12<12:13, reward=1.52] | {bar}"
     log = tmp_path / "phase.log"
     script = ("import sys, time\nfor i in range(1, 4):\n    sys.stdout.write(f'\\rfit: {i}/3 [00:0{i}<00:00]')\n"
               "    sys.stdout.flush(); time.sleep(0.3)\nprint('\\nfinished')")

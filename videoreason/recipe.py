@@ -50,6 +50,7 @@ PRESETS = CONFIGS / "rewards"  # reward presets (``videoreason.rewards.presets``
 TIMES_FILE = "times.json"  # wall seconds per phase, so a --reuse run still reports the phases run before
 PROGRESS = re.compile(r"\d+/\d+ \[")  # a tqdm bar: "... 27/60 [00:30<00:35, ...]"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # cursor moves of nested tqdm bars
+NESTED = re.compile(r"step \d+: ")  # GRPO's bar inside one optimizer step (GRPOModule._step_progress)
 CURVES_FILE = "learning_curves.png"  # held-out SR and F1 of every trained model at each of its validations
 EVAL_BATCH = 32  # tiny videos per forward pass: 1.65x faster than eval's default 8 on 2 cores, same videos
 
@@ -120,11 +121,19 @@ def run(command: list[str], log: Path, name: str = "") -> float:
 
 
 def latest_progress(text: str) -> str | None:
-    """The last progress-bar state in a command's output (tqdm redraws with carriage returns), or ``None``."""
+    """The last progress-bar state in a command's output (tqdm redraws with carriage returns), or ``None``. A bar
+    nested inside a step (GRPO's ``step 7: rollout 12/40``) is shown after its outer bar (``Epoch 0: 6/20 ...``)."""
+    outer = inner = None
     for segment in reversed(re.split(r"[\r\n]", ANSI.sub("", text))):
-        if PROGRESS.search(segment):
-            return " ".join(segment.split())
-    return None
+        if not PROGRESS.search(segment):
+            continue
+        if NESTED.match(segment.strip()):
+            inner = inner or segment
+        else:
+            outer = segment
+            break
+    shown = [" ".join(s.split()) for s in (outer, inner) if s is not None]
+    return " | ".join(shown) if shown else None
 
 
 def tail(path: Path, size: int = 20000) -> str:
