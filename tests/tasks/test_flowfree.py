@@ -18,9 +18,11 @@ from videoreason.tasks.flowfree import (
     FlowFreeDifficulty,
     FlowFreePuzzle,
     FlowFreeSolution,
+    forced_step,
     generate_flows,
 )
 from videoreason.tasks.flowfree_solver import solve_boards
+from videoreason.tasks.grid import dihedral
 from videoreason.tasks.render import RenderSpec
 
 TASK = FlowFree()
@@ -450,3 +452,86 @@ def test_parse_and_verify_are_fast():
             TASK.verdict(video, puzzle, TINY)
     rate = 100 / (time.perf_counter() - start)
     assert rate > 50, f"parse+verify at {rate:.0f} videos/s (expected thousands)"
+
+
+# ------------------------------------------------------------------------------------------ forced video
+def forced_puzzle(seed: int, level: str = "tiny-forced") -> FlowFreePuzzle:
+    return TASK.generate(np.random.default_rng(seed), level)
+
+
+def rotated(puzzle: FlowFreePuzzle, k: int) -> FlowFreePuzzle:
+    """``puzzle`` under the dihedral image ``k`` of its board."""
+    board = dihedral(TASK.initial_state(puzzle), k)
+    pairs = tuple(tuple(tuple(int(v) for v in cell) for cell in np.argwhere(board == i + 1))
+                  for i in range(puzzle.num_colors))
+    return FlowFreePuzzle(size=puzzle.size, endpoints=pairs, unique=puzzle.unique, video=puzzle.video)
+
+
+def test_forced_video_paints_forced_moves_frame_by_frame_then_holds():
+    frames = TINY.num_frames
+    for seed in range(60):
+        puzzle = forced_puzzle(seed)
+        assert puzzle.video == "forced" and puzzle.unique
+        solution = TASK.solve(puzzle)
+        states = TASK.states(puzzle, solution, frames)
+        assert len(states) == frames, "every tiny board fits the 9-frame video"
+        reference = board_of(puzzle, solution)
+        assert np.array_equal(states[0], TASK.initial_state(puzzle)) and np.array_equal(states[-1], reference)
+        for t in range(1, frames):
+            assert np.array_equal(states[t], forced_step(states[t - 1], puzzle, reference)), "a Markov step"
+            changed = states[t] != states[t - 1]
+            assert np.all(states[t - 1][changed] == 0) and np.all(states[t][changed] == reference[changed])
+        assert np.array_equal(forced_step(reference, puzzle, reference), reference), "the solved board holds"
+        # the rules and the guess commute with rotations and reflections: augmented videos are videos
+        for k in range(8):
+            assert np.array_equal(TASK.states(rotated(puzzle, k), TASK.solve(rotated(puzzle, k)), frames),
+                                  dihedral(states, k))
+
+
+def test_forced_step_paints_a_pipe_end_with_one_free_neighbour_and_a_cell_with_two_open_ones():
+    # 3x3, red (1) from (0, 0) to (2, 0) around the left column; green (2) from (0, 1) to (2, 1) via the right
+    puzzle = FlowFreePuzzle(size=3, endpoints=(((0, 0), (2, 0)), ((0, 1), (2, 1))), unique=True, video="forced")
+    reference = np.array([[1, 2, 2], [1, 0, 2], [1, 2, 2]])
+    assert reference[1, 1] == 0  # not a full solution: only the cells the rules reach matter here
+    board = TASK.initial_state(puzzle)
+    step = forced_step(board, puzzle, reference)
+    # (1, 0) is the only free neighbour of red's (0, 0) and (2, 0); (0, 2) has two open neighbours, one green
+    assert step[1, 0] == 1 and step[0, 2] == 2 and step[2, 2] == 2
+
+
+def test_forced_step_against_a_solution_the_rules_contradict_names_the_cell():
+    puzzle = FlowFreePuzzle(size=3, endpoints=(((0, 0), (2, 0)), ((0, 1), (2, 1))), unique=True, video="forced")
+    not_a_solution = np.array([[1, 2, 2], [2, 0, 2], [1, 2, 2]])  # red's only way out of (0, 0) painted green
+    with pytest.raises(ValueError, match=r"cell \(1, 0\) colour 1, the solution has 2"):
+        forced_step(TASK.initial_state(puzzle), puzzle, not_a_solution)
+
+
+@pytest.mark.parametrize("level", ["tiny-forced", "easy-forced"])
+def test_forced_video_draws_pale_pipes_and_survives_mp4_noise_and_resizing(level):
+    for seed in range(3):
+        puzzle = forced_puzzle(seed, level)
+        spec = RenderSpec(num_frames=17) if level == "easy-forced" else TINY
+        states = TASK.states(puzzle, TASK.solve(puzzle), spec.num_frames)
+        video = TASK.render(puzzle, states, spec)
+        parsed = TASK.parse(video, puzzle, spec)
+        assert parsed.confidence == 1.0 and np.array_equal(parsed.labels, states)
+        colours = {tuple(px) for px in video[-1].reshape(-1, 3)}
+        assert tuple(TASK.colors(spec)[1 + 10]) in colours, "pipe cells are drawn in the pale shade"
+        assert_perfect(TASK.verdict(video, puzzle, spec))
+        assert_perfect(TASK.verdict(decode_video(encode_mp4(video, spec.fps)), puzzle, spec))
+        noise = np.random.default_rng(seed).normal(0, 8, video.shape)
+        assert_perfect(TASK.verdict(np.clip(video + noise, 0, 255).astype(np.uint8), puzzle, spec))
+        assert_perfect(TASK.verdict(resize(video, 1.1), puzzle, spec))
+        assert_perfect(TASK.verdict(resize(video, 0.9), puzzle, spec))
+
+
+def test_forced_puzzle_needs_enough_frames_and_a_unique_level():
+    puzzle = next(p for p in (forced_puzzle(s) for s in range(100))
+                  if len(TASK.states(p, TASK.solve(p))) > 3)
+    with pytest.raises(ValueError, match="needs .* frames"):
+        TASK.states(puzzle, TASK.solve(puzzle), 3)
+    with pytest.raises(ValueError, match="require_unique"):
+        FlowFreeDifficulty(size=4, min_colors=2, max_colors=3, require_unique=False, video="forced")
+    with pytest.raises(ValueError, match="`video`"):
+        FlowFreePuzzle(size=4, endpoints=(((0, 0), (0, 1)),), video="spiral")
+    assert "forces" in TASK.prompt(puzzle) and "forces" not in TASK.prompt(puzzle_of("tiny", 0))

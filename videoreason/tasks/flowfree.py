@@ -6,8 +6,20 @@ one simple *induced* path between its endpoints: an endpoint has exactly one sam
 cell of the colour exactly two, and the colour's cells are connected (so pipes never cross, branch, loop or run
 alongside themselves). Boards are made by randomising a Hamiltonian path (backbite moves), splitting it into
 induced segments of >= 3 cells (joining/cutting segments until the colour count is in range), and checking with
-the SAT solver (`videoreason.tasks.flowfree_solver`), which also proves whether the solution is unique. The video
-grows every pipe at once from its first endpoint, each in proportion to its length; frame 0 shows only the dots.
+the SAT solver (`videoreason.tasks.flowfree_solver`), which also proves whether the solution is unique.
+
+Videos, in one of two styles chosen by the difficulty and recorded in the puzzle (``video``); frame 0 shows only the
+dots:
+
+- ``grow``: every pipe grows at once from its first endpoint, each in proportion to its length.
+- ``forced`` (levels ending in ``-forced``): each frame paints every move the board forces (`forced_step`), the way
+  a person solves it: a pipe end with one free neighbour must go there, and a free cell with only two open
+  neighbours (free cells or pipe ends) must join the pipe end among them. When nothing is forced, one cell is
+  guessed from the solution: both ends of the lowest unconnected colour grow one cell (so a rotated or reflected
+  video is the video of the rotated or reflected board). Pipe cells are drawn in a pale shade of their colour (the ``*_pipe`` classes), so every frame shows which
+  cells are the dots and which are pipe ends: the next frame is a function of the frame before (a video can be
+  generated frame by frame, as in the maze's ``fill`` style), and the solved board holds to the last frame. Parsing
+  reads a pale cell as its colour, so the verdict below is the same for both styles.
 
 Verdict (frames ``L_0 .. L_{F-1}``, ``L = L_{F-1}`` the final board, ``K`` colours, ``E`` the endpoint cells,
 ``ref`` the solver's board, "coloured" = label in ``1..K``):
@@ -31,9 +43,9 @@ Verdict (frames ``L_0 .. L_{F-1}``, ``L = L_{F-1}`` the final board, ``K`` colou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -47,20 +59,25 @@ from videoreason.tasks.flowfree_solver import (
     split_flows,
 )
 from videoreason.tasks.grid import checked_cell
+from videoreason.tasks.render import RenderSpec
 
 MAX_COLOURS = 10
 MIN_SIZE, MAX_SIZE = 2, 12
+VIDEOS = ("grow", "forced")
+COLOURS = ("red", "green", "blue", "yellow", "orange", "cyan", "magenta", "brown", "purple", "teal")
 #: Split attempts before `generate` gives up (a few per puzzle are typical up to 8x8, ~150 at 10x10).
 MAX_ATTEMPTS = 5000
 
 
 @dataclass(frozen=True)
 class FlowFreePuzzle(JsonRecord):
-    """A board size, one endpoint pair per colour (colour ``i + 1`` joins ``endpoints[i]``), and uniqueness."""
+    """A board size, one endpoint pair per colour (colour ``i + 1`` joins ``endpoints[i]``), uniqueness, and how
+    its solution video is drawn (``grow`` or ``forced``, see the module docstring)."""
 
     size: int
     endpoints: tuple[tuple[tuple[int, int], tuple[int, int]], ...]
     unique: bool = False
+    video: str = "grow"
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or isinstance(self.size, bool) or not MIN_SIZE <= self.size <= MAX_SIZE:
@@ -77,6 +94,8 @@ class FlowFreePuzzle(JsonRecord):
             raise ValueError(f"`endpoints` cells must be distinct, got {pairs}")
         if not isinstance(self.unique, bool):
             raise ValueError(f"`unique` must be a boolean, got {self.unique!r}")
+        if self.video not in VIDEOS:
+            raise ValueError(f"`video` must be one of {VIDEOS}, got {self.video!r}")
         object.__setattr__(self, "endpoints", tuple(pairs))
 
     @property
@@ -103,12 +122,14 @@ class FlowFreeSolution(JsonRecord):
 
 @dataclass(frozen=True)
 class FlowFreeDifficulty:
-    """Board side, the allowed range of colour counts, and whether the solution must be unique."""
+    """Board side, the allowed range of colour counts, whether the solution must be unique, and the video style of
+    the solutions."""
 
     size: int
     min_colors: int
     max_colors: int
     require_unique: bool = True
+    video: str = "grow"
 
     def __post_init__(self) -> None:
         if not MIN_SIZE <= self.size <= MAX_SIZE:
@@ -119,15 +140,21 @@ class FlowFreeDifficulty:
         if 3 * self.min_colors > self.size * self.size:
             raise ValueError(f"`min_colors` {self.min_colors} pipes of >= 3 cells do not fit a "
                              f"{self.size}x{self.size} board")
+        if self.video not in VIDEOS:
+            raise ValueError(f"`video` must be one of {VIDEOS}, got {self.video!r}")
+        if self.video == "forced" and not self.require_unique:
+            raise ValueError("the `forced` video paints the moves a board forces, so it needs `require_unique`")
 
 
 class FlowFree(Task[FlowFreePuzzle, FlowFreeSolution, FlowFreeDifficulty]):
     """FlowFree pipe filling (see the module docstring for the rules and metrics)."""
 
     name = "flowfree"
-    classes = ("empty", "red", "green", "blue", "yellow", "orange", "cyan", "magenta", "brown", "purple", "teal")
+    classes = ("empty", *COLOURS, *(f"{c}_pipe" for c in COLOURS))
     levels: ClassVar[dict[str, FlowFreeDifficulty]] = {
         "tiny": FlowFreeDifficulty(size=4, min_colors=2, max_colors=3),
+        "tiny-forced": FlowFreeDifficulty(size=4, min_colors=2, max_colors=3, video="forced"),
+        "easy-forced": FlowFreeDifficulty(size=5, min_colors=3, max_colors=4, video="forced"),
         "easy": FlowFreeDifficulty(size=5, min_colors=3, max_colors=4),
         "medium": FlowFreeDifficulty(size=6, min_colors=4, max_colors=5),
         "hard": FlowFreeDifficulty(size=7, min_colors=5, max_colors=7),
@@ -158,6 +185,8 @@ class FlowFree(Task[FlowFreePuzzle, FlowFreeSolution, FlowFreeDifficulty]):
     def states(self, puzzle: FlowFreePuzzle, solution: FlowFreeSolution,
                max_states: int | None = None) -> np.ndarray:
         _check_solution(puzzle, solution)
+        if puzzle.video == "forced":
+            return _forced_states(puzzle, solution, max_states)
         inner = [path[1:-1] for path in solution.paths]
         steps = max(1, max(len(p) for p in inner))
         states = np.repeat(self.initial_state(puzzle)[None], steps + 1, axis=0)  # [T, R, C]
@@ -168,10 +197,27 @@ class FlowFree(Task[FlowFreePuzzle, FlowFreeSolution, FlowFreeDifficulty]):
                 states[first:, cell[0], cell[1]] = i + 1
         return states
 
+    def render(self, puzzle: FlowFreePuzzle, states: np.ndarray, spec: RenderSpec) -> np.ndarray:
+        """As `Task.render`; in the ``forced`` style pipe cells (coloured cells that are not dots) are pale."""
+        states = np.asarray(states)
+        if puzzle.video == "forced":
+            pipe = (states > 0) & (self.initial_state(puzzle) == 0)
+            states = np.where(pipe, states + MAX_COLOURS, states)
+        return super().render(puzzle, states, spec)
+
+    def parse(self, video: Any, puzzle: FlowFreePuzzle, spec: RenderSpec) -> Parsed:
+        """As `Task.parse`, a pale pipe cell read as its colour."""
+        parsed = super().parse(video, puzzle, spec)
+        labels = parsed.labels
+        return replace(parsed, labels=np.where(labels > MAX_COLOURS, labels - MAX_COLOURS, labels))
+
     def prompt(self, puzzle: FlowFreePuzzle) -> str:
         n, k = puzzle.size, puzzle.num_colors
-        return (f"A {n}x{n} FlowFree puzzle with {k} colours. Connect each pair of same-coloured dots with a pipe "
+        text = (f"A {n}x{n} FlowFree puzzle with {k} colours. Connect each pair of same-coloured dots with a pipe "
                 f"of their colour, fill every cell of the grid, and never let pipes cross or branch.")
+        if puzzle.video == "forced":
+            text += " Each frame, draw every pipe move the board forces; when none is, extend one pipe by a cell at both ends."
+        return text
 
     def verify(self, parsed: Parsed, puzzle: FlowFreePuzzle) -> Verdict:
         if not self.is_readable(parsed) or parsed.labels.shape[1:] != (puzzle.size, puzzle.size):
@@ -232,7 +278,8 @@ def generate_flows(rng: np.random.Generator, level: FlowFreeDifficulty) -> tuple
         unique = len(solve_boards(n, endpoints, limit=2)) == 1
         if level.require_unique and not unique:
             continue
-        return FlowFreePuzzle(size=n, endpoints=endpoints, unique=unique), FlowFreeSolution(paths=paths)
+        puzzle = FlowFreePuzzle(size=n, endpoints=endpoints, unique=unique, video=level.video)
+        return puzzle, FlowFreeSolution(paths=paths)
     raise RuntimeError(f"could not split a {n}x{n} FlowFree board into {level.min_colors}-{level.max_colors} "
                        f"colours in {MAX_ATTEMPTS} attempts; allow more colours or a smaller board")
 
@@ -258,6 +305,76 @@ def _check_solution(puzzle: FlowFreePuzzle, solution: FlowFreeSolution) -> None:
             raise ValueError(f"path {i} leaves the {puzzle.size}x{puzzle.size} board")
         if any(abs(a[0] - b[0]) + abs(a[1] - b[1]) != 1 for a, b in zip(path, path[1:], strict=False)):
             raise ValueError(f"path {i} has a step between non-adjacent cells")
+
+
+def _forced_states(puzzle: FlowFreePuzzle, solution: FlowFreeSolution, max_states: int | None) -> np.ndarray:
+    """The ``forced`` video's boards: `forced_step` until solved, the solved board held to ``max_states``."""
+    reference = _reference_board(puzzle) if puzzle.unique else _board_of(puzzle, solution)
+    states = [FlowFree().initial_state(puzzle)]
+    while (states[-1] == 0).any():
+        states.append(forced_step(states[-1], puzzle, reference))
+    if max_states is not None:
+        if len(states) > max_states:
+            raise ValueError(f"this board needs {len(states)} frames to paint its forced moves one frame each, "
+                             f"the video has {max_states}")
+        states += [states[-1]] * (max_states - len(states))
+    return np.stack(states)
+
+
+def forced_step(board: np.ndarray, puzzle: FlowFreePuzzle, solution: np.ndarray) -> np.ndarray:
+    """The ``forced`` video's next frame (labels ``[n, n]``, a partial board whose pipes grow from the dots along
+    ``solution``, the solved board): every cell the rules force, or else the guessed cells; a solved board is a fixed
+    point. The rules only paint what every solution paints, so on a unique puzzle they agree with ``solution``;
+    the guess follows ``solution``."""
+    n = puzzle.size
+    nbrs = neighbour_table(n)
+    flat = board.ravel()
+    heads = {}  # flat cell -> colour, the growing end of every unconnected pipe
+    for i, pair in enumerate(puzzle.endpoints):
+        (r1, c1), (r2, c2) = pair
+        first, second = _pipe_end(flat, r1 * n + c1, i + 1, nbrs), _pipe_end(flat, r2 * n + c2, i + 1, nbrs)
+        if first != r2 * n + c2:  # the pipe from the first dot does not reach the second yet
+            heads.update({first: i + 1, second: i + 1})
+    paint: dict[int, int] = {}
+    for head, colour in heads.items():  # a pipe end with one free neighbour goes there
+        free = [u for u in nbrs[head] if flat[u] == 0]
+        if len(free) == 1:
+            paint[free[0]] = colour
+    for v in np.flatnonzero(flat == 0).tolist():  # a free cell with two open neighbours joins a pipe end of them
+        open_ = [u for u in nbrs[v] if flat[u] == 0 or u in heads]
+        colours = {heads[u] for u in open_ if u in heads}
+        if len(open_) == 2 and len(colours) == 1:
+            paint[v] = colours.pop()
+    if not paint and heads:  # nothing forced: both ends of the lowest unconnected colour grow one cell
+        colour = min(heads.values())
+        for head in (u for u, c in heads.items() if c == colour):
+            paint.update({u: colour for u in nbrs[head] if flat[u] == 0 and solution.flat[u] == colour})
+    out = flat.copy()
+    for v, colour in paint.items():
+        if solution.flat[v] != colour:
+            raise ValueError(f"forced move paints cell {divmod(v, n)} colour {colour}, the solution has "
+                             f"{solution.flat[v]}: the puzzle is not unique or `board` is not on its way")
+        out[v] = colour
+    return out.reshape(board.shape)
+
+
+def _pipe_end(flat: np.ndarray, start: int, colour: int, nbrs: tuple[tuple[int, ...], ...]) -> int:
+    """The last cell of the pipe of ``colour`` grown from the dot at flat cell ``start``."""
+    prev, cell = -1, start
+    while True:
+        step = [u for u in nbrs[cell] if u != prev and flat[u] == colour]
+        if not step:
+            return cell
+        prev, cell = cell, step[0]
+
+
+def _board_of(puzzle: FlowFreePuzzle, solution: FlowFreeSolution) -> np.ndarray:
+    """The label board of ``solution``."""
+    board = np.zeros((puzzle.size, puzzle.size), dtype=np.int8)
+    for i, path in enumerate(solution.paths):
+        for r, c in path:
+            board[r, c] = i + 1
+    return board
 
 
 def _cell_codes(board: np.ndarray, mask: np.ndarray) -> set[int]:

@@ -39,6 +39,17 @@ DEFAULT_PALETTE: dict[str, tuple[int, int, int]] = {
     "brown": (130, 70, 20),
     "purple": (120, 40, 160),
     "teal": (0, 128, 128),
+    # FlowFree pipe cells of the `forced` video: each colour halfway to white
+    "red_pipe": (238, 142, 148),
+    "green_pipe": (142, 212, 158),
+    "blue_pipe": (142, 168, 242),
+    "yellow_pipe": (252, 238, 138),
+    "orange_pipe": (252, 192, 138),
+    "cyan_pipe": (148, 238, 242),
+    "magenta_pipe": (242, 148, 238),
+    "brown_pipe": (192, 162, 138),
+    "purple_pipe": (188, 148, 208),
+    "teal_pipe": (128, 192, 192),
 }
 BACKGROUND = (16, 16, 16)
 MIN_DOT_CELL = 12.0
