@@ -15,15 +15,20 @@ from hypothesis import strategies as st
 from videoreason.media import decode_video, encode_mp4
 from videoreason.tasks.base import Parsed
 from videoreason.tasks.render import RenderSpec, frame_state_indices
+from videoreason.tasks.grid import dihedral
 from videoreason.tasks.sokoban import (
     BOX,
+    BOX_ON_TARGET,
     FLOOR,
     PLAYER,
+    PLAYER_ON_TARGET,
+    TARGET,
     WALL,
     Sokoban,
     SokobanDifficulty,
     SokobanPuzzle,
     SokobanSolution,
+    canonical_push_plan,
 )
 from videoreason.tasks.sokoban_solver import board_for, plan_to_moves, random_room, scatter, solve_pushes
 
@@ -427,3 +432,37 @@ def test_random_label_grids_score_within_bounds(labels: list[int], data) -> None
     grids[0] = TASK.initial_state(puzzle)  # a plausible start, random continuation
     verdict = TASK.verify(Parsed(grids, 1.0), puzzle)
     _assert_failed_safely(verdict)
+
+
+def position(puzzle: SokobanPuzzle, state: np.ndarray) -> SokobanPuzzle:
+    """``puzzle`` with the player and boxes of a label grid (walls and targets are the puzzle's)."""
+    boxes = tuple(tuple(int(v) for v in c) for c in np.argwhere(np.isin(state, (BOX, BOX_ON_TARGET))))
+    player = tuple(int(v) for v in np.argwhere(np.isin(state, (PLAYER, PLAYER_ON_TARGET)))[0])
+    return replace(puzzle, player=player, boxes=boxes)
+
+
+def imaged(puzzle: SokobanPuzzle, k: int) -> SokobanPuzzle:
+    """``puzzle`` rotated or reflected by the dihedral image ``k`` of its (square) room."""
+    board = dihedral(TASK.initial_state(puzzle), k)
+    cells = lambda *labels: tuple(tuple(int(v) for v in c) for c in np.argwhere(np.isin(board, labels)))  # noqa: E731
+    return replace(puzzle, walls=cells(WALL), targets=cells(TARGET, BOX_ON_TARGET, PLAYER_ON_TARGET),
+                   boxes=cells(BOX, BOX_ON_TARGET), player=cells(PLAYER, PLAYER_ON_TARGET)[0])
+
+
+def test_push_video_is_optimal_a_function_of_each_frame_and_alike_in_every_rotation():
+    symmetric_ties = 0
+    for seed in range(40):
+        puzzle = TASK.generate(np.random.default_rng(seed), "tiny-push")
+        plan = canonical_push_plan(puzzle)
+        assert len(plan) == len(solve_pushes(puzzle)), "push-optimal"
+        states = TASK.states(puzzle, TASK.solve(puzzle), TINY.num_frames)
+        assert TASK.verdict(TASK.render(puzzle, states, TINY), puzzle, TINY).exact_match
+        for t in range(len(plan)):  # the rest of the plan depends on the position reached, nothing else
+            assert canonical_push_plan(position(puzzle, states[t])) == plan[t:]
+        for k in range(1, 8):
+            turned = TASK.states(imaged(puzzle, k), TASK.solve(imaged(puzzle, k)), TINY.num_frames)
+            if not np.array_equal(turned, dihedral(states, k)):
+                # only a position that is its own image can choose between two images of one push
+                assert any(np.array_equal(dihedral(s, j), s) for s in states for j in range(1, 8))
+                symmetric_ties += 1
+    assert symmetric_ties <= 8

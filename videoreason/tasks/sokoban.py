@@ -46,15 +46,23 @@ is no exact match.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
 
 from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, precision_recall_f1
-from videoreason.tasks.grid import Cell, bfs_distances, checked_cell
-from videoreason.tasks.sokoban_solver import generate_level, plan_to_moves, pushes_of, replay, solve_pushes
+from videoreason.tasks.grid import Cell, bfs_distances, checked_cell, dihedral, shape_keeping_dihedral
+from videoreason.tasks.sokoban_solver import (
+    LETTERS,
+    board_for,
+    generate_level,
+    plan_to_moves,
+    pushes_of,
+    replay,
+    solve_pushes,
+)
 
 WALL, FLOOR, TARGET, BOX, BOX_ON_TARGET, PLAYER, PLAYER_ON_TARGET = range(7)
 MIN_SIZE, MAX_SIZE = 3, 16
@@ -194,7 +202,7 @@ class Sokoban(Task[SokobanPuzzle, SokobanSolution, SokobanDifficulty]):
             rng, level.height, level.width, level.boxes, level.min_pushes, level.max_pushes), video=level.video)
 
     def solve(self, puzzle: SokobanPuzzle) -> SokobanSolution:
-        plan = solve_pushes(puzzle)
+        plan = canonical_push_plan(puzzle) if puzzle.video == "pushes" else solve_pushes(puzzle)
         if plan is None:
             raise ValueError("sokoban level has no solution")
         return SokobanSolution(moves=plan_to_moves(puzzle, plan))
@@ -288,6 +296,42 @@ def _labels(puzzle: SokobanPuzzle, player: Cell, boxes) -> np.ndarray:
         grid[cell] = BOX_ON_TARGET if grid[cell] == TARGET else BOX
     grid[player] = PLAYER_ON_TARGET if grid[player] == TARGET else PLAYER
     return grid
+
+
+def canonical_push_plan(puzzle: SokobanPuzzle) -> list[tuple[Cell, str]] | None:
+    """A push-optimal plan whose every push is chosen from the position it is made in, alone, and alike in every
+    rotation or reflection of the room: among the pushes that keep the plan optimal, the one whose pair of label
+    grids (position, next position) is least in its canonical form (the smallest of its dihedral images). So the
+    ``pushes`` video is a function of each frame, consistent with the rotated and reflected copies training
+    augments with (only a position that is its own image under a transform can tie); ``None`` if unsolvable."""
+    plan = solve_pushes(puzzle)
+    if plan is None:
+        return None
+    board = board_for(puzzle.height, puzzle.width, tuple(puzzle.walls), tuple(puzzle.targets))
+    images = shape_keeping_dihedral(puzzle.height, puzzle.width)
+    player, boxes, chosen = puzzle.player, tuple(puzzle.boxes), []
+    for remaining in range(len(plan) - 1, -1, -1):
+        here = _labels(puzzle, player, boxes)
+        occupied = {board.index(b) for b in boxes}
+        region, _ = board.reachable(board.index(player), occupied)
+        best = None
+        for box in boxes:
+            at = board.index(box)
+            for letter, off in zip(LETTERS, board.offsets, strict=True):
+                if not region[at - off] or not board.floor[at + off] or at + off in occupied:
+                    continue
+                moved = tuple(board.cell(at + off) if b == box else b for b in boxes)
+                rest = solve_pushes(replace(puzzle, player=box, boxes=moved), max_pushes=remaining)
+                if rest is None or len(rest) != remaining:
+                    continue
+                pair = np.stack([here, _labels(puzzle, box, moved)])
+                key = min(dihedral(pair, k).tobytes() for k in images)
+                if best is None or key < best[0]:
+                    best = (key, box, letter.upper(), moved)
+        _, box, letter, moved = best
+        chosen.append((box, letter))
+        player, boxes = box, moved
+    return chosen
 
 
 @lru_cache(maxsize=4096)
