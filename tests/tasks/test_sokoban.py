@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from videoreason.media import decode_video, encode_mp4
 from videoreason.tasks.base import Parsed
-from videoreason.tasks.render import RenderSpec, frame_state_indices
 from videoreason.tasks.grid import dihedral
+from videoreason.tasks.render import RenderSpec, frame_state_indices
 from videoreason.tasks.sokoban import (
     BOX,
     BOX_ON_TARGET,

@@ -14,11 +14,12 @@ dots:
 - ``grow``: every pipe grows at once from its first endpoint, each in proportion to its length.
 - ``forced`` (levels ending in ``-forced``): each frame paints every move the board forces (`forced_step`), the way
   a person solves it: a pipe end with one free neighbour must go there, and a free cell with only two open
-  neighbours (free cells or pipe ends) must join the pipe end among them. When nothing is forced, one cell is
-  guessed from the solution: both ends of the lowest unconnected colour grow one cell (so a rotated or reflected
-  video is the video of the rotated or reflected board). Pipe cells are drawn in a pale shade of their colour (the ``*_pipe`` classes), so every frame shows which
-  cells are the dots and which are pipe ends: the next frame is a function of the frame before (a video can be
-  generated frame by frame, as in the maze's ``fill`` style), and the solved board holds to the last frame. Parsing
+  neighbours (free cells or pipe ends) must join the pipe end among them. When nothing is forced, the solution is
+  followed one guess at a time: both ends of the lowest unconnected colour grow one cell (so a rotated or reflected
+  video is the video of the rotated or reflected board). Pipe cells are drawn in a pale shade of their colour (the
+  ``*_pipe`` classes), so every frame shows which cells are the dots and which are pipe ends: the next frame is a
+  function of the frame before (a video can be generated frame by frame, as in the maze's ``fill`` style), and the
+  solved board holds to the last frame. Parsing
   reads a pale cell as its colour, so the verdict below is the same for both styles.
 
 Verdict (frames ``L_0 .. L_{F-1}``, ``L = L_{F-1}`` the final board, ``K`` colours, ``E`` the endpoint cells,
@@ -216,7 +217,8 @@ class FlowFree(Task[FlowFreePuzzle, FlowFreeSolution, FlowFreeDifficulty]):
         text = (f"A {n}x{n} FlowFree puzzle with {k} colours. Connect each pair of same-coloured dots with a pipe "
                 f"of their colour, fill every cell of the grid, and never let pipes cross or branch.")
         if puzzle.video == "forced":
-            text += " Each frame, draw every pipe move the board forces; when none is, extend one pipe by a cell at both ends."
+            text += (" Each frame, draw every pipe move the board forces; when none is, extend one pipe by a cell at "
+                     "both ends.")
         return text
 
     def verify(self, parsed: Parsed, puzzle: FlowFreePuzzle) -> Verdict:
