@@ -80,15 +80,16 @@ class TaskRecipe:
 
 # One board block or cell = 8 pixels = one transformer token (codec patch 4 x Wan patch 2): 7x7 maze blocks, 4x4
 # FlowFree cells, 6x6 Sokoban squares. Maze: the frame-by-frame `tiny-fill` videos (the puzzle, the dead ends shaded
-# one cell deeper per frame, then the path), FlowFree: the `tiny-forced` videos (the forced moves of each board
+# one cell deeper per frame, then the path), FlowFree: the `easy-forced` videos (the forced moves of each board
 # painted frame by frame) and Sokoban: the `tiny-push` videos (one push per frame, the solved room held), all learned
 # one step at a time.
 RECIPES = {
     "maze": TaskRecipe(size=56, frames=9, difficulty="tiny-fill", num_train=4000, num_val=32,
                        sft_config="sft_tiny_fill_steps.yaml", grpo_config="grpo_tiny_fill_steps.yaml",
                        pretrained="maze_fill_steps"),
-    # 4x4 FlowFree boards are few: 3000 distinct ones outside the test and val splits are not found in 20 draws each
-    "flowfree": TaskRecipe(size=32, frames=9, difficulty="tiny-forced", num_train=2000, num_val=32,
+    # `easy-forced` (5x5, 3-4 colours, 17 frames): 4x4 boards come in ~100 classes up to rotation and reflection,
+    # which the 200 test boards nearly exhaust
+    "flowfree": TaskRecipe(size=40, frames=17, difficulty="easy-forced", num_train=4000, num_val=32,
                            sft_config="sft_tiny_forced_steps.yaml", grpo_config="grpo_tiny_forced_steps.yaml"),
     "sokoban": TaskRecipe(size=48, difficulty="tiny-push", num_train=4000, num_val=32,
                           sft_config="sft_tiny_push_steps.yaml", grpo_config="grpo_tiny_push_steps.yaml"),
