@@ -285,17 +285,21 @@ def resize(video: np.ndarray, factor: float) -> np.ndarray:
     return out.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # [F, H', W', 3]
 
 
+def assert_survives(video: np.ndarray, puzzle: FlowFreePuzzle, spec: RenderSpec, seed: int) -> None:
+    """The truth ``video`` verifies perfectly as is, after H.264, with Gaussian noise and resized by +-10%."""
+    assert_perfect(TASK.verdict(video, puzzle, spec))
+    assert_perfect(TASK.verdict(decode_video(encode_mp4(video, spec.fps)), puzzle, spec))
+    noise = np.random.default_rng(seed).normal(0, 8, video.shape)
+    assert_perfect(TASK.verdict(np.clip(video + noise, 0, 255).astype(np.uint8), puzzle, spec))
+    assert_perfect(TASK.verdict(resize(video, 1.1), puzzle, spec))
+    assert_perfect(TASK.verdict(resize(video, 0.9), puzzle, spec))
+
+
 @pytest.mark.parametrize("level", list(SEEDS))
 def test_truth_video_survives_mp4_noise_and_resizing(level):
     for seed in range(3):
         puzzle = puzzle_of(level, seed)
-        video = truth_video(puzzle)
-        assert_perfect(TASK.verdict(video, puzzle, TINY))
-        assert_perfect(TASK.verdict(decode_video(encode_mp4(video, TINY.fps)), puzzle, TINY))
-        noise = np.random.default_rng(seed).normal(0, 8, video.shape)
-        assert_perfect(TASK.verdict(np.clip(video + noise, 0, 255).astype(np.uint8), puzzle, TINY))
-        assert_perfect(TASK.verdict(resize(video, 1.1), puzzle, TINY))
-        assert_perfect(TASK.verdict(resize(video, 0.9), puzzle, TINY))
+        assert_survives(truth_video(puzzle), puzzle, TINY, seed)
 
 
 def test_truth_video_survives_mp4_at_wan_size():
@@ -517,12 +521,7 @@ def test_forced_video_draws_pale_pipes_and_survives_mp4_noise_and_resizing(level
         assert parsed.confidence == 1.0 and np.array_equal(parsed.labels, states)
         colours = {tuple(px) for px in video[-1].reshape(-1, 3)}
         assert tuple(TASK.colors(spec)[1 + 10]) in colours, "pipe cells are drawn in the pale shade"
-        assert_perfect(TASK.verdict(video, puzzle, spec))
-        assert_perfect(TASK.verdict(decode_video(encode_mp4(video, spec.fps)), puzzle, spec))
-        noise = np.random.default_rng(seed).normal(0, 8, video.shape)
-        assert_perfect(TASK.verdict(np.clip(video + noise, 0, 255).astype(np.uint8), puzzle, spec))
-        assert_perfect(TASK.verdict(resize(video, 1.1), puzzle, spec))
-        assert_perfect(TASK.verdict(resize(video, 0.9), puzzle, spec))
+        assert_survives(video, puzzle, spec, seed)
 
 
 def test_forced_puzzle_needs_enough_frames_and_a_unique_level():

@@ -94,6 +94,17 @@ def precision_recall_f1(predicted: set, reference: set) -> tuple[float, float, f
     return precision, recall, f1
 
 
+def hold_solved(states: list[np.ndarray], max_states: int | None, board: str, steps: str) -> np.ndarray:
+    """A chain-of-frames video's states ``[T, R, C]``; with ``max_states`` the solved board is held so that there are
+    exactly ``max_states`` (one per frame), and a video needing more raises a ``ValueError`` naming the frames
+    ("this ``board`` needs N frames ``steps``, the video has M")."""
+    if max_states is not None:
+        if len(states) > max_states:
+            raise ValueError(f"this {board} needs {len(states)} frames {steps}, the video has {max_states}")
+        states = states + [states[-1]] * (max_states - len(states))
+    return np.stack(states)
+
+
 def failed_verdict(component_names: tuple[str, ...], confidence: float) -> Verdict:
     """The verdict of an unreadable video: nothing holds, every score is 0."""
     return Verdict(False, 0.0, 0.0, 0.0, False, dict.fromkeys(component_names, 0.0), confidence)

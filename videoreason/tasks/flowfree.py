@@ -50,7 +50,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, precision_recall_f1
+from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, hold_solved, precision_recall_f1
 from videoreason.tasks.flowfree_solver import (
     backbite,
     board_paths,
@@ -187,7 +187,7 @@ class FlowFree(Task[FlowFreePuzzle, FlowFreeSolution, FlowFreeDifficulty]):
                max_states: int | None = None) -> np.ndarray:
         _check_solution(puzzle, solution)
         if puzzle.video == "forced":
-            return _forced_states(puzzle, solution, max_states)
+            return _forced_states(puzzle, solution, self.initial_state(puzzle), max_states)
         inner = [path[1:-1] for path in solution.paths]
         steps = max(1, max(len(p) for p in inner))
         states = np.repeat(self.initial_state(puzzle)[None], steps + 1, axis=0)  # [T, R, C]
@@ -309,18 +309,15 @@ def _check_solution(puzzle: FlowFreePuzzle, solution: FlowFreeSolution) -> None:
             raise ValueError(f"path {i} has a step between non-adjacent cells")
 
 
-def _forced_states(puzzle: FlowFreePuzzle, solution: FlowFreeSolution, max_states: int | None) -> np.ndarray:
-    """The ``forced`` video's boards: `forced_step` until solved, the solved board held to ``max_states``."""
+def _forced_states(puzzle: FlowFreePuzzle, solution: FlowFreeSolution, initial: np.ndarray,
+                   max_states: int | None) -> np.ndarray:
+    """The ``forced`` video's boards from ``initial``: `forced_step` until solved, the solved board held to
+    ``max_states``."""
     reference = _reference_board(puzzle) if puzzle.unique else _board_of(puzzle, solution)
-    states = [FlowFree().initial_state(puzzle)]
+    states = [initial]
     while (states[-1] == 0).any():
         states.append(forced_step(states[-1], puzzle, reference))
-    if max_states is not None:
-        if len(states) > max_states:
-            raise ValueError(f"this board needs {len(states)} frames to paint its forced moves one frame each, "
-                             f"the video has {max_states}")
-        states += [states[-1]] * (max_states - len(states))
-    return np.stack(states)
+    return hold_solved(states, max_states, "board", "to paint its forced moves one frame each")
 
 
 def forced_step(board: np.ndarray, puzzle: FlowFreePuzzle, solution: np.ndarray) -> np.ndarray:

@@ -45,7 +45,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, precision_recall_f1
+from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, hold_solved, precision_recall_f1
 from videoreason.tasks.grid import Cell, bfs_distances, component, shortest_path
 
 WALL, FLOOR, START, GOAL, PATH, DEAD_END = range(6)
@@ -352,12 +352,7 @@ def _fill_states(puzzle: MazePuzzle, solution: MazeSolution, max_states: int | N
     states = [puzzle.grid]
     while not np.array_equal(board := fill_step(states[-1]), states[-1]):
         states.append(board)
-    if max_states is not None:
-        if len(states) > max_states:
-            raise ValueError(f"this maze needs {len(states)} frames to fill its dead ends one cell per frame, "
-                             f"the video has {max_states}")
-        states += [states[-1]] * (max_states - len(states))
-    return np.stack(states)
+    return hold_solved(states, max_states, "maze", "to fill its dead ends one cell per frame")
 
 
 def fill_step(board: np.ndarray) -> np.ndarray:
