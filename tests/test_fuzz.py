@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from videoreason.data.datamodule import PuzzleVideoDataset
 from videoreason.data.dataset import COLUMNS, load_sample, read_rows, row_problem
 from videoreason.media import decode_video, probe_video
-from videoreason.tasks.base import Task, Verdict, resolve_task
+from videoreason.tasks.base import BUILTIN_TASKS, Task, Verdict, resolve_task
 from videoreason.tasks.render import RenderSpec
 
-TASKS = ("maze", "flowfree", "sokoban")
+TASKS = BUILTIN_TASKS
 SPEC = RenderSpec.tiny()
 
 
@@ -65,6 +65,8 @@ def assert_bounded(verdict: Verdict, task: Task) -> None:
     assert isinstance(verdict, Verdict)
     assert set(verdict.components) == set(task.component_names)
     values = {**verdict.metrics(), "confidence": verdict.confidence}
+    sd = values.pop("trajectory_sd", None)  # an agent video's step deviation: None (undefined) or >= 0
+    assert sd is None or (math.isfinite(sd) and sd >= 0.0), f"trajectory_sd = {sd}"
     for name, value in values.items():
         value = float(value)
         assert math.isfinite(value) and 0.0 <= value <= 1.0, f"{name} = {value}"

@@ -8,7 +8,7 @@ from jsonargparse import ArgumentParser
 
 from videoreason.rewards import DenseReward, F1Reward, Reward, SuccessReward, WeightedSum, load_reward, preset_names
 from videoreason.rewards.presets import PRESETS
-from videoreason.tasks.base import Verdict, failed_verdict, resolve_task
+from videoreason.tasks.base import BUILTIN_TASKS, Verdict, failed_verdict, resolve_task
 
 CONFIGS = sorted(PRESETS.glob("*.yaml"))
 
@@ -22,15 +22,14 @@ def task_verdicts(name: str) -> list[Verdict]:
 
 
 def test_every_task_has_sparse_dense_and_f1_configs():
-    assert {p.name for p in CONFIGS} >= {f"{t}_{k}.yaml" for t in ("maze", "flowfree", "sokoban")
-                                         for k in ("sparse", "dense", "f1")}
+    assert {p.name for p in CONFIGS} >= {f"{t}_{k}.yaml" for t in BUILTIN_TASKS for k in ("sparse", "dense", "f1")}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_instantiates_and_scores_its_task(path):
     reward = load_reward(path)
     assert isinstance(reward, WeightedSum)
-    reward.update(verdicts=task_verdicts(path.stem.split("_")[0]))
+    reward.update(verdicts=task_verdicts(path.stem.rsplit("_", 1)[0]))
     out = reward.compute()
     assert out.shape == (3,) and out[2] == 0.0 and out[0] >= 1.0 > out[1]
     assert set(reward.components()) == set(reward.weights)

@@ -40,7 +40,7 @@ def verify_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | N
         verdict, error = safe_verdict(sample.task, frames, sample.puzzle, spec)
         status = "ok" if error is None else "error"
     else:
-        verdict = failed_verdict(sample.task.component_names, 0.0)
+        verdict = failed_verdict(sample.task.component_names, 0.0, sample.task.failed_trajectory)
     return {"id": row["id"], "task": row["task"], "difficulty": row["difficulty"], "split": row["split"],
             "status": status, "error": error or "", "confidence": verdict.confidence, **verdict.metrics()}
 

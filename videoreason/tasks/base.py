@@ -26,7 +26,14 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from videoreason.tasks.render import DEFAULT_PALETTE, RenderSpec, classify_cells, render_states
+from videoreason.tasks.render import (
+    DEFAULT_PALETTE,
+    CellGeometry,
+    RenderSpec,
+    cell_geometry,
+    classify_cells,
+    render_states,
+)
 
 #: A parsed video is accepted for scoring only when at least this fraction of its cells was read confidently.
 MIN_CONFIDENCE = 0.5
@@ -39,10 +46,12 @@ class Parsed:
     Attributes:
         labels: int8 array ``[F, R, C]``; the class index of every cell in every frame, ``-1`` where unsure.
         confidence: fraction of cells read with a clear margin (0 for garbage, 1 for a clean render).
+        geometry: where each cell lies in the frame (for trajectory metrics in frame units); ``None`` when unknown.
     """
 
     labels: np.ndarray
     confidence: float
+    geometry: CellGeometry | None = None
 
     @classmethod
     def unreadable(cls, shape: tuple[int, int]) -> Parsed:
@@ -62,6 +71,8 @@ class Verdict:
         exact_match: success and the same trajectory as the reference solution.
         components: dense scores in [0, 1] measuring partial progress, by name.
         confidence: the parser's confidence.
+        trajectory: the field's trajectory metrics of agent videos (`videoreason.tasks.agent`: PR, SR, SD, EM as
+            published), ``None`` where undefined; empty for painted videos.
     """
 
     success: bool
@@ -71,8 +82,9 @@ class Verdict:
     exact_match: bool
     components: dict[str, float] = field(default_factory=dict)
     confidence: float = 1.0
+    trajectory: dict[str, float | None] = field(default_factory=dict)
 
-    def metrics(self) -> dict[str, float]:
+    def metrics(self) -> dict[str, float | None]:
         """Flat ``name -> value`` view (success/exact_match as 0/1), for tables and rewards."""
         out = {
             "precision": self.precision,
@@ -82,6 +94,7 @@ class Verdict:
             "exact_match": float(self.exact_match),
         }
         out.update(self.components)
+        out.update(self.trajectory)
         return out
 
 
@@ -105,9 +118,11 @@ def hold_solved(states: list[np.ndarray], max_states: int | None, board: str, st
     return np.stack(states)
 
 
-def failed_verdict(component_names: tuple[str, ...], confidence: float) -> Verdict:
-    """The verdict of an unreadable video: nothing holds, every score is 0."""
-    return Verdict(False, 0.0, 0.0, 0.0, False, dict.fromkeys(component_names, 0.0), confidence)
+def failed_verdict(component_names: tuple[str, ...], confidence: float,
+                   trajectory: Mapping[str, float | None] | None = None) -> Verdict:
+    """The verdict of an unreadable video: nothing holds, every score is 0 (``trajectory``: an agent task's
+    trajectory metrics of a video without a trajectory)."""
+    return Verdict(False, 0.0, 0.0, 0.0, False, dict.fromkeys(component_names, 0.0), confidence, dict(trajectory or {}))
 
 
 def safe_verdict(task: Task, video: Any, puzzle: Any, spec: RenderSpec) -> tuple[Verdict, str | None]:
@@ -131,7 +146,8 @@ def safe_verdict(task: Task, video: Any, puzzle: Any, spec: RenderSpec) -> tuple
         confidence = float(parsed.confidence)
         return task.verify(parsed, puzzle), None
     except Exception as err:  # noqa: BLE001 - one bad sample must not stop the batch
-        return failed_verdict(tuple(task.component_names), confidence), f"{type(err).__name__}: {err}"
+        failed = failed_verdict(tuple(task.component_names), confidence, task.failed_trajectory)
+        return failed, f"{type(err).__name__}: {err}"
 
 
 class JsonRecord:
@@ -182,6 +198,7 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
         dot_classes: classes drawn as a disc on the ``dot_background`` class instead of a full square.
         levels: named difficulty presets, easiest first.
         puzzle_type / solution_type: the JSON record classes.
+        failed_trajectory: the trajectory metrics of an unreadable video (agent tasks, `videoreason.tasks.agent`).
         dihedral: the rules, prompt and verdict are unchanged when the board is rotated or reflected, so a
             rotated or mirrored board is the same puzzle: held-out splits exclude them and training may augment
             with them.
@@ -195,6 +212,7 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
     puzzle_type: ClassVar[type]
     solution_type: ClassVar[type]
     component_names: ClassVar[tuple[str, ...]]
+    failed_trajectory: ClassVar[dict[str, float | None]] = {}
     dihedral: ClassVar[bool] = True
 
     # ---------------------------------------------------------------- domain rules (implemented per task)
@@ -270,7 +288,7 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
         labels, confident = classify_cells(video, shape, spec, self.colors(spec))
         if labels is None:
             return Parsed.unreadable(shape)
-        return Parsed(labels=labels, confidence=float(confident.mean()))
+        return Parsed(labels=labels, confidence=float(confident.mean()), geometry=cell_geometry(shape, spec))
 
     def verdict(self, video: Any, puzzle: PuzzleT, spec: RenderSpec) -> Verdict:
         """Parse and verify in one call."""
@@ -282,7 +300,7 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
 
     def failed(self, parsed: Parsed) -> Verdict:
         """Zero verdict for an unreadable parse."""
-        return failed_verdict(self.component_names, parsed.confidence)
+        return failed_verdict(self.component_names, parsed.confidence, self.failed_trajectory)
 
     def puzzle_from_dict(self, data: Mapping[str, Any]) -> PuzzleT:
         """Load and validate a puzzle from JSON data."""
@@ -291,6 +309,10 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
     def solution_from_dict(self, data: Mapping[str, Any]) -> SolutionT:
         """Load and validate a solution from JSON data."""
         return self.solution_type.from_dict(data)
+
+
+BUILTIN_TASKS = ("maze", "flowfree", "sokoban", "trapfield", "maze_agent")
+"""Short names of the built-in tasks (modules of `videoreason.tasks`)."""
 
 
 @functools.cache
@@ -314,7 +336,7 @@ def resolve_task(name: str) -> Task:
     try:
         module = importlib.import_module(f"videoreason.tasks.{name}")
     except ImportError as err:
-        raise ValueError(f"unknown task {name!r}; built-in tasks: maze, flowfree, sokoban "
+        raise ValueError(f"unknown task {name!r}; built-in tasks: {', '.join(BUILTIN_TASKS)} "
                          f"(or give a class path such as mypkg.tasks.MyTask)") from err
     found = [v for v in vars(module).values()
              if isinstance(v, type) and issubclass(v, Task) and v.__module__ == module.__name__]

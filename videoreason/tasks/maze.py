@@ -113,13 +113,14 @@ class MazeSolution(JsonRecord):
 
 @dataclass(frozen=True)
 class MazeDifficulty:
-    """Maze size in cells, the least start-goal distance in cells, the allowed generator styles and the video
-    style of the solutions."""
+    """Maze size in cells, the range of start-goal distances in cells (``max_path_length``: none when ``None``), the
+    allowed generator styles and the video style of the solutions."""
 
     size: int
     min_path_length: int
     styles: tuple[str, ...] = STYLES
     video: str = "path"
+    max_path_length: int | None = None
 
     def __post_init__(self) -> None:
         if self.size < 2:
@@ -130,6 +131,9 @@ class MazeDifficulty:
             raise ValueError(f"`styles` must be a non-empty subset of {STYLES}, got {self.styles}")
         if self.video not in VIDEOS:
             raise ValueError(f"`video` must be one of {VIDEOS}, got {self.video!r}")
+        if self.max_path_length is not None and self.max_path_length < self.min_path_length:
+            raise ValueError(f"`max_path_length` must be >= min_path_length {self.min_path_length}, got "
+                             f"{self.max_path_length}")
 
 
 def _find(rows: tuple[str, ...], ch: str) -> Cell:
@@ -244,7 +248,8 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
             start_block = (2 * start[0] + 1, 2 * start[1] + 1)
             dist = bfs_distances(grid != "#", start_block)
             cell_dist = dist[1::2, 1::2] // 2  # [n, n] distance in cells
-            far = np.argwhere(cell_dist >= level.min_path_length)
+            longest = cell_dist.max() if level.max_path_length is None else level.max_path_length
+            far = np.argwhere((cell_dist >= level.min_path_length) & (cell_dist <= longest))
             if len(far) == 0:
                 continue
             goal = far[int(rng.integers(len(far)))]

@@ -39,6 +39,9 @@ DEFAULT_PALETTE: dict[str, tuple[int, int, int]] = {
     "brown": (130, 70, 20),
     "purple": (120, 40, 160),
     "teal": (0, 128, 128),
+    # agent videos (TrapField, Maze3D, Maze's `agent` style)
+    "agent": (20, 120, 230),
+    "trap": (120, 40, 160),
     # FlowFree pipe cells of the `forced` video: each colour halfway to white
     "red_pipe": (238, 142, 148),
     "green_pipe": (142, 212, 158),
@@ -125,6 +128,29 @@ class RenderSpec:
 def frame_state_indices(num_states: int, num_frames: int) -> np.ndarray:
     """State shown in each frame: ``round(f * (T - 1) / (F - 1))``; surjective whenever ``T <= F``."""
     return np.rint(np.arange(num_frames) * (num_states - 1) / (num_frames - 1)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class CellGeometry:
+    """Where each cell of a board lies in the frame, in frame-relative units (x / width, y / height).
+
+    Attributes:
+        centres: float ``[R, C, 2]``, the ``(x, y)`` centre of every cell.
+        boxes: float ``[R, C, 4]``, the ``(x, y, w, h)`` box around every cell (top-left corner and size).
+    """
+
+    centres: np.ndarray
+    boxes: np.ndarray
+
+
+def cell_geometry(shape: tuple[int, int], spec: RenderSpec) -> CellGeometry:
+    """The frame-relative geometry of a ``rows x cols`` board rendered with ``spec`` (`render_states`' layout)."""
+    ys, xs, cell = _board_edges(shape, spec.height, spec.width, spec.margin)
+    top, left = np.meshgrid(ys[:-1] / spec.height, xs[:-1] / spec.width, indexing="ij")  # [R, C] each
+    h, w = cell / spec.height, cell / spec.width
+    centres = np.stack([left + w / 2, top + h / 2], axis=-1)  # [R, C, 2]
+    boxes = np.stack([left, top, np.full_like(left, w), np.full_like(top, h)], axis=-1)  # [R, C, 4]
+    return CellGeometry(centres=centres, boxes=boxes)
 
 
 def _board_edges(shape: tuple[int, int], height: float, width: float, margin: float):

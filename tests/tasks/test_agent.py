@@ -1,0 +1,228 @@
+"""Agent-trajectory videos (TrapField, Maze's agent style): planners, the trajectory extractor, the published
+trajectory metrics, truth videos under degradation, and each kind of corruption failing the right component."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from degraded import degraded
+
+from videoreason.tasks.agent import (
+    COMPONENTS,
+    agent_cells,
+    distances,
+    straightest_shortest_path,
+    trajectory_metrics,
+)
+from videoreason.tasks.base import resolve_task
+from videoreason.tasks.render import RenderSpec
+from videoreason.tasks.trapfield import TrapField, TrapFieldDifficulty, TrapFieldPuzzle
+
+AGENT_TASKS = ("trapfield", "maze_agent")
+TINY = RenderSpec(height=56, width=56, num_frames=9)
+LONG = RenderSpec(height=56, width=56, num_frames=17)  # room for detours
+WAN = RenderSpec.wan()
+
+
+def case(name: str, level: str = "tiny", seed: int = 0):
+    task = resolve_task(name)
+    puzzle = task.generate(np.random.default_rng(seed), level)
+    return task, puzzle, task.board(puzzle), list(task.board(puzzle).reference)
+
+
+def judge(task, puzzle, walk, spec=LONG):
+    """The verdict of a video of the agent walking ``walk`` (one cell per frame, then waiting)."""
+    board = task.board(puzzle)
+    walk = [*walk, *[walk[-1]] * (spec.num_frames - len(walk))]
+    states = np.stack([board.with_agent(c) for c in walk])
+    return task.verdict(task.render(puzzle, states, spec), puzzle, spec)
+
+
+def assert_perfect(verdict):
+    assert verdict.success and verdict.exact_match
+    assert verdict.precision == verdict.recall == verdict.f1 == 1.0
+    assert verdict.components == dict.fromkeys(COMPONENTS, 1.0)
+    assert verdict.trajectory == {"trajectory_pr": 1.0, "trajectory_sr": 1.0, "trajectory_sd": 0.0,
+                                  "trajectory_em": 1.0}
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+def test_published_metrics_on_hand_made_trajectories():
+    line = np.array([[0.1, 0.5], [0.3, 0.5], [0.5, 0.5], [0.7, 0.5], [0.9, 0.5]])
+    goal = (0.8, 0.4, 0.2, 0.2)
+    assert trajectory_metrics(line, line, goal) == {"trajectory_pr": 1.0, "trajectory_sr": 1.0, "trajectory_sd": 0.0,
+                                                   "trajectory_em": 1.0}
+    paused = np.repeat(line, 2, axis=0)  # the same walk with a pause on every cell
+    assert trajectory_metrics(paused, line, goal)["trajectory_em"] == 1.0
+    # half the way, then off to the side: matched up to the first mismatch only, the goal never entered
+    turned = np.array([[0.1, 0.5], [0.3, 0.5], [0.5, 0.5], [0.5, 0.7], [0.5, 0.9]])
+    m = trajectory_metrics(turned, line, goal)
+    assert 0.45 <= m["trajectory_pr"] <= 0.55 and m["trajectory_sr"] == 0.0 and m["trajectory_sd"] is None
+    assert m["trajectory_em"] == 0.0
+    # reaches the goal after a detour: SD = 0.8 / 0.8 ... the detour adds 0.4 -> SD 0.5 > 0.1, no EM
+    detour = np.array([[0.1, 0.5], [0.1, 0.7], [0.1, 0.5], [0.3, 0.5], [0.5, 0.5], [0.7, 0.5], [0.9, 0.5]])
+    m = trajectory_metrics(detour, line, goal)
+    assert m["trajectory_sr"] == 1.0 and m["trajectory_sd"] == pytest.approx(0.5) and m["trajectory_em"] == 0.0
+    assert m["trajectory_pr"] <= 0.02  # diverges right after the start
+    # shorter than the reference yet in the goal box (a jump): SD negative is reported as undefined
+    jump = np.array([[0.1, 0.5], [0.85, 0.5]])
+    assert trajectory_metrics(jump, line, goal)["trajectory_sd"] is None
+    assert trajectory_metrics(np.zeros((0, 2)), line, goal)["trajectory_pr"] == 0.0
+
+
+def test_straightest_shortest_path_turns_least():
+    field = TrapField()
+    puzzle = TrapFieldPuzzle(rows=("S...", "....", "....", "...G"))
+    path = field.solve(puzzle).path
+    assert len(path) == 7 and path[0] == (0, 0) and path[-1] == (3, 3)
+    steps = np.diff(np.array(path), axis=0)  # [6, 2]
+    turns = int(np.any(steps[1:] != steps[:-1], axis=1).sum())
+    assert turns == 1 and path[1] == (0, 1)  # one turn; ties to the smaller next cell
+    assert straightest_shortest_path(field.board(puzzle).moves, (0, 0), (3, 3)) == list(path)
+    blocked = TrapFieldPuzzle(rows=("S.x.", "xx..", "....", "...G"))
+    with pytest.raises(ValueError, match="no trap-free path"):
+        field.solve(blocked)
+
+
+# ------------------------------------------------------------------------------------------------ planners
+@pytest.mark.parametrize("name", AGENT_TASKS)
+def test_planned_walks_are_shortest_legal_and_within_the_level(name):
+    task = resolve_task(name)
+    for level, difficulty in task.levels.items():
+        for seed in range(200):
+            _, _, board, walk = case(name, level, seed)
+            assert walk[0] == board.start and walk[-1] == board.goal
+            assert all(b in board.moves(a) for a, b in zip(walk, walk[1:], strict=False)), (level, seed)
+            assert not any(board.hazards[c] for c in walk)
+            assert len(walk) - 1 == distances(board.moves, board.start)[board.goal]
+            most = getattr(difficulty, "max_moves", None) or difficulty.max_path_length
+            assert difficulty.min_path_length <= len(walk) - 1 <= most, (level, seed)
+
+
+def test_trapfield_levels_keep_their_density_and_generation_is_seeded():
+    field = TrapField()
+    for level, difficulty in field.levels.items():
+        puzzle = field.generate(np.random.default_rng(3), level)
+        traps = "".join(puzzle.rows).count("x")
+        assert traps == round(difficulty.density * difficulty.size ** 2) and len(puzzle.rows) == difficulty.size
+    draws = [field.generate(np.random.default_rng(s), "easy") for s in (7, 7, 8)]
+    assert draws[0] == draws[1] != draws[2]
+    with pytest.raises(ValueError, match="no 4x4 trap field"):
+        field.generate(np.random.default_rng(0), TrapFieldDifficulty(size=4, density=0.5, min_path_length=14,
+                                                                     max_moves=15))
+
+
+def test_trapfield_json_round_trip_and_errors_name_the_problem():
+    field = TrapField()
+    puzzle = field.generate(np.random.default_rng(1), "medium")
+    assert field.puzzle_from_dict(json.loads(json.dumps(puzzle.to_dict()))) == puzzle
+    solution = field.solve(puzzle)
+    assert field.solution_from_dict(json.loads(json.dumps(solution.to_dict()))) == solution
+    with pytest.raises(ValueError, match="unknown characters"):
+        field.puzzle_from_dict({"rows": ["S.", "#G"]})
+    with pytest.raises(ValueError, match="exactly one 'S'"):
+        field.puzzle_from_dict({"rows": ["..", ".G"]})
+    with pytest.raises(ValueError, match="square"):
+        field.puzzle_from_dict({"rows": ["S..", ".G"]})
+    with pytest.raises(ValueError, match="density"):
+        TrapFieldDifficulty(size=5, density=0.9, min_path_length=3, max_moves=8)
+
+
+# ------------------------------------------------------------------------------------------------ render / parse
+@pytest.mark.parametrize("name", AGENT_TASKS)
+@pytest.mark.parametrize("spec", [TINY, WAN], ids=["tiny", "wan"])
+def test_extractor_reads_the_true_cell_sequence(name, spec):
+    level = "tiny" if spec is TINY else "medium"
+    for seed in range(3):
+        task, puzzle, board, walk = case(name, level, seed)
+        states = task.states(puzzle, task.solve(puzzle), spec.num_frames)
+        parsed = task.parse(task.render(puzzle, states, spec), puzzle, spec)
+        np.testing.assert_array_equal(parsed.labels, states)
+        expected = walk + [walk[-1]] * (spec.num_frames - len(walk))
+        assert agent_cells(parsed.labels, board.agent) == [[c] for c in expected]
+
+
+@pytest.mark.parametrize("name", AGENT_TASKS)
+def test_truth_videos_verify_perfectly_after_mp4_noise_and_resizing(name):
+    for seed in range(3):
+        task, puzzle, _, _ = case(name, "tiny", seed)
+        video = task.render(puzzle, task.states(puzzle, task.solve(puzzle), TINY.num_frames), TINY)
+        for kind, copy in degraded(video, TINY.fps, seed).items():
+            verdict = task.verdict(copy, puzzle, TINY)
+            assert verdict.success, (kind, seed)
+            assert_perfect(verdict)
+    task, puzzle, _, _ = case(name, "hard", 0)
+    video = task.render(puzzle, task.states(puzzle, task.solve(puzzle), WAN.num_frames), WAN)
+    assert_perfect(task.verdict(degraded(video, WAN.fps, 0)["mp4"], puzzle, WAN))
+
+
+# ------------------------------------------------------------------------------------------------ corruptions
+def a_hazard_next_to(board, walk):
+    """(index in walk, hazard cell) of a hazard 4-adjacent to a walk cell (a trap, or a maze wall block)."""
+    rows, cols = board.layout.shape
+    for i, (r, c) in enumerate(walk[1:-1], start=1):
+        for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+            cell = (r + dr, c + dc)
+            if 0 <= cell[0] < rows and 0 <= cell[1] < cols and board.hazards[cell]:
+                return i, cell
+    raise AssertionError("no hazard next to the walk")
+
+
+@pytest.mark.parametrize("name", AGENT_TASKS)
+def test_each_corruption_fails_and_lowers_its_component(name):
+    for seed in range(4):
+        task, puzzle, board, walk = case(name, "tiny", seed)
+        assert_perfect(judge(task, puzzle, walk))
+
+        frozen = judge(task, puzzle, walk[:1])
+        assert not frozen.success and frozen.components["goal_reached"] == 0.0
+        assert frozen.components["progress"] == 0.0 and frozen.trajectory["trajectory_sr"] == 0.0
+        assert frozen.components["continuity"] == 1.0  # waiting is legal, just not getting anywhere
+
+        teleport = judge(task, puzzle, [walk[0], *walk[2:]])
+        assert not teleport.success and teleport.components["continuity"] < 1.0
+        assert teleport.components["goal_reached"] == 1.0
+
+        i, hazard = a_hazard_next_to(board, walk)
+        stepped = judge(task, puzzle, [*walk[:i + 1], hazard, *walk[i:]])
+        assert not stepped.success and stepped.components["hazard_free"] < 1.0
+        assert stepped.components["continuity"] < 1.0  # a move into a hazard is never legal
+
+        detour = judge(task, puzzle, [walk[0], walk[1], walk[0], *walk[1:]])
+        assert detour.success and not detour.exact_match  # legal and solved, but not the reference
+        assert detour.components["efficiency"] == pytest.approx((len(walk) - 1) / (len(walk) + 1))
+        assert detour.trajectory["trajectory_sd"] > 0 and detour.trajectory["trajectory_em"] == 0.0
+
+
+@pytest.mark.parametrize("name", AGENT_TASKS)
+def test_layout_changes_extra_agents_and_a_wrong_start_fail(name):
+    task, puzzle, board, walk = case(name, "tiny", 1)
+    states = task.states(puzzle, task.solve(puzzle), LONG.num_frames)
+
+    def verdict_of(edited):
+        return task.verdict(task.render(puzzle, edited, LONG), puzzle, LONG)
+
+    changed = states.copy()
+    hazard = tuple(np.argwhere(board.hazards)[0])
+    changed[3:, hazard[0], hazard[1]] = board.layout[walk[1]]  # a hazard wiped from frame 3 on
+    verdict = verdict_of(changed)
+    assert not verdict.success and verdict.components["layout_preserved"] < 1.0
+    assert verdict.components["goal_reached"] == 1.0
+
+    doubled = states.copy()
+    doubled[4][walk[0]] = board.agent  # a second agent left behind on the start
+    verdict = verdict_of(doubled)
+    assert not verdict.success and verdict.components["continuity"] < 1.0
+
+    shifted = states.copy()
+    shifted[0] = board.with_agent(walk[1])  # frame 0 is not the puzzle
+    assert not verdict_of(shifted).success
+
+
+def test_prompts_name_the_colours():
+    task, puzzle, _, _ = case("trapfield")
+    assert "trap" in task.prompt(puzzle) and "blue dot" in task.prompt(puzzle)
+    task, puzzle, _, _ = case("maze_agent")
+    assert "maze" in task.prompt(puzzle) and "blue dot" in task.prompt(puzzle)

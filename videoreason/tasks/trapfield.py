@@ -1,0 +1,204 @@
+"""TrapField: walk an agent from the start to the goal across an open field without stepping on a trap.
+
+Board. An ``n x n`` field of ``floor`` cells (no walls) with ``trap`` cells scattered at the level's density; the
+start (green dot), under the agent (blue dot) in the first frame, and the goal (red dot) are floor cells. A level
+keeps only fields where a trap-free path from start to goal exists and the shortest one takes between
+``min_path_length`` and ``max_moves`` moves (public TrapField levels: 5x5 to 15x15 at 20-35% traps). The planner is
+BFS over trap-free cells; among shortest paths it walks the one with the fewest turns (then the smallest next cell).
+The video is an agent video (`videoreason.tasks.agent`): one move to a 4-neighbour per frame, the agent then waits
+on the goal.
+
+Verdict, P/R/F1, exact match, the dense components (``goal_reached``, ``hazard_free`` = never on a trap,
+``efficiency``, ``continuity``, ``progress``, ``layout_preserved``) and the field's trajectory metrics
+(``trajectory_pr/sr/sd/em``) are the shared agent ones, defined in `videoreason.tasks.agent`; the legal moves are
+steps to a 4-neighbour that is not a trap, the hazards are the traps.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from videoreason.tasks.agent import (
+    COMPONENTS,
+    NO_TRAJECTORY,
+    AgentBoard,
+    agent_verdict,
+    distances,
+    straightest_shortest_path,
+    walk_states,
+)
+from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict
+from videoreason.tasks.grid import Cell, neighbors
+
+FLOOR, TRAP, START, GOAL, AGENT = range(5)
+_CHARS = {".": FLOOR, "x": TRAP, "S": START, "G": GOAL}
+MAX_DRAWS = 10_000  # random fields tried per puzzle before a level is declared impossible
+
+
+@dataclass(frozen=True)
+class TrapFieldPuzzle(JsonRecord):
+    """A field as text rows of ``.`` (floor), ``x`` (trap), ``S`` (start) and ``G`` (goal)."""
+
+    rows: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.rows or any(not isinstance(r, str) for r in self.rows):
+            raise ValueError("`rows` must be a non-empty list of strings")
+        side = len(self.rows)
+        if side < 2 or any(len(r) != side for r in self.rows):
+            raise ValueError(f"`rows` must be a square of side >= 2, got {side} rows of lengths "
+                             f"{sorted({len(r) for r in self.rows})}")
+        bad = sorted({ch for r in self.rows for ch in r} - set(_CHARS))
+        if bad:
+            raise ValueError(f"`rows` has unknown characters {bad}; use '.', 'x', 'S', 'G'")
+        text = "".join(self.rows)
+        if text.count("S") != 1 or text.count("G") != 1:
+            raise ValueError("`rows` must contain exactly one 'S' and one 'G'")
+
+    @property
+    def grid(self) -> np.ndarray:
+        """Label grid ``[n, n]`` of the field without the agent."""
+        return np.array([[_CHARS[ch] for ch in row] for row in self.rows], dtype=np.int8)
+
+    @property
+    def start(self) -> Cell:
+        return _find(self.rows, "S")
+
+    @property
+    def goal(self) -> Cell:
+        return _find(self.rows, "G")
+
+
+@dataclass(frozen=True)
+class TrapFieldSolution(JsonRecord):
+    """The agent's walk as ``[row, col]`` cells from start to goal, inclusive."""
+
+    path: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, (tuple, list)) or not self.path:
+            raise ValueError(f"`path` must be a non-empty list of [row, col] cells, got {self.path!r}")
+        for cell in self.path:
+            if (not isinstance(cell, (tuple, list)) or len(cell) != 2 or not all(
+                    isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 0 for x in cell)):
+                raise ValueError(f"`path` cells must be [row, col] pairs of non-negative integers, got {cell!r}")
+        object.__setattr__(self, "path", tuple((int(r), int(c)) for r, c in self.path))
+
+
+@dataclass(frozen=True)
+class TrapFieldDifficulty:
+    """Field side, the fraction of cells that are traps, and the range of the shortest safe path's moves."""
+
+    size: int
+    density: float
+    min_path_length: int
+    max_moves: int
+
+    def __post_init__(self) -> None:
+        if self.size < 2:
+            raise ValueError(f"`size` must be >= 2, got {self.size}")
+        if not 0 <= self.density <= 0.6:
+            raise ValueError(f"`density` must be in [0, 0.6], got {self.density}")
+        if not 1 <= self.min_path_length <= self.max_moves:
+            raise ValueError(f"`min_path_length` must be in [1, max_moves], got {self.min_path_length} and "
+                             f"max_moves {self.max_moves}")
+        if self.min_path_length > self.size * self.size - 1:
+            raise ValueError(f"`min_path_length` must be < size^2, got {self.min_path_length}")
+
+
+def _find(rows: tuple[str, ...], ch: str) -> Cell:
+    for r, row in enumerate(rows):
+        if ch in row:
+            return r, row.index(ch)
+    raise ValueError(f"no {ch!r} in field")
+
+
+class TrapField(Task[TrapFieldPuzzle, TrapFieldSolution, TrapFieldDifficulty]):
+    """Trap avoidance on an open field, as an agent video (see the module docstring)."""
+
+    name = "trapfield"
+    classes = ("floor", "trap", "start", "goal", "agent")
+    dot_classes = ("start", "goal", "agent")
+    dot_background = "floor"
+    # `tiny` fits the 9-frame tiny videos (8 moves); the others fit Wan's 33 frames (32 moves), `expert` 81 frames
+    levels: ClassVar[dict[str, TrapFieldDifficulty]] = {
+        "tiny": TrapFieldDifficulty(size=5, density=0.2, min_path_length=4, max_moves=8),
+        "easy": TrapFieldDifficulty(size=6, density=0.25, min_path_length=6, max_moves=16),
+        "medium": TrapFieldDifficulty(size=8, density=0.3, min_path_length=9, max_moves=32),
+        "hard": TrapFieldDifficulty(size=10, density=0.35, min_path_length=12, max_moves=32),
+        "expert": TrapFieldDifficulty(size=15, density=0.35, min_path_length=20, max_moves=80),
+    }
+    puzzle_type = TrapFieldPuzzle
+    solution_type = TrapFieldSolution
+    component_names = COMPONENTS
+    failed_trajectory = NO_TRAJECTORY
+
+    def generate(self, rng: np.random.Generator, difficulty: str | TrapFieldDifficulty) -> TrapFieldPuzzle:
+        level = self.difficulty(difficulty)
+        n = level.size
+        traps = int(round(level.density * n * n))
+        for _ in range(MAX_DRAWS):
+            cells = rng.permutation(n * n)
+            grid = np.full((n, n), ".")
+            start, goal = divmod(int(cells[0]), n), divmod(int(cells[1]), n)
+            for index in cells[2:2 + traps]:
+                grid[divmod(int(index), n)] = "x"
+            grid[start], grid[goal] = "S", "G"
+            moves = _moves(grid != "x")
+            steps = distances(moves, goal).get(start)
+            if steps is not None and level.min_path_length <= steps <= level.max_moves:
+                return TrapFieldPuzzle(rows=tuple("".join(row) for row in grid))
+        raise ValueError(f"no {n}x{n} trap field with a shortest safe path of {level.min_path_length} to "
+                         f"{level.max_moves} moves in {MAX_DRAWS} draws; lower `min_path_length` or `density`")
+
+    def solve(self, puzzle: TrapFieldPuzzle) -> TrapFieldSolution:
+        path = straightest_shortest_path(_moves(puzzle.grid != TRAP), puzzle.start, puzzle.goal)
+        if path is None:
+            raise ValueError("the field has no trap-free path from start to goal")
+        return TrapFieldSolution(path=tuple(path))
+
+    def initial_state(self, puzzle: TrapFieldPuzzle) -> np.ndarray:
+        return self.board(puzzle).with_agent(puzzle.start)
+
+    def states(self, puzzle: TrapFieldPuzzle, solution: TrapFieldSolution,
+               max_states: int | None = None) -> np.ndarray:
+        return walk_states(self.board(puzzle), solution.path, max_states, "trap field")
+
+    def prompt(self, puzzle: TrapFieldPuzzle) -> str:
+        n = len(puzzle.rows)
+        return (f"A {n}x{n} field with purple traps. Move the blue dot one cell per frame along the shortest way to "
+                f"the red dot, never stepping on a trap.")
+
+    def verify(self, parsed: Parsed, puzzle: TrapFieldPuzzle) -> Verdict:
+        if not self.is_readable(parsed):
+            return self.failed(parsed)
+        return agent_verdict(parsed, self.board(puzzle))
+
+    def board(self, puzzle: TrapFieldPuzzle) -> AgentBoard:
+        """The puzzle as the shared agent verdict sees it (the reference walk is the planner's)."""
+        return _board(puzzle)
+
+
+@functools.lru_cache(maxsize=4096)
+def _board(puzzle: TrapFieldPuzzle) -> AgentBoard:
+    """`TrapField.board`, cached: rewards verify the same puzzle G times."""
+    grid = puzzle.grid
+    safe = grid != TRAP
+    moves = _moves(safe)
+    path = straightest_shortest_path(moves, puzzle.start, puzzle.goal)
+    return AgentBoard(layout=grid, agent=AGENT, start=puzzle.start, goal=puzzle.goal, hazards=~safe, moves=moves,
+                      reference=tuple(path or (puzzle.start,)))
+
+
+def _moves(safe: np.ndarray):
+    """Legal moves: to a 4-neighbour that is ``safe``."""
+    shape = safe.shape
+
+    def moves(cell: Cell) -> list[Cell]:
+        return [nb for nb in neighbors(cell, shape) if safe[nb]]
+
+    return moves
