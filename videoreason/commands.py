@@ -45,7 +45,8 @@ def generate(task: str, num: int, out: Path, difficulty: str = "easy", split: Sp
 
 def verify(data: Path, split: Split | None = None, videos: Path | None = None, out: Path | None = None,
            workers: int | None = None) -> None:
-    """Re-parse every video of a dataset (or another model's videos) and print the P/R/F1/SR/EM table.
+    """Re-parse every video of a dataset (or another model's videos) and print the P/R/F1/SR/EM table (and the
+    trajectory metrics of agent videos).
 
     Args:
         data: Dataset folder.
@@ -55,14 +56,16 @@ def verify(data: Path, split: Split | None = None, videos: Path | None = None, o
         workers: Processes (default: all cores).
     """
     from videoreason.data.verify import verify_dataset, write_preview
-    from videoreason.eval.table import summarize, to_markdown, write_sample_rows, write_tables
+    from videoreason.eval.table import summarize, to_markdown, trajectory_summary, write_sample_rows, write_tables
 
     results = verify_dataset(data, split=split, videos=videos, workers=workers)
-    table = summarize(results)
+    table, trajectory = summarize(results), trajectory_summary(results)
     print(to_markdown(table))
+    if trajectory:
+        print("\n" + to_markdown(trajectory))
     warn_unscored(results)
     if out is not None:
-        paths = write_tables(table, out)
+        paths = write_tables(table, out) + (write_tables(trajectory, out, "trajectory") if trajectory else [])
         paths.append(write_sample_rows(results, out))
         paths.append(write_preview(data, Path(out) / "preview.png", videos=videos, results=results))
         print("wrote " + ", ".join(str(p) for p in paths))

@@ -14,7 +14,7 @@ and logs metrics and files to MLflow (the run directory's local store unless ``M
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +25,15 @@ from tqdm.auto import tqdm
 from videoreason.atomic import write_atomic
 from videoreason.data.dataset import load_spec, read_rows
 from videoreason.data.verify import sample_tiles, verify_dataset, write_preview
-from videoreason.eval.table import HEADLINE, summarize, to_markdown, write_sample_rows, write_tables
+from videoreason.eval.table import (
+    HEADLINE,
+    TRAJECTORY,
+    summarize,
+    to_markdown,
+    trajectory_summary,
+    write_sample_rows,
+    write_tables,
+)
 from videoreason.media import encode_mp4, to_unit_range
 from videoreason.models.lora import merge_lora
 from videoreason.resources import PretrainedModel
@@ -41,9 +49,11 @@ class EvalReport:
     out_dir: Path
     mlflow_run_id: str | None = None
     mlflow_hint: str | None = None  # where to see the run (``videoreason.tracking.ui_hint``)
+    trajectory: list[dict[str, Any]] = field(default_factory=list)  # agent videos: the field's PR/SR/SD/EM
 
     def markdown(self) -> str:
-        return to_markdown(self.table)
+        """The P/R/F1/SR/EM table, and for agent videos the trajectory metrics' table below it."""
+        return to_markdown(self.table) + (f"\n\n{to_markdown(self.trajectory)}" if self.trajectory else "")
 
 
 EVAL_PRECISIONS = {"32": torch.float32, "bf16": torch.bfloat16}
@@ -183,14 +193,16 @@ def evaluate(
         videos = generate_videos(module, data, rows, out_dir / "videos", batch_size, seed, steps, shift, device,
                                  precision, guidance_scale, negative_prompt)
     results = verify_dataset(data, split=split, videos=videos, workers=workers, ids={r["id"] for r in rows})
-    table = summarize(results)
+    table, trajectory = summarize(results), trajectory_summary(results)
     paths = write_tables(table, out_dir)
+    if trajectory:
+        paths += write_tables(trajectory, out_dir, "trajectory")
     paths.append(write_sample_rows(results, out_dir))
     paths.append(write_preview(data, out_dir / "preview.png", videos=videos, results=results))
     tiles = sample_tiles(data, rows, videos, results, num_samples)  # unreadable ones unshown
     if tiles:
         paths += write_samples(tiles, out_dir, "samples", fps=load_spec(data).fps)
-    report = EvalReport(table, results, out_dir)
+    report = EvalReport(table, results, out_dir, trajectory=trajectory)
     if track:
         report.mlflow_run_id, report.mlflow_hint = _track(report, paths, out_dir, split, ckpt, videos)
     return report
@@ -208,6 +220,8 @@ def _track(report: EvalReport, paths: list[Path], out_dir: Path, split: str, ckp
     run.log_params({"split": split, "ckpt": str(ckpt), "videos": str(videos)})
     run.log_metrics({f"{split}/{row['task']}/{row['difficulty']}/{m}": row[m] for row in report.table
                      for m in HEADLINE})
+    run.log_metrics({f"{split}/{row['task']}/{row['difficulty']}/{m}": row[m] for row in report.trajectory
+                     for m in TRAJECTORY if row[m] is not None})
     for path in paths:
         run.log_artifact(path)
     run.finish()

@@ -13,7 +13,10 @@ from typing import Any
 from videoreason.atomic import write_atomic
 
 HEADLINE = ("precision", "recall", "f1", "success", "exact_match")
-LABELS = {"precision": "P", "recall": "R", "f1": "F1", "success": "SR", "exact_match": "EM"}
+TRAJECTORY = ("trajectory_pr", "trajectory_sr", "trajectory_sd", "trajectory_em")
+LABELS = {"precision": "P", "recall": "R", "f1": "F1", "success": "SR", "exact_match": "EM",
+          "trajectory_pr": "PR (traj.)", "trajectory_sr": "SR (traj.)", "trajectory_sd": "SD (traj.)",
+          "trajectory_em": "EM (traj.)"}
 
 
 def summarize(results: Iterable[dict[str, Any]], metrics: Sequence[str] = HEADLINE) -> list[dict[str, Any]]:
@@ -21,19 +24,39 @@ def summarize(results: Iterable[dict[str, Any]], metrics: Sequence[str] = HEADLI
 
     Each result needs ``task``, ``difficulty`` and the metric keys; rows come out sorted by task.
     """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in results:
-        groups[(r["task"], r["difficulty"])].append(r)
-        groups[(r["task"], "all")].append(r)
     table = []
-    for (task, difficulty), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "all")):
-        if difficulty == "all" and sum(1 for t, _ in groups if t == task) == 2:
-            continue  # a single difficulty: its own row already is the total
+    for (task, difficulty), rows in _groups(results):
         entry: dict[str, Any] = {"task": task, "difficulty": difficulty, "n": len(rows)}
         for m in metrics:
             entry[m] = 100.0 * sum(float(r[m]) for r in rows) / len(rows)
         table.append(entry)
     return table
+
+
+def trajectory_summary(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The field's trajectory metrics of agent videos (`videoreason.tasks.agent`) per (task, difficulty), as
+    published: PR, SR and EM means in percent, SD the mean step deviation over the videos where it is defined
+    (``n_sd`` of them; ``None`` when none is). Results without trajectory metrics are left out."""
+    agent = [r for r in results if "trajectory_pr" in r]
+    table = []
+    for (task, difficulty), rows in _groups(agent):
+        entry = summarize(rows, ("trajectory_pr", "trajectory_sr", "trajectory_em"))[0]
+        defined = [float(r["trajectory_sd"]) for r in rows if r.get("trajectory_sd") is not None]
+        entry.update(task=task, difficulty=difficulty, n=len(rows), n_sd=len(defined),
+                     trajectory_sd=sum(defined) / len(defined) if defined else None)
+        table.append({k: entry[k] for k in ("task", "difficulty", "n", *TRAJECTORY, "n_sd")})
+    return table
+
+
+def _groups(results: Iterable[dict[str, Any]]) -> list[tuple[tuple[str, str], list[dict[str, Any]]]]:
+    """Results per (task, difficulty), then per (task, ``all``) where a task has several difficulties; by task."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        groups[(r["task"], r["difficulty"])].append(r)
+        groups[(r["task"], "all")].append(r)
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "all"))
+    return [(key, rows) for key, rows in ordered
+            if key[1] != "all" or sum(1 for t, _ in groups if t == key[0]) > 2]  # one difficulty: no total row
 
 
 def to_markdown(table: Sequence[dict[str, Any]]) -> str:
@@ -44,7 +67,7 @@ def to_markdown(table: Sequence[dict[str, Any]]) -> str:
     head = [LABELS.get(k, k) for k in keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in keys) + "|"]
     for row in table:
-        cells = [f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.values()]
+        cells = [f"{v:.1f}" if isinstance(v, float) else "n/a" if v is None else str(v) for v in row.values()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
