@@ -26,6 +26,8 @@ CASES = [  # (task, level at the tiny spec, level at the Wan spec)
     ("maze", "easy", "hard"),
     ("flowfree", "easy", "expert"),
     ("sokoban", "easy", "hard"),
+    ("trapfield", "tiny", "hard"),  # agent videos: the tiny level's walks fit 9 frames
+    ("maze_agent", "tiny", "hard"),
 ]
 
 

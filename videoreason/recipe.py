@@ -93,6 +93,11 @@ RECIPES = {
                            sft_config="sft_tiny_forced_steps.yaml", grpo_config="grpo_tiny_forced_steps.yaml"),
     "sokoban": TaskRecipe(size=48, difficulty="tiny-push", num_train=4000, num_val=32,
                           sft_config="sft_tiny_push_steps.yaml", grpo_config="grpo_tiny_push_steps.yaml"),
+    # agent videos (one move per frame, 9 frames): a 5x5 trap field (8 pixels a cell), a 3x3-cell maze (7x7 blocks)
+    "trapfield": TaskRecipe(size=40, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
+                            grpo_config="grpo_tiny_steps.yaml"),
+    "maze_agent": TaskRecipe(size=56, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
+                             grpo_config="grpo_tiny_steps.yaml"),
 }
 ALL_STEPS_CALLBACKS = ('{"trainer": {"callbacks": [{"class_path": "videoreason.callbacks.AllSteps"}, '
                        '{"class_path": "videoreason.callbacks.PlotCurves"}]}}')
@@ -347,7 +352,7 @@ def recipe(task: str = "maze", out: Path | None = None, ablate: Sequence[Literal
     The phases and their outputs are described in ``videoreason.recipe``.
 
     Args:
-        task: The task whose tiny recipe to run (maze, flowfree, sokoban).
+        task: The task whose tiny recipe to run (maze, flowfree, sokoban, trapfield, maze_agent).
         out: Output folder (default runs/recipe/<task>).
         ablate: Also run GRPO with the sparse reward (reward) and/or with all steps trained (plan), e.g.
             ``[reward, plan]``.
