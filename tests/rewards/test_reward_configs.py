@@ -6,11 +6,21 @@ import pytest
 import torch
 from jsonargparse import ArgumentParser
 
-from videoreason.rewards import DenseReward, F1Reward, Reward, SuccessReward, WeightedSum, load_reward, preset_names
+from videoreason.rewards import (
+    DenseReward,
+    F1Reward,
+    ModelReward,
+    Reward,
+    SuccessReward,
+    WeightedSum,
+    load_reward,
+    preset_names,
+)
 from videoreason.rewards.presets import PRESETS
 from videoreason.tasks.base import BUILTIN_TASKS, Verdict, failed_verdict, resolve_task
 
 CONFIGS = sorted(PRESETS.glob("*.yaml"))
+VERDICT_CONFIGS = [p for p in CONFIGS if not p.stem.endswith("_judge")]  # judges: tests/rewards/test_model_reward.py
 
 
 def task_verdicts(name: str) -> list[Verdict]:
@@ -25,9 +35,10 @@ def test_every_task_has_sparse_dense_and_f1_configs():
     assert {p.name for p in CONFIGS} >= {f"{t}_{k}.yaml" for t in BUILTIN_TASKS for k in ("sparse", "dense", "f1")}
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", VERDICT_CONFIGS, ids=lambda p: p.name)
 def test_config_instantiates_and_scores_its_task(path):
     reward = load_reward(path)
+    assert not any(isinstance(m, ModelReward) for m in reward.modules())
     assert isinstance(reward, WeightedSum)
     reward.update(verdicts=task_verdicts(path.stem.rsplit("_", 1)[0]))
     out = reward.compute()

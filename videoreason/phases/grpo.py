@@ -318,16 +318,17 @@ class GRPOModule(VideoModule):
 
     # ------------------------------------------------------------------ rewards
     def rewards(
-        self, verdicts: list[Any], ids: list[str], videos: np.ndarray, references: torch.Tensor | None = None
+        self, verdicts: list[Any], ids: list[str], videos: np.ndarray, references: torch.Tensor | None = None,
+        prompts: list[str] | None = None,
     ) -> tuple[torch.Tensor, dict]:
         """Per-sample total reward ``[N]`` and named components (``{}`` unless the reward is a ``WeightedSum``).
 
-        Rewards get ``verdicts``, ``ids``, ``videos`` (uint8 ``[N, F, H, W, 3]``) and ``references``: the
-        ground-truth solution video of each sample's puzzle, same layout (for embedding rewards such as
-        ``FrameSimilarityReward``).
+        Rewards get ``verdicts``, ``ids``, ``videos`` (uint8 ``[N, F, H, W, 3]``), ``prompts`` (for judges,
+        ``ModelReward``) and ``references``: the ground-truth solution video of each sample's puzzle, same layout
+        (for embedding rewards such as ``FrameSimilarityReward``).
         """
         self.reward.reset()
-        inputs = {"verdicts": verdicts, "ids": ids, "videos": videos}
+        inputs = {"verdicts": verdicts, "ids": ids, "videos": videos, "prompts": prompts}
         if references is not None:
             inputs["references"] = references
         self.reward.update(**inputs)
@@ -358,7 +359,7 @@ class GRPOModule(VideoModule):
         """Verified metrics as every phase, plus ``val/reward``: the training reward on held-out puzzles."""
         verdicts, videos = self.validate_batch(batch)
         references = to_uint8(batch["video"]).cpu() if self.reward_reads_references else None
-        rewards, _ = self.rewards(verdicts, list(batch["id"]), videos, references)
+        rewards, _ = self.rewards(verdicts, list(batch["id"]), videos, references, list(batch["prompt"]))
         self.log("val/reward", rewards.mean(), batch_size=len(verdicts), on_epoch=True)
 
     # ------------------------------------------------------------------ policy update
@@ -418,7 +419,7 @@ class GRPOModule(VideoModule):
             references = None
             if self.reward_reads_references:
                 references = to_uint8(batch["video"]).cpu().repeat_interleave(group, dim=0)  # [B*G, F, H, W, 3]
-            rewards, components = self.rewards(verdicts, ids, videos, references)
+            rewards, components = self.rewards(verdicts, ids, videos, references, prompts)
             adv, tied = self.advantages(rewards.view(draws, group),
                                         {k: v.view(draws, group) for k, v in components.items()})
             t2 = time.perf_counter()

@@ -1,7 +1,8 @@
 """Rewards as torchmetrics metrics with per-sample ``compute()``, their composition, and batch scoring.
 
 ``0.5 * F1Reward() + SuccessReward()`` composes element-wise; `WeightedSum` is the YAML form that keeps each
-component's name. `FrameSimilarityReward` compares videos with reference videos, for domains without a parser.
+component's name. `FrameSimilarityReward` compares videos with reference videos, for domains without a parser;
+`ModelReward` wraps a learned judge or any scorer.
 `load_reward` reads a YAML preset (``configs/rewards/``).
 `verdicts_for` / `VerdictPool` parse and verify a batch of videos once for all verdict rewards.
 """
@@ -9,6 +10,7 @@ component's name. `FrameSimilarityReward` compares videos with reference videos,
 from videoreason.rewards.base import Reward, RewardConfigError, VerdictReward
 from videoreason.rewards.composition import WeightedSum
 from videoreason.rewards.embedding import FrameSimilarityReward
+from videoreason.rewards.model import ColourFractionScorer, ModelReward
 from videoreason.rewards.presets import load_reward, preset_names
 from videoreason.rewards.scoring import VerdictPool, verdict_of, verdicts_for
 from videoreason.rewards.verdict_rewards import (
@@ -21,11 +23,13 @@ from videoreason.rewards.verdict_rewards import (
 )
 
 __all__ = [
+    "ColourFractionScorer",
     "ComponentReward",
     "DenseReward",
     "ExactMatchReward",
     "F1Reward",
     "FrameSimilarityReward",
+    "ModelReward",
     "PrecisionRecallF1Reward",
     "Reward",
     "RewardConfigError",

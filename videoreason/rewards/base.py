@@ -4,7 +4,8 @@ A reward is a `torchmetrics.Metric`. ``update(**inputs)`` scores a batch and app
 ``compute()`` returns every sample scored since the last ``reset()`` as a float32 tensor ``[N]`` (not a mean), so
 ``0.5 * F1Reward() + SuccessReward()`` (torchmetrics' own operators) is a per-sample reward, and ``.mean()`` of the
 same tensor is the epoch value to log. Inputs are passed by keyword; every reward takes the ones it needs
-(``verdicts``, ``videos``, ``references``, ``ids``) and ignores the rest, so a composition can share one call::
+(``verdicts``, ``videos``, ``prompts``, ``references``, ``ids``) and ignores the rest, so a composition can share
+one call::
 
     reward = 0.5 * F1Reward() + SuccessReward()
     reward.update(verdicts=verdicts, ids=ids)
@@ -42,7 +43,7 @@ class Reward(Metric):
     """
 
     inputs: ClassVar[frozenset[str]] = frozenset({"verdicts", "videos", "ids"})
-    """The keyword inputs ``update`` reads, among ``verdicts``, ``videos``, ``references`` and ``ids``."""
+    """The keyword inputs ``update`` reads, among ``verdicts``, ``videos``, ``prompts``, ``references`` and ``ids``."""
     full_state_update = False
     higher_is_better = True
     is_differentiable = False

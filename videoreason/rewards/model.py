@@ -1,0 +1,123 @@
+"""Learned rewards beside verifiable ones: `ModelReward` wraps any scorer (a VLM judge, an image-text scorer, a
+heuristic) as a `Reward` that YAML composes with the verifiable ones.
+
+A scorer is a callable ``scorer(videos, prompts) -> B scores``: ``videos`` uint8 numpy ``[B, F, H, W, 3]``,
+``prompts`` the B text prompts (``None`` where the caller has none). Give it as an object, or in YAML as an import
+path: of a function, or of a class that is built with ``scorer_args`` (a local model's folder, say) and then called.
+
+Model-based rewards can be hacked: the policy learns what the scorer likes, not what the task asks. Compose them in
+a `WeightedSum` beside `SuccessReward` (weight 0 if it should not count) and GRPO logs each one's mean
+(``rewards/<name>/mean``) next to the verified ``success_rate``; hacking shows as the two curves parting.
+`ColourFractionScorer` is a deliberately foolable judge for demonstrating exactly that
+(``configs/rewards/maze_yellow_judge.yaml``, ``benchmarks/reward_hacking.py``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from videoreason.rewards.base import Reward
+
+
+def resolve_scorer(scorer: str | Callable, scorer_args: dict[str, Any] | None = None) -> Callable:
+    """The scorer callable: ``scorer`` itself, or what its import path names (a class built with ``scorer_args``)."""
+    if isinstance(scorer, str):
+        module_name, _, attr = scorer.rpartition(".")
+        try:
+            scorer = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError, ValueError) as err:
+            raise ValueError(f"`scorer` {scorer!r} is not an importable function or class: {err}") from err
+    if isinstance(scorer, type):  # YAML parsers may hand over the class an import path names
+        scorer = scorer(**(scorer_args or {}))
+    elif scorer_args:
+        raise ValueError("`scorer_args` are for a scorer class; the scorer is a function or an object")
+    if not callable(scorer):
+        raise ValueError(f"`scorer` must be callable as scorer(videos, prompts), got {type(scorer).__name__}")
+    return scorer
+
+
+class ModelReward(Reward):
+    """A model's (or any callable's) score of each video as a reward.
+
+    Args:
+        scorer: the scorer or its import path (see the module docstring).
+        scorer_args: keyword arguments that build a scorer class given by path.
+        batch_size: videos per scorer call (bounds a judge model's memory).
+        low: scores are clipped to ``[low, high]``.
+        high: upper clip of the scores.
+    """
+
+    inputs = frozenset({"videos", "prompts", "ids"})
+
+    def __init__(self, scorer: str | Callable, scorer_args: dict[str, Any] | None = None, batch_size: int = 16,
+                 low: float = 0.0, high: float = 1.0) -> None:
+        super().__init__()
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+        if not low < high:
+            raise ValueError(f"`low` must be below `high`, got {low} and {high}")
+        self.scorer = resolve_scorer(scorer, scorer_args)
+        self.batch_size, self.low, self.high = batch_size, float(low), float(high)
+
+    def update(self, *, videos: Any, prompts: Sequence[str] | None = None, ids: Sequence[str] | None = None,
+               **_: Any) -> None:
+        """Score a batch of videos.
+
+        Args:
+            videos: uint8 ``[B, F, H, W, 3]`` (tensor or numpy).
+            prompts: the B prompts, for judges that read them.
+            ids: sample names for errors.
+            **_: inputs meant for other rewards of a composition (ignored).
+        """
+        frames = videos.detach().cpu().numpy() if isinstance(videos, torch.Tensor) else np.asarray(videos)
+        if frames.ndim != 5 or frames.shape[-1] != 3:
+            raise ValueError(f"videos must be [B, F, H, W, 3], got shape {frames.shape}")
+        if prompts is not None and len(prompts) != len(frames):
+            raise ValueError(f"`prompts` has {len(prompts)} entries for a batch of {len(frames)}")
+        scores = []
+        with torch.no_grad():
+            for start in range(0, len(frames), self.batch_size):
+                chunk = slice(start, start + self.batch_size)
+                out = np.asarray(self.scorer(frames[chunk], None if prompts is None else list(prompts[chunk])),
+                                 dtype=np.float64).reshape(-1)
+                if len(out) != len(frames[chunk]):
+                    raise ValueError(f"the scorer returned {len(out)} scores for {len(frames[chunk])} videos")
+                scores.append(out)
+        values = np.concatenate(scores) if scores else np.zeros(0)
+        if np.any((values < self.low) | (values > self.high)):
+            warnings.warn(f"{type(self).__name__}: scores outside [{self.low}, {self.high}] were clipped",
+                          RuntimeWarning, stacklevel=2)
+        self._record(np.clip(values, self.low, self.high), ids)
+
+
+class ColourFractionScorer:
+    """A cheap, foolable judge: the fraction of the last frame's pixels within ``tolerance`` of ``colour``.
+
+    With the maze's path colour it is what a naive "is a yellow path drawn?" judge would reward, and it is fooled by
+    painting yellow anywhere (``benchmarks/reward_hacking.py`` shows GRPO learning exactly that).
+
+    Args:
+        colour: the liked RGB colour (default: the maze path's yellow).
+        tolerance: RGB distance within which a pixel counts.
+        saturation: the fraction of pixels that scores 1 (scores are ``min(1, fraction / saturation)``).
+    """
+
+    def __init__(self, colour: Sequence[int] = (250, 196, 20), tolerance: float = 60.0,
+                 saturation: float = 0.25) -> None:
+        if len(colour) != 3:
+            raise ValueError(f"`colour` must be an RGB triple, got {colour!r}")
+        if not 0 < saturation <= 1:
+            raise ValueError(f"`saturation` must be in (0, 1], got {saturation!r}")
+        self.colour = np.asarray(colour, dtype=np.float32)
+        self.tolerance, self.saturation = float(tolerance), float(saturation)
+
+    def __call__(self, videos: np.ndarray, prompts: Sequence[str] | None = None) -> np.ndarray:
+        last = videos[:, -1].astype(np.float32)  # [B, H, W, 3]
+        near = np.linalg.norm(last - self.colour, axis=-1) <= self.tolerance  # [B, H, W]
+        return np.minimum(1.0, near.mean(axis=(1, 2)) / self.saturation)
