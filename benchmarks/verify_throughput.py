@@ -28,6 +28,7 @@ CASES = [  # (task, level at the tiny spec, level at the Wan spec)
     ("sokoban", "easy", "hard"),
     ("trapfield", "tiny", "hard"),  # agent videos: the tiny level's walks fit 9 frames
     ("maze_agent", "tiny", "hard"),
+    ("maze3d", "tiny", "hard"),  # the oblique view, read at projected block centres
 ]
 
 

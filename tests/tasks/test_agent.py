@@ -1,4 +1,4 @@
-"""Agent-trajectory videos (TrapField, Maze's agent style): planners, the trajectory extractor, the published
+"""Agent-trajectory videos (TrapField, Maze's agent style, Maze3D): planners, the trajectory extractor, the published
 trajectory metrics, truth videos under degradation, and each kind of corruption failing the right component."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from videoreason.tasks.base import resolve_task
 from videoreason.tasks.render import RenderSpec
 from videoreason.tasks.trapfield import TrapField, TrapFieldDifficulty, TrapFieldPuzzle
 
-AGENT_TASKS = ("trapfield", "maze_agent")
+AGENT_TASKS = ("trapfield", "maze_agent", "maze3d")
 TINY = RenderSpec(height=56, width=56, num_frames=9)
 LONG = RenderSpec(height=56, width=56, num_frames=17)  # room for detours
 WAN = RenderSpec.wan()

@@ -181,7 +181,8 @@ def generate_dataset(
     of its videos as a contact sheet.
 
     Args:
-        task: task name (``maze``, ``flowfree``, ``sokoban``, ``trapfield``, ``maze_agent``) or a Task class path.
+        task: task name (``maze``, ``flowfree``, ``sokoban``, ``trapfield``, ``maze_agent``,
+            ``maze3d``) or a Task class path.
         out: dataset folder; created if missing, completed if partially written.
         num: number of samples this task/split/difficulty group should hold.
         split: ``train``, ``val`` or ``test``.

@@ -3,10 +3,11 @@
 from videoreason.tasks.base import BUILTIN_TASKS, MIN_CONFIDENCE, Parsed, Task, Verdict, resolve_task
 from videoreason.tasks.flowfree import FlowFree
 from videoreason.tasks.maze import Maze
+from videoreason.tasks.maze3d import Maze3D
 from videoreason.tasks.maze_agent import MazeAgent
 from videoreason.tasks.render import DEFAULT_PALETTE, RenderSpec
 from videoreason.tasks.sokoban import Sokoban
 from videoreason.tasks.trapfield import TrapField
 
-__all__ = ["BUILTIN_TASKS", "MIN_CONFIDENCE", "DEFAULT_PALETTE", "FlowFree", "Maze", "MazeAgent", "Parsed",
+__all__ = ["BUILTIN_TASKS", "MIN_CONFIDENCE", "DEFAULT_PALETTE", "FlowFree", "Maze", "Maze3D", "MazeAgent", "Parsed",
            "RenderSpec", "Sokoban", "Task", "TrapField", "Verdict", "resolve_task"]

@@ -143,7 +143,7 @@ def _find(rows: tuple[str, ...], ch: str) -> Cell:
     raise ValueError(f"no {ch!r} in maze")
 
 
-def _carve(size: int, style: str, rng: np.random.Generator) -> list[tuple[int, int]]:
+def carve_tree(size: int, style: str, rng: np.random.Generator) -> list[tuple[int, int]]:
     """Edges ``(cell_a, cell_b)`` (cells numbered row-major) of a random spanning tree of the n x n grid."""
     n_cells = size * size
 
@@ -241,7 +241,7 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
             style = level.styles[int(rng.integers(len(level.styles)))]
             grid = np.full((2 * n + 1, 2 * n + 1), "#")
             grid[1::2, 1::2] = "."
-            for a, b in _carve(n, style, rng):
+            for a, b in carve_tree(n, style, rng):
                 (ra, ca), (rb, cb) = divmod(a, n), divmod(b, n)
                 grid[ra + rb + 1, ca + cb + 1] = "."  # the block between two cells
             start = divmod(int(rng.integers(n * n)), n)

@@ -42,6 +42,7 @@ DEFAULT_PALETTE: dict[str, tuple[int, int, int]] = {
     # agent videos (TrapField, Maze3D, Maze's `agent` style)
     "agent": (20, 120, 230),
     "trap": (120, 40, 160),
+    "ladder": (140, 80, 20),
     # FlowFree pipe cells of the `forced` video: each colour halfway to white
     "red_pipe": (238, 142, 148),
     "green_pipe": (142, 212, 158),
@@ -278,12 +279,43 @@ def classify_cells(
     iy = np.clip(np.floor(cy[:, None] + oy[None, :]), 0, height - 1).astype(np.int64)  # [R, n_y]
     ix = np.clip(np.floor(cx[:, None] + ox[None, :]), 0, width - 1).astype(np.int64)  # [C, n_x]
     patches = frames[:, iy[:, :, None, None], ix[None, None, :, :]]  # [F, R, n_y, C, n_x, 3]
-    means = patches.astype(np.float32).mean(axis=(2, 4))  # [F, R, C, 3]
-    dist = np.linalg.norm(means[..., None, :] - colors.astype(np.float32), axis=-1)  # [F, R, C, K]
+    return nearest_colours(patches.astype(np.float32).mean(axis=(2, 4)), colors, max_distance, min_margin)
+
+
+def classify_points(
+    video: Any, centres: np.ndarray, half: float, spec: RenderSpec, colors: np.ndarray,
+    max_distance: float = 60.0, min_margin: float = 0.25,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Nearest-palette label of a square patch around each of ``centres`` (``[..., 2]`` ``(x, y)`` in ``spec``
+    pixels, ``half`` its half side) in every frame, for boards that are not an axis-aligned grid; scaled to the
+    video's frame size and judged as in `classify_cells`. Returns ``(labels int8 [F, ...], confident)`` or
+    ``(None, empty)``."""
+    frames = as_video(video)
+    if frames is None:
+        return None, np.zeros(0, dtype=bool)
+    _, height, width, _ = frames.shape
+    sy, sx = height / spec.height, width / spec.width
+    points = centres.reshape(-1, 2)
+    n_y = int(np.clip(round(2 * half * sy), 1, 6))
+    n_x = int(np.clip(round(2 * half * sx), 1, 6))
+    oy = np.linspace(-half * sy, half * sy, n_y) if n_y > 1 else np.zeros(1)
+    ox = np.linspace(-half * sx, half * sx, n_x) if n_x > 1 else np.zeros(1)
+    iy = np.clip(np.floor(points[:, 1:2] * sy + oy[None]), 0, height - 1).astype(np.int64)  # [N, n_y]
+    ix = np.clip(np.floor(points[:, 0:1] * sx + ox[None]), 0, width - 1).astype(np.int64)  # [N, n_x]
+    patches = frames[:, iy[:, :, None], ix[:, None, :]]  # [F, N, n_y, n_x, 3]
+    labels, confident = nearest_colours(patches.astype(np.float32).mean(axis=(2, 3)), colors, max_distance, min_margin)
+    shape = (len(frames), *centres.shape[:-1])
+    return labels.reshape(shape), confident.reshape(shape)
+
+
+def nearest_colours(means: np.ndarray, colors: np.ndarray, max_distance: float, min_margin: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Label (``-1`` when unsure) and confidence of mean colours ``[..., 3]``: the nearest of ``colors`` when within
+    ``max_distance`` and clearly nearer than the runner-up (relative margin ``(d2 - d1) / (d2 + d1)``)."""
+    dist = np.linalg.norm(means[..., None, :] - colors.astype(np.float32), axis=-1)  # [..., K]
     order = np.argsort(dist, axis=-1)
     nearest = order[..., 0]
     d1 = np.take_along_axis(dist, order[..., :1], axis=-1)[..., 0]
     d2 = np.take_along_axis(dist, order[..., 1:2], axis=-1)[..., 0] if colors.shape[0] > 1 else d1 + 1e9
     confident = (d1 <= max_distance) & ((d2 - d1) >= min_margin * (d2 + d1))
-    labels = np.where(confident, nearest, -1).astype(np.int8)
-    return labels, confident
+    return np.where(confident, nearest, -1).astype(np.int8), confident
