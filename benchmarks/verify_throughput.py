@@ -29,6 +29,7 @@ CASES = [  # (task, level at the tiny spec, level at the Wan spec)
     ("trapfield", "tiny", "hard"),  # agent videos: the tiny level's walks fit 9 frames
     ("maze_agent", "tiny", "hard"),
     ("maze3d", "tiny", "hard"),  # the oblique view, read at projected block centres
+    ("navigation", "tiny", "medium"),  # parse + localise the camera in every frame
 ]
 
 

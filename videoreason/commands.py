@@ -20,7 +20,8 @@ def generate(task: str, num: int, out: Path, difficulty: str = "easy", split: Sp
     """Render planner solutions of one task into a dataset folder.
 
     Args:
-        task: maze, flowfree, sokoban, trapfield, maze_agent, maze3d, or a Task class path.
+        task: maze, flowfree, sokoban, trapfield, maze_agent, maze3d, navigation, or a Task
+            class path.
         num: Samples this task/split/difficulty should hold.
         out: Dataset folder (created, or completed if interrupted).
         difficulty: A level name of the task (e.g. tiny, easy, medium).

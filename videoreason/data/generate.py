@@ -182,7 +182,7 @@ def generate_dataset(
 
     Args:
         task: task name (``maze``, ``flowfree``, ``sokoban``, ``trapfield``, ``maze_agent``,
-            ``maze3d``) or a Task class path.
+            ``maze3d``, ``navigation``) or a Task class path.
         out: dataset folder; created if missing, completed if partially written.
         num: number of samples this task/split/difficulty group should hold.
         split: ``train``, ``val`` or ``test``.

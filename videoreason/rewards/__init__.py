@@ -9,7 +9,8 @@ component's name. `FrameSimilarityReward` compares videos with reference videos,
 
 from videoreason.rewards.base import Reward, RewardConfigError, VerdictReward
 from videoreason.rewards.composition import WeightedSum
-from videoreason.rewards.embedding import FrameSimilarityReward
+from videoreason.rewards.embedding import EmbeddingReward, FrameSimilarityReward
+from videoreason.rewards.encoders import ImageModelFrames, PooledPixels, WanVAEFrames
 from videoreason.rewards.model import ColourFractionScorer, ModelReward
 from videoreason.rewards.presets import load_reward, preset_names
 from videoreason.rewards.scoring import VerdictPool, verdict_of, verdicts_for
@@ -26,16 +27,20 @@ __all__ = [
     "ColourFractionScorer",
     "ComponentReward",
     "DenseReward",
+    "EmbeddingReward",
     "ExactMatchReward",
     "F1Reward",
     "FrameSimilarityReward",
+    "ImageModelFrames",
     "ModelReward",
+    "PooledPixels",
     "PrecisionRecallF1Reward",
     "Reward",
     "RewardConfigError",
     "SuccessReward",
     "VerdictPool",
     "VerdictReward",
+    "WanVAEFrames",
     "WeightedSum",
     "load_reward",
     "preset_names",

@@ -311,7 +311,7 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
         return self.solution_type.from_dict(data)
 
 
-BUILTIN_TASKS = ("maze", "flowfree", "sokoban", "trapfield", "maze_agent", "maze3d")
+BUILTIN_TASKS = ("maze", "flowfree", "sokoban", "trapfield", "maze_agent", "maze3d", "navigation")
 """Short names of the built-in tasks (modules of `videoreason.tasks`)."""
 
 
