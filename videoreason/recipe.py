@@ -98,6 +98,9 @@ RECIPES = {
                             grpo_config="grpo_tiny_steps.yaml"),
     "maze_agent": TaskRecipe(size=56, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                              grpo_config="grpo_tiny_steps.yaml"),
+    # the camera's 5x5 view, trained by GRPO on the embedding-level reward
+    "navigation": TaskRecipe(size=40, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
+                             grpo_config="grpo_tiny_steps.yaml"),
 }
 ALL_STEPS_CALLBACKS = ('{"trainer": {"callbacks": [{"class_path": "videoreason.callbacks.AllSteps"}, '
                        '{"class_path": "videoreason.callbacks.PlotCurves"}]}}')
@@ -352,7 +355,7 @@ def recipe(task: str = "maze", out: Path | None = None, ablate: Sequence[Literal
     The phases and their outputs are described in ``videoreason.recipe``.
 
     Args:
-        task: The task whose tiny recipe to run (maze, flowfree, sokoban, trapfield, maze_agent).
+        task: The task whose tiny recipe to run (maze, flowfree, sokoban, trapfield, maze_agent, navigation).
         out: Output folder (default runs/recipe/<task>).
         ablate: Also run GRPO with the sparse reward (reward) and/or with all steps trained (plan), e.g.
             ``[reward, plan]``.
