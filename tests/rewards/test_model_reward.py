@@ -86,3 +86,38 @@ def test_grpo_hands_prompts_to_the_judge_and_logs_it_next_to_success(maze_datase
     assert len(prompts) == 6 and all("maze" in p for p in prompts)  # 2 puzzles x 3 rollouts, each with its prompt
     metrics = trainer.callback_metrics
     assert {"rewards/judge/mean", "rewards/success/mean", "success_rate"} <= set(metrics)
+
+
+def save_tiny_clip(folder) -> None:
+    """A 1-layer CLIP with a word-level tokenizer and an image processor, saved to ``folder`` (nothing downloaded)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerFast
+
+    words = ["<pad>", "<unk>", "a", "maze", "path", "yellow", "red", "green"]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>").save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    small = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    torch.manual_seed(0)
+    CLIPModel(CLIPConfig(text_config={**small, "vocab_size": len(words), "max_position_embeddings": 16},
+                         vision_config={**small, "image_size": 32, "patch_size": 8},
+                         projection_dim=8)).save_pretrained(folder)
+
+
+def test_local_image_text_model_judges_frames_against_prompts(tmp_path):
+    from videoreason.rewards import ImageTextScorer
+
+    save_tiny_clip(tmp_path / "clip")
+    judge = ModelReward("videoreason.rewards.ImageTextScorer", {"path": str(tmp_path / "clip")})
+    videos = videos_with_yellow([0.0, 0.5, 1.0])
+    judge.update(videos=videos, prompts=["a yellow path", "a yellow path", "a red maze"])
+    scores = judge.compute()
+    assert scores.shape == (3,) and bool(((scores > 0) & (scores < 1)).all())
+    assert len(set(scores.tolist())) == 3  # different frames or texts, different scores
+    direct = ImageTextScorer(str(tmp_path / "clip"), text="a yellow path")(videos, None)
+    assert direct[0] != direct[1] and direct[1] == pytest.approx(float(scores[1]), abs=1e-5)
+    with pytest.raises(ValueError, match="prompts"):
+        ImageTextScorer(str(tmp_path / "clip"))(videos, None)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        ImageTextScorer(str(tmp_path))

@@ -26,7 +26,7 @@ def walk_video(puzzle, walk, spec=SPEC):
 
 def test_scenes_and_walks_are_legal_for_every_level():
     for level, difficulty in TASK.levels.items():
-        for seed in range(60):
+        for seed in range(200):
             puzzle = TASK.generate(np.random.default_rng(seed), level)
             board = TASK.board(puzzle)
             walk = TASK.solve(puzzle).path

@@ -11,7 +11,7 @@ from videoreason.rewards.base import Reward, RewardConfigError, VerdictReward
 from videoreason.rewards.composition import WeightedSum
 from videoreason.rewards.embedding import EmbeddingReward, FrameSimilarityReward
 from videoreason.rewards.encoders import ImageModelFrames, PooledPixels, WanVAEFrames
-from videoreason.rewards.model import ColourFractionScorer, ModelReward
+from videoreason.rewards.model import ColourFractionScorer, ImageTextScorer, ModelReward
 from videoreason.rewards.presets import load_reward, preset_names
 from videoreason.rewards.scoring import VerdictPool, verdict_of, verdicts_for
 from videoreason.rewards.verdict_rewards import (
@@ -32,6 +32,7 @@ __all__ = [
     "F1Reward",
     "FrameSimilarityReward",
     "ImageModelFrames",
+    "ImageTextScorer",
     "ModelReward",
     "PooledPixels",
     "PrecisionRecallF1Reward",

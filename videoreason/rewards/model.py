@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,3 +122,54 @@ class ColourFractionScorer:
         last = videos[:, -1].astype(np.float32)  # [B, H, W, 3]
         near = np.linalg.norm(last - self.colour, axis=-1) <= self.tolerance  # [B, H, W]
         return np.minimum(1.0, near.mean(axis=(1, 2)) / self.saturation)
+
+
+class ImageTextScorer:
+    """A local image-text model as a judge (CLIP-style): the cosine similarity of a frame's image embedding and the
+    prompt's text embedding, mapped from [-1, 1] to [0, 1].
+
+    The folder holds a transformers model with ``get_image_features`` and ``get_text_features`` (CLIP, SigLIP, ...),
+    its tokenizer and its image processor, all loaded offline (``local_files_only``).
+
+    Args:
+        path: the local model folder.
+        frame: which frame each video is judged by (``-1``: the last).
+        text: the text every video is scored against; ``None``: each video's own prompt.
+    """
+
+    def __init__(self, path: str, frame: int = -1, text: str | None = None) -> None:
+        from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+        folder = Path(path)
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"{folder} is not a local transformers model folder (no config.json)")
+        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+        if not (hasattr(self.model, "get_image_features") and hasattr(self.model, "get_text_features")):
+            raise ValueError(f"{folder} holds a {type(self.model).__name__}, which has no image and text features")
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.processor = AutoImageProcessor.from_pretrained(str(folder), local_files_only=True)
+        self.frame, self.text = frame, text
+
+    @torch.no_grad()
+    def __call__(self, videos: np.ndarray, prompts: Sequence[str] | None = None) -> np.ndarray:
+        texts = [self.text] * len(videos) if self.text is not None else prompts
+        if texts is None:
+            raise ValueError("ImageTextScorer needs the prompts (or a fixed `text`) to score against")
+        pixels = self.processor(images=[v[self.frame] for v in videos], return_tensors="pt")["pixel_values"]
+        tokens = self.tokenizer(list(texts), return_tensors="pt", padding=True)
+        image = _features(self.model.get_image_features(pixel_values=pixels))
+        text = _features(self.model.get_text_features(input_ids=tokens["input_ids"],
+                                                      attention_mask=tokens["attention_mask"]))
+        cosine = torch.nn.functional.cosine_similarity(image, text, dim=-1)
+        return ((cosine + 1) / 2).clamp(0, 1).numpy()
+
+
+def _features(out: Any) -> torch.Tensor:
+    """The embedding tensor of a ``get_*_features`` call (a tensor, or an output object in newer transformers)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    for name in ("pooler_output", "image_embeds", "text_embeds"):
+        value = getattr(out, name, None)
+        if isinstance(value, torch.Tensor):
+            return value
+    return out[0]
