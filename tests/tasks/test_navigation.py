@@ -46,7 +46,7 @@ def test_camera_view_is_centred_and_off_map_is_wall():
 
 @pytest.mark.parametrize("level,spec", [("tiny", SPEC), ("medium", WAN)])
 def test_truth_videos_localise_exactly_and_verify_perfectly(level, spec):
-    for seed in range(3):
+    for seed in range(3 if spec is SPEC else 1):  # one 480x832x33 video: ~7 s
         puzzle = TASK.generate(np.random.default_rng(seed), level)
         walk = list(TASK.solve(puzzle).path)
         video = TASK.render(puzzle, TASK.states(puzzle, TASK.solve(puzzle), spec.num_frames), spec)
