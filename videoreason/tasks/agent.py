@@ -40,6 +40,7 @@ frame, trajectories as above, the reference through the centres of its cells):
 
 from __future__ import annotations
 
+import abc
 import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -47,7 +48,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from videoreason.tasks.base import Parsed, Verdict, hold_solved, precision_recall_f1
+from videoreason.tasks.base import (
+    DifficultyT,
+    Parsed,
+    PuzzleT,
+    SolutionT,
+    Task,
+    Verdict,
+    hold_solved,
+    precision_recall_f1,
+)
 from videoreason.tasks.grid import Cell
 from videoreason.tasks.render import CellGeometry
 
@@ -242,3 +252,30 @@ def agent_verdict(parsed: Parsed, board: AgentBoard) -> Verdict:
     }
     return Verdict(success, precision, recall, f1, exact, components, parsed.confidence, trajectory)
 
+
+class AgentTask(Task[PuzzleT, SolutionT, DifficultyT]):
+    """A task whose solution video is an agent's walk, judged by the shared verdict: subclasses give the puzzle as
+    an `AgentBoard` (``board``) and, if their solution path is not the walk itself, the walk (``walk``)."""
+
+    component_names = COMPONENTS
+    failed_trajectory = NO_TRAJECTORY
+
+    @abc.abstractmethod
+    def board(self, puzzle: PuzzleT) -> AgentBoard:
+        """The puzzle as the shared agent verdict sees it."""
+
+    def walk(self, solution: SolutionT) -> Sequence[Cell]:
+        """The agent's cells, one per move (default: the solution's ``path``)."""
+        return solution.path
+
+    def initial_state(self, puzzle: PuzzleT) -> np.ndarray:
+        board = self.board(puzzle)
+        return board.with_agent(board.start)
+
+    def states(self, puzzle: PuzzleT, solution: SolutionT, max_states: int | None = None) -> np.ndarray:
+        return walk_states(self.board(puzzle), self.walk(solution), max_states, self.name)
+
+    def verify(self, parsed: Parsed, puzzle: PuzzleT) -> Verdict:
+        if not self.is_readable(parsed):
+            return self.failed(parsed)
+        return agent_verdict(parsed, self.board(puzzle))

@@ -177,6 +177,22 @@ class JsonRecord:
             raise ValueError(f"invalid {cls.__name__}: {err}") from err
 
 
+@dataclass(frozen=True)
+class PathSolution(JsonRecord):
+    """A solution that is a walk of cells: ``[row, col]`` pairs of non-negative integers, first to last inclusive."""
+
+    path: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, (tuple, list)) or not self.path:
+            raise ValueError(f"`path` must be a non-empty list of [row, col] cells, got {self.path!r}")
+        for cell in self.path:
+            if (not isinstance(cell, (tuple, list)) or len(cell) != 2 or not all(
+                    isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 0 for x in cell)):
+                raise ValueError(f"`path` cells must be [row, col] pairs of non-negative integers, got {cell!r}")
+        object.__setattr__(self, "path", tuple((int(r), int(c)) for r, c in self.path))
+
+
 def _tuplify(value: Any) -> Any:
     """JSON lists back to (nested) tuples, the immutable form our records use."""
     if isinstance(value, list):

@@ -45,7 +45,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, hold_solved, precision_recall_f1
+from videoreason.tasks.base import JsonRecord, Parsed, PathSolution, Task, Verdict, hold_solved, precision_recall_f1
 from videoreason.tasks.grid import Cell, bfs_distances, component, shortest_path
 
 WALL, FLOOR, START, GOAL, PATH, DEAD_END = range(6)
@@ -96,19 +96,8 @@ class MazePuzzle(JsonRecord):
 
 
 @dataclass(frozen=True)
-class MazeSolution(JsonRecord):
+class MazeSolution(PathSolution):
     """The path as block coordinates from start to goal, inclusive."""
-
-    path: tuple[tuple[int, int], ...]
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.path, (tuple, list)) or not self.path:
-            raise ValueError(f"`path` must be a non-empty list of [row, col] cells, got {self.path!r}")
-        for cell in self.path:
-            if (not isinstance(cell, (tuple, list)) or len(cell) != 2 or not all(
-                    isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 0 for x in cell)):
-                raise ValueError(f"`path` cells must be [row, col] pairs of non-negative integers, got {cell!r}")
-        object.__setattr__(self, "path", tuple((int(r), int(c)) for r, c in self.path))
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from videoreason.tasks.agent import (
-    COMPONENTS,
-    NO_TRAJECTORY,
-    AgentBoard,
-    agent_verdict,
-    distances,
-    straightest_shortest_path,
-    walk_states,
-)
-from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict
+from videoreason.tasks.agent import AgentBoard, AgentTask, distances, straightest_shortest_path
+from videoreason.tasks.base import JsonRecord, Parsed, PathSolution
 from videoreason.tasks.grid import DIRECTIONS, Cell
 from videoreason.tasks.maze import STYLES, carve_tree
 from videoreason.tasks.render import BACKGROUND, CellGeometry, RenderSpec, classify_points, frame_state_indices
@@ -99,19 +91,8 @@ class Maze3DPuzzle(JsonRecord):
 
 
 @dataclass(frozen=True)
-class Maze3DSolution(JsonRecord):
+class Maze3DSolution(PathSolution):
     """The agent's walk as cells ``[row, col]`` of the stacked grid, start to goal inclusive."""
-
-    path: tuple[tuple[int, int], ...]
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.path, (tuple, list)) or not self.path:
-            raise ValueError(f"`path` must be a non-empty list of [row, col] cells, got {self.path!r}")
-        for cell in self.path:
-            if (not isinstance(cell, (tuple, list)) or len(cell) != 2 or not all(
-                    isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 0 for x in cell)):
-                raise ValueError(f"`path` cells must be [row, col] pairs of non-negative integers, got {cell!r}")
-        object.__setattr__(self, "path", tuple((int(r), int(c)) for r, c in self.path))
 
 
 @dataclass(frozen=True)
@@ -136,7 +117,7 @@ def _find(grid: np.ndarray, label: int) -> Cell:
     return int(r), int(c)
 
 
-class Maze3D(Task[Maze3DPuzzle, Maze3DSolution, Maze3DDifficulty]):
+class Maze3D(AgentTask[Maze3DPuzzle, Maze3DSolution, Maze3DDifficulty]):
     """Multi-floor mazes in an oblique view, solved by an agent video (see the module docstring)."""
 
     name = "maze3d"
@@ -151,8 +132,6 @@ class Maze3D(Task[Maze3DPuzzle, Maze3DSolution, Maze3DDifficulty]):
     }
     puzzle_type = Maze3DPuzzle
     solution_type = Maze3DSolution
-    component_names = COMPONENTS
-    failed_trajectory = NO_TRAJECTORY
 
     def generate(self, rng: np.random.Generator, difficulty: str | Maze3DDifficulty) -> Maze3DPuzzle:
         level = self.difficulty(difficulty)
@@ -192,22 +171,11 @@ class Maze3D(Task[Maze3DPuzzle, Maze3DSolution, Maze3DDifficulty]):
             raise ValueError("the maze has no path from the start to the goal")
         return Maze3DSolution(path=board.reference)
 
-    def initial_state(self, puzzle: Maze3DPuzzle) -> np.ndarray:
-        return _board(puzzle).with_agent(puzzle.start)
-
-    def states(self, puzzle: Maze3DPuzzle, solution: Maze3DSolution, max_states: int | None = None) -> np.ndarray:
-        return walk_states(_board(puzzle), solution.path, max_states, "3-D maze")
-
     def prompt(self, puzzle: Maze3DPuzzle) -> str:
         n, floors = len(puzzle.floors[0]) // 2, len(puzzle.floors)
         return (f"A {floors}-floor maze of {n}x{n} cells, seen from above at an angle, floors stacked from the ground "
                 f"floor at the bottom. Move the blue agent one cell per frame from the green start to the red goal, "
                 f"climbing the brown ladders between floors, never crossing a dark wall.")
-
-    def verify(self, parsed: Parsed, puzzle: Maze3DPuzzle) -> Verdict:
-        if not self.is_readable(parsed):
-            return self.failed(parsed)
-        return agent_verdict(parsed, _board(puzzle))
 
     def board(self, puzzle: Maze3DPuzzle) -> AgentBoard:
         """The puzzle as the shared agent verdict sees it."""

@@ -18,15 +18,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from videoreason.tasks.agent import COMPONENTS, NO_TRAJECTORY, AgentBoard, agent_verdict, walk_states
-from videoreason.tasks.base import Parsed, Task, Verdict
+from videoreason.tasks.agent import AgentBoard, AgentTask
 from videoreason.tasks.grid import DIRECTIONS, Cell
 from videoreason.tasks.maze import WALL, Maze, MazeDifficulty, MazePuzzle, MazeSolution
 
 AGENT = 4  # the maze's wall, floor, start and goal labels, then the agent
 
 
-class MazeAgent(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
+class MazeAgent(AgentTask[MazePuzzle, MazeSolution, MazeDifficulty]):
     """The maze task's mazes, solved by an agent walking cell to cell (see the module docstring)."""
 
     name = "maze_agent"
@@ -44,8 +43,6 @@ class MazeAgent(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
     }
     puzzle_type = MazePuzzle
     solution_type = MazeSolution
-    component_names = COMPONENTS
-    failed_trajectory = NO_TRAJECTORY
 
     def generate(self, rng: np.random.Generator, difficulty: str | MazeDifficulty) -> MazePuzzle:
         return Maze().generate(rng, self.difficulty(difficulty))
@@ -54,22 +51,14 @@ class MazeAgent(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
         """The path through every block, as the maze task's solver gives it."""
         return Maze().solve(puzzle)
 
-    def initial_state(self, puzzle: MazePuzzle) -> np.ndarray:
-        return self.board(puzzle).with_agent(puzzle.start)
-
-    def states(self, puzzle: MazePuzzle, solution: MazeSolution, max_states: int | None = None) -> np.ndarray:
-        """One state per maze cell of the solution's path (every other block)."""
-        return walk_states(self.board(puzzle), solution.path[::2], max_states, "maze")
+    def walk(self, solution: MazeSolution) -> tuple[Cell, ...]:
+        """One maze cell per move: every other block of the solution's path."""
+        return solution.path[::2]
 
     def prompt(self, puzzle: MazePuzzle) -> str:
         n = len(puzzle.rows) // 2
         return (f"A {n}x{n} maze. Move the blue dot from the green cell to the red dot one cell per frame, "
                 f"never crossing a dark wall.")
-
-    def verify(self, parsed: Parsed, puzzle: MazePuzzle) -> Verdict:
-        if not self.is_readable(parsed):
-            return self.failed(parsed)
-        return agent_verdict(parsed, self.board(puzzle))
 
     def board(self, puzzle: MazePuzzle) -> AgentBoard:
         """The maze as the shared agent verdict sees it."""

@@ -37,7 +37,7 @@ from videoreason.tasks.agent import (
     straightest_shortest_path,
     uniform_geometry,
 )
-from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, hold_solved
+from videoreason.tasks.base import JsonRecord, Parsed, PathSolution, Task, Verdict, hold_solved
 from videoreason.tasks.grid import Cell, checked_cell, neighbors
 
 WALL, FLOOR = 0, 1
@@ -82,15 +82,8 @@ class NavigationPuzzle(JsonRecord):
 
 
 @dataclass(frozen=True)
-class NavigationSolution(JsonRecord):
+class NavigationSolution(PathSolution):
     """The camera's walk as map cells, start to goal inclusive."""
-
-    path: tuple[tuple[int, int], ...]
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.path, (tuple, list)) or not self.path:
-            raise ValueError(f"`path` must be a non-empty list of [row, col] cells, got {self.path!r}")
-        object.__setattr__(self, "path", tuple(checked_cell(c, (10**6, 10**6), "`path` cell") for c in self.path))
 
 
 @dataclass(frozen=True)

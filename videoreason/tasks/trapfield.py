@@ -22,16 +22,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from videoreason.tasks.agent import (
-    COMPONENTS,
-    NO_TRAJECTORY,
-    AgentBoard,
-    agent_verdict,
-    distances,
-    straightest_shortest_path,
-    walk_states,
-)
-from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict
+from videoreason.tasks.agent import AgentBoard, AgentTask, distances, straightest_shortest_path
+from videoreason.tasks.base import JsonRecord, PathSolution
 from videoreason.tasks.grid import Cell, neighbors
 
 FLOOR, TRAP, START, GOAL, AGENT = range(5)
@@ -74,19 +66,8 @@ class TrapFieldPuzzle(JsonRecord):
 
 
 @dataclass(frozen=True)
-class TrapFieldSolution(JsonRecord):
+class TrapFieldSolution(PathSolution):
     """The agent's walk as ``[row, col]`` cells from start to goal, inclusive."""
-
-    path: tuple[tuple[int, int], ...]
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.path, (tuple, list)) or not self.path:
-            raise ValueError(f"`path` must be a non-empty list of [row, col] cells, got {self.path!r}")
-        for cell in self.path:
-            if (not isinstance(cell, (tuple, list)) or len(cell) != 2 or not all(
-                    isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 0 for x in cell)):
-                raise ValueError(f"`path` cells must be [row, col] pairs of non-negative integers, got {cell!r}")
-        object.__setattr__(self, "path", tuple((int(r), int(c)) for r, c in self.path))
 
 
 @dataclass(frozen=True)
@@ -117,7 +98,7 @@ def _find(rows: tuple[str, ...], ch: str) -> Cell:
     raise ValueError(f"no {ch!r} in field")
 
 
-class TrapField(Task[TrapFieldPuzzle, TrapFieldSolution, TrapFieldDifficulty]):
+class TrapField(AgentTask[TrapFieldPuzzle, TrapFieldSolution, TrapFieldDifficulty]):
     """Trap avoidance on an open field, as an agent video (see the module docstring)."""
 
     name = "trapfield"
@@ -134,8 +115,6 @@ class TrapField(Task[TrapFieldPuzzle, TrapFieldSolution, TrapFieldDifficulty]):
     }
     puzzle_type = TrapFieldPuzzle
     solution_type = TrapFieldSolution
-    component_names = COMPONENTS
-    failed_trajectory = NO_TRAJECTORY
 
     def generate(self, rng: np.random.Generator, difficulty: str | TrapFieldDifficulty) -> TrapFieldPuzzle:
         level = self.difficulty(difficulty)
@@ -161,22 +140,10 @@ class TrapField(Task[TrapFieldPuzzle, TrapFieldSolution, TrapFieldDifficulty]):
             raise ValueError("the field has no trap-free path from start to goal")
         return TrapFieldSolution(path=tuple(path))
 
-    def initial_state(self, puzzle: TrapFieldPuzzle) -> np.ndarray:
-        return self.board(puzzle).with_agent(puzzle.start)
-
-    def states(self, puzzle: TrapFieldPuzzle, solution: TrapFieldSolution,
-               max_states: int | None = None) -> np.ndarray:
-        return walk_states(self.board(puzzle), solution.path, max_states, "trap field")
-
     def prompt(self, puzzle: TrapFieldPuzzle) -> str:
         n = len(puzzle.rows)
         return (f"A {n}x{n} field with purple traps. Move the blue dot one cell per frame along the shortest way to "
                 f"the red dot, never stepping on a trap.")
-
-    def verify(self, parsed: Parsed, puzzle: TrapFieldPuzzle) -> Verdict:
-        if not self.is_readable(parsed):
-            return self.failed(parsed)
-        return agent_verdict(parsed, self.board(puzzle))
 
     def board(self, puzzle: TrapFieldPuzzle) -> AgentBoard:
         """The puzzle as the shared agent verdict sees it (the reference walk is the planner's)."""
