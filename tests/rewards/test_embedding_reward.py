@@ -110,3 +110,20 @@ def test_navigation_embedding_preset_uses_the_wan_vae_and_logs_success():
     reward = load_reward("navigation_embedding")
     assert isinstance(reward.rewards["embedding"].encoder, WanVAEFrames)
     assert isinstance(reward.rewards["success"], SuccessReward) and reward.weights["success"] == 0.0
+
+
+def test_a_reference_shared_by_a_group_is_encoded_once():
+    calls = []
+
+    class Counting(PooledPixels):
+        def __call__(self, frames):
+            calls.append(len(frames))
+            return super().__call__(frames)
+
+    videos = torch.randint(0, 255, (4, 3, 16, 16, 3), dtype=torch.uint8)
+    references = videos[:2].repeat_interleave(2, dim=0)  # two groups of two rollouts
+    shared, separate = EmbeddingReward(Counting(4)), EmbeddingReward(PooledPixels(4))
+    shared.update(videos=videos, references=references)
+    assert calls == [12, 6]  # 4 videos x 3 frames, then 2 distinct references x 3 frames
+    separate.update(videos=videos, references=references.clone())
+    torch.testing.assert_close(shared.compute(), separate.compute())

@@ -137,13 +137,29 @@ class EmbeddingReward(Reward):
             raise ValueError(f"`references` has {len(reference)} videos for a batch of {len(video)}")
         with torch.no_grad():
             embedded = self.encoder(video.flatten(0, 1)).reshape(*video.shape[:2], -1)  # [B, F, D]
-            reference_embedded = self.encoder(reference.flatten(0, 1)).reshape(*reference.shape[:2], -1)
+            reference_embedded = self._embed_unique(reference)  # [B, F', D]
             total = sum(self.weights.values())
             values = []
             for g, r in zip(embedded, reference_embedded, strict=True):
                 parts = self.parts(g, r)
                 values.append(sum(w * parts[k] for k, w in self.weights.items()) / total)
         self._record(values, ids)
+
+
+    def _embed_unique(self, videos: Tensor) -> Tensor:
+        """Frame embeddings ``[B, F, D]`` of ``videos``, each distinct video encoded once (GRPO passes the same
+        reference for every rollout of a group)."""
+        seen: dict[bytes, int] = {}  # video bytes -> its row among the distinct videos
+        firsts, slot = [], []
+        for i, video in enumerate(videos.cpu()):
+            key = video.contiguous().numpy().tobytes()
+            if key not in seen:
+                seen[key] = len(firsts)
+                firsts.append(i)
+            slot.append(seen[key])
+        distinct = videos[firsts]
+        embedded = self.encoder(distinct.flatten(0, 1)).reshape(*distinct.shape[:2], -1)  # [U, F, D]
+        return embedded[slot]
 
 
 def monotone_alignment(similarity: np.ndarray) -> float:
