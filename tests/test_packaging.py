@@ -51,6 +51,9 @@ def test_wheel_installs_and_finds_its_configs(tmp_path):
     printed = run(venv / "bin" / "videoreason", "fit", "--config", "configs/wan2.2_ti2v_5b/grpo_480x832x33.yaml",
                   "--print_config", cwd=tmp_path)
     assert "WeightedSum" in printed  # its reward preset, named relative to the packaged config, was found
+    printed = run(venv / "bin" / "videoreason", "fit", "--config", "configs/maze/sft_tiny.yaml",
+                  "--trainer.callbacks+=callbacks/ema.yaml", "--print_config", cwd=tmp_path)
+    assert "EMAWeightAveraging" in printed  # a packaged callback preset, found without the repository
     card = run(python, "-c", "from videoreason.resources import PretrainedModel as P; m = P('maze_fill_steps'); "
                "print(m.card['optimizer_steps'], m.path.is_relative_to(__import__('videoreason').__path__[0]), "
                "(m.path / 'transformer' / 'diffusion_pytorch_model.safetensors').stat().st_size > 1e6)", cwd=tmp_path)

@@ -116,3 +116,33 @@ def test_a_rerun_of_a_saved_config_logs_as_its_own_run_and_a_resume_continues_th
     assert resumed.info.run_id == before
     history = client.get_metric_history(before, "train/loss")
     assert sorted({m.step for m in history}) == [0, 1]  # both steps in one run
+
+
+def test_fit_says_where_to_see_its_run(tmp_path, maze_dataset, capsys):
+    assert main(_sft_args(tmp_path / "runs" / "maze" / "said", maze_dataset)) == 0
+    out = capsys.readouterr().out
+    assert f"MLflow: mlflow ui --backend-store-uri sqlite:///{(tmp_path / 'runs').resolve()}/mlflow.db" in out
+    assert "?workflowType=machine_learning" in out
+
+
+def test_parallel_first_runs_in_a_fresh_project_all_finish_with_their_metrics(tmp_path, maze_dataset):
+    """Three `videoreason fit` processes started at once in a project without a store (a small sweep) each finish
+    with their own run and every metric: the store and experiment are made once, under a lock."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    runs = tmp_path / "project" / "runs"
+    procs = [subprocess.Popen([sys.executable, "-m", "videoreason.cli",
+                               *_sft_args(runs / "maze" / f"run{i}", maze_dataset)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) for i in range(3)]
+    outputs = [p.communicate(timeout=600)[0].decode(errors="replace") for p in procs]
+    for proc, output in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, output[-3000:]
+    client = _client(tmp_path / "project")
+    found = _runs(client, "maze")
+    assert set(found) == {"run0", "run1", "run2"}
+    for run in found.values():
+        assert run.info.status == "FINISHED"
+        assert {"train/loss", "val/maze/success"} <= set(run.data.metrics), sorted(run.data.metrics)

@@ -39,6 +39,8 @@ COMMANDS: dict[tuple[str, ...], Command] = {
                                 "re-parse every video of a dataset and print the P/R/F1/SR/EM table", positional=True),
     ("eval",): Command("videoreason.eval.evaluate:evaluate", "generate with a checkpoint (or take another model's "
                        "videos) and score a split", show="videoreason.commands:show_evaluation"),
+    ("export",): Command("videoreason.models.lora_formats:export",
+                         "write a trained adapter as a ComfyUI Wan LoRA and a PEFT adapter, beside the diffusers one"),
     ("recipe",): Command("videoreason.recipe:recipe",
                          "data -> SFT -> GRPO -> eval of a task's tiny recipe, with confidence intervals"),
 }

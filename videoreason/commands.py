@@ -28,19 +28,23 @@ def generate(task: str, num: int, out: Path, difficulty: str = "easy", split: Sp
         split: The split the samples belong to.
         seed: Base seed; splits never share puzzle seeds.
         spec: Render preset.
-        height: Override the preset's frame height.
-        width: Override the preset's frame width.
-        frames: Override the preset's frame count.
-        fps: Override the preset's frames per second.
+        height: Frame height (default: the folder's when it has samples, else the preset's, or more where the
+            level's boards need it).
+        width: Frame width (likewise).
+        frames: Frames per video (default: the folder's when it has samples and they are enough, else what the
+            level's longest solution needs, at least the preset's, 4k + 1 for wan). Too few is refused before
+            anything is written.
+        fps: Frames per second (default: the folder's, else the preset's).
         workers: Processes (default: all cores).
     """
-    from videoreason.data.generate import generate_dataset
+    from videoreason.data.generate import generate_dataset, planned_spec
     from videoreason.tasks.render import RenderSpec
 
-    overrides = {k: v for k, v in {"height": height, "width": width, "num_frames": frames, "fps": fps}.items()
-                 if v is not None}
-    root = generate_dataset(task, out, num, split=split, seed=seed, difficulty=difficulty,
-                            spec=getattr(RenderSpec, spec)(**overrides), workers=workers)
+    given = {"height": height, "width": width, "num_frames": frames, "fps": fps}
+    plan = planned_spec(task, difficulty, getattr(RenderSpec, spec)(), out, four_k_plus_1=spec == "wan",
+                        **{k: v for k, v in given.items() if v is not None})
+    root = generate_dataset(task, out, num, split=split, seed=seed, difficulty=difficulty, spec=plan,
+                            workers=workers)
     print(f"dataset ready: {root}")
 
 

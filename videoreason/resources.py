@@ -1,10 +1,12 @@
-"""Files shipped inside the package: the run configs and reward presets under ``videoreason/configs/``, and the
-trained tiny models under ``videoreason/pretrained/`` (an export folder each, with a ``README.md`` model card whose
-YAML header records how it was trained).
+"""Files shipped inside the package: the run configs and reward presets of the repository's ``configs/``, its
+callback presets (``callbacks/``), and the trained tiny models under ``videoreason/pretrained/`` (an export folder
+each, with a ``README.md`` model card whose YAML header records how it was trained).
 
-Read through ``importlib.resources``, so an installed wheel (``pip install videoreason``) finds them as an editable
-checkout does. ``videoreason fit --config configs/maze/sft_tiny.yaml`` names a packaged config when no such file
-exists in the working directory.
+``configs/`` and ``callbacks/`` are the single source; the package reaches them through the links
+``videoreason/configs`` and ``videoreason/callback_presets``, which a wheel build turns into copies. Read through
+``importlib.resources``, so an installed wheel (``pip install videoreason``) finds them as an editable checkout does.
+``videoreason fit --config configs/maze/sft_tiny.yaml`` (or ``--trainer.callbacks+=callbacks/ema.yaml``) names a
+packaged file when no such file exists in the working directory.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_PREFIX = "configs/"
+CALLBACKS_PREFIX = "callbacks/"
 
 
 def config_root() -> Path:
@@ -23,13 +26,21 @@ def config_root() -> Path:
     return Path(str(files("videoreason") / "configs"))
 
 
+def callback_root() -> Path:
+    """The packaged ``callbacks/`` folder of callback presets."""
+    return Path(str(files("videoreason") / "callback_presets"))
+
+
 def packaged_config(name: str | Path) -> Path | None:
-    """The packaged file ``name`` names (``configs/maze/sft_tiny.yaml`` or ``maze/sft_tiny.yaml``), ``None`` if
-    there is none. A file of that name in the working directory is not looked at here."""
-    rel = Path(name).as_posix().removeprefix("./").removeprefix(CONFIG_PREFIX)
+    """The packaged file ``name`` names (``configs/maze/sft_tiny.yaml``, ``maze/sft_tiny.yaml`` or
+    ``callbacks/ema.yaml``), ``None`` if there is none. A file of that name in the working directory is not looked
+    at here."""
+    rel = Path(name).as_posix().removeprefix("./")
+    root = callback_root() if rel.startswith(CALLBACKS_PREFIX) else config_root()
+    rel = rel.removeprefix(CALLBACKS_PREFIX) if rel.startswith(CALLBACKS_PREFIX) else rel.removeprefix(CONFIG_PREFIX)
     if Path(rel).is_absolute() or ".." in Path(rel).parts:
         return None
-    path = config_root() / rel
+    path = root / rel
     return path if path.is_file() else None
 
 

@@ -12,10 +12,15 @@ phase, task(s), config file(s), dataset; ``mlflow.source.git.commit`` when run f
 the run of their ``init_from`` (``videoreason.init_from_run``); ``eval`` runs are child runs of the run they
 evaluate. The training data is logged as a dataset input. Resuming (``--ckpt_path``) continues the run directory's
 latest MLflow run. mlflow itself is imported only when a run starts.
+
+Concurrency. Runs started at once in a fresh project would each create and migrate ``runs/mlflow.db`` and its
+experiment at the same time (``table _alembic_tmp_metrics already exists``); ``prepare_store`` does both under an
+exclusive lock on ``runs/mlflow.db.lock`` before any run logs, so parallel runs (a sweep) all start.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -51,6 +56,37 @@ def local_tracking_uri(run_dir: str | os.PathLike[str]) -> str:
     path = store_dir(run_dir)
     path.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path / 'mlflow.db'}"
+
+
+@contextmanager
+def store_lock(tracking_uri: str) -> Iterator[None]:
+    """An exclusive lock on a local SQLite store (``<db>.lock`` beside it), held across processes; a no-op for any
+    other store (a server serialises its own writes)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    lock = Path(tracking_uri.removeprefix("sqlite:///") + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def prepare_store(tracking_uri: str, experiment: str, artifact_location: str | None = None) -> str:
+    """Create and migrate the store and create ``experiment`` in it if they are missing, under ``store_lock``, so
+    processes starting at once do not race; returns the experiment's id."""
+    from mlflow import MlflowClient
+
+    with store_lock(tracking_uri):
+        client = MlflowClient(tracking_uri)  # creates and migrates a new SQLite store
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found is not None else client.create_experiment(
+            experiment, artifact_location)
+        mark_experiment(client, experiment_id)
+    return experiment_id
 
 
 def experiment_name(run_dir: str | os.PathLike[str]) -> str:
@@ -156,6 +192,17 @@ def logger_config(run_dir: str | os.PathLike[str], run_id: str | None = None) ->
     return {"class_path": f"{__name__}.RunLogger", "init_args": init_args}
 
 
+def prepared_logger_config(run_dir: str | os.PathLike[str], resume: bool = False) -> dict[str, Any]:
+    """``logger_config`` of a run about to start, its store and experiment made first (``prepare_store``);
+    ``resume`` continues the directory's latest MLflow run."""
+    config = logger_config(run_dir)
+    init_args = config["init_args"]
+    prepare_store(init_args["tracking_uri"], init_args["experiment_name"], init_args.get("artifact_location"))
+    if resume:
+        init_args["run_id"] = run_of(run_dir)
+    return config
+
+
 def mlflow_loggers(trainer: L.Trainer) -> list[MLFlowLogger]:
     """The trainer's MLflow loggers (empty when it logs elsewhere or not at all)."""
     from lightning.pytorch.loggers import MLFlowLogger
@@ -193,12 +240,9 @@ class TrackedRun:
         from mlflow import MlflowClient
 
         config = logger_config(run_dir if store_of is None else store_of)["init_args"]
+        experiment_id = prepare_store(config["tracking_uri"], experiment or config["experiment_name"],
+                                      config.get("artifact_location"))
         self.client = MlflowClient(config["tracking_uri"])
-        name = experiment or config["experiment_name"]
-        found = self.client.get_experiment_by_name(name)
-        experiment_id = (found.experiment_id if found is not None else
-                         self.client.create_experiment(name, config.get("artifact_location")))
-        mark_experiment(self.client, experiment_id)
         tags = {RUN_DIR_TAG: str(Path(run_dir).resolve()), **(tags or {})}
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id

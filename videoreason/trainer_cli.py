@@ -35,6 +35,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from videoreason.atomic import write_atomic
 from videoreason.callbacks.checkpoint import RunCheckpoint
@@ -42,9 +43,10 @@ from videoreason.callbacks.curves import PlotCurves
 from videoreason.callbacks.export import ExportAdapter
 from videoreason.callbacks.progress import StepProgressBar
 from videoreason.callbacks.samples import LogSampleVideos
+from videoreason.callbacks.step_plans import StepPlan
 from videoreason.cli import PlainHelp
 from videoreason.parallel import launch_rank, rank_zero_init
-from videoreason.tracking import log_artifact, logger_config, run_of
+from videoreason.tracking import log_artifact, prepared_logger_config
 
 PHASES = {"SFTModule": "sft", "GRPOModule": "grpo"}
 """``videoreason.phase`` tag of a module class."""
@@ -160,6 +162,11 @@ class VideoReasonCLI(LightningCLI):
         kinds = [(kind, make) for kind, make in DEFAULT_CALLBACKS
                  if not (kind is ProgressBar and trainer.get("enable_progress_bar") is False)]
         defaults = [make() for kind, make in kinds if not any(isinstance(c, kind) for c in configured)]
+        plans = [c for c in configured if isinstance(c, StepPlan)]
+        if len(plans) > 1:  # `--trainer.callbacks+=callbacks/all_steps.yaml` on a config with EarlyStepFocus
+            rank_zero_info(f"step plan: {type(plans[-1]).__name__}, given last, replaces "
+                           f"{', '.join(type(p).__name__ for p in plans[:-1])}")
+            configured = [c for c in configured if not isinstance(c, StepPlan) or c is plans[-1]]
         return super().instantiate_trainer(callbacks=[*configured, *defaults], **kwargs)
 
     def instantiate_classes(self) -> None:
@@ -170,6 +177,15 @@ class VideoReasonCLI(LightningCLI):
         name = str(getattr(strategy, "class_path", strategy))
         with rank_zero_init(name.endswith(("FSDP2Strategy", "ModelParallelStrategy"))):
             super().instantiate_classes()
+
+    def after_fit(self) -> None:
+        """Say where the run is in MLflow (as ``eval`` and ``recipe`` do)."""
+        from videoreason.tracking import mlflow_loggers, ui_hint
+
+        if self.trainer.is_global_zero:
+            for logger in mlflow_loggers(self.trainer):
+                hint = ui_hint(logger.experiment.tracking_uri, logger.experiment_id, logger.run_id)
+                print(f"MLflow: {hint}", flush=True)
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--overwrite", type=bool, default=False,
@@ -189,7 +205,7 @@ class VideoReasonCLI(LightningCLI):
                 return
             root = Path(trainer.default_root_dir or ".")
             # a resumed fit continues the directory's latest MLflow run
-            logger = logger_config(root, run_id=run_of(root) if config.get("ckpt_path") else None)
+            logger = prepared_logger_config(root, resume=bool(config.get("ckpt_path")))
             trainer.logger = Namespace(class_path=logger["class_path"], init_args=Namespace(**logger["init_args"]))
             self.save_config_kwargs["default_logger"] = True
 
@@ -206,16 +222,22 @@ def refuse_finished_run(root: Path) -> None:
                          "`--trainer.default_root_dir`, or pass `--overwrite true`")
 
 
+PACKAGED_FLAGS = ("--config", "-c", "--trainer.callbacks", "--trainer.callbacks+")
+"""Flags whose value may name a packaged file (``configs/...``, ``callbacks/...``)."""
+
+
 def packaged_configs(args: Sequence[str]) -> list[str]:
-    """``args`` with each ``--config`` / ``-c`` path that is no file here but names a packaged config
-    (``configs/maze/sft_tiny.yaml``) replaced by that config's installed path."""
+    """``args`` with each ``--config`` / ``-c`` / ``--trainer.callbacks[+]`` path that is no file here but names a
+    packaged config or callback preset (``configs/maze/sft_tiny.yaml``, ``callbacks/ema.yaml``) replaced by that
+    file's installed path."""
     from videoreason.resources import resolve_config
 
     out = list(args)
     for i, arg in enumerate(out):
-        if arg.startswith("--config="):
-            out[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
-        elif arg in ("--config", "-c") and i + 1 < len(out):
+        flag, sep, value = arg.partition("=")
+        if sep and flag in PACKAGED_FLAGS:
+            out[i] = f"{flag}={resolve_config(value)}"
+        elif arg in PACKAGED_FLAGS and i + 1 < len(out):
             out[i + 1] = resolve_config(out[i + 1])
     return out
 

@@ -27,7 +27,9 @@ from videoreason.tasks.render import RenderSpec
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file's bytes but the dataset card's, which names its folder."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "README.md"}
 
 
 def test_layout_and_ground_truth_verifies(tmp_path):
@@ -81,6 +83,9 @@ def test_resume_equals_uninterrupted_run(tmp_path):
         handle.write("maze_train_easy_000003,videos/maze_tr")
     (partial / "videos" / ".maze_train_easy_000003.mp4.tmp123").write_bytes(b"half")
     generate_dataset("maze", partial, 8, split="train", workers=2, progress=False)
+    cards = [(root / "README.md").read_text().replace(f"# {root.name}\n", "").replace(f" {root.name}`", "`")
+             .replace(f"--out {root.name}", "") for root in (partial, tmp_path / "full")]
+    assert cards[0] == cards[1]
     assert tree_bytes(partial) == tree_bytes(tmp_path / "full")
 
 

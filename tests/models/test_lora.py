@@ -217,3 +217,51 @@ def test_missing_and_wrong_files(base, adapted, tmp_path):
     save_lora(adapted, tmp_path)
     with pytest.raises(ValueError, match="already has a LoRA adapter"):
         load_lora(adapted, tmp_path)
+
+
+def test_comfyui_and_peft_exports_follow_their_conventions_and_load_as_the_same_model(base, adapted, inputs, tmp_path):
+    """The ComfyUI file has the original Wan names under ``diffusion_model.`` with an alpha per module (no peft
+    ``.default``, no ``transformer.``), and diffusers reads it back as the same model; the PEFT folder has
+    ``base_model.model.`` keys and loads with ``PeftModel.from_pretrained``."""
+    import re
+
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from videoreason.cli import main
+    from videoreason.models.lora_formats import COMFYUI_WEIGHT_NAME, PEFT_CONFIG_NAME, PEFT_WEIGHT_NAME
+
+    save_lora(adapted, tmp_path / "adapter")
+    assert main(["export", "--ckpt", str(tmp_path / "adapter")]) == 0
+    comfy = load_file(str(tmp_path / "adapter" / COMFYUI_WEIGHT_NAME))
+    pattern = re.compile(r"^diffusion_model\.blocks\.\d+\.(self_attn\.[qkvo]|cross_attn\.[qkvo]|ffn\.[02])"
+                         r"\.(lora_A\.weight|lora_B\.weight|alpha)$")
+    assert comfy and all(pattern.match(k) for k in comfy), [k for k in comfy if not pattern.match(k)][:3]
+    assert {float(v) for k, v in comfy.items() if k.endswith(".alpha")} == {SPEC.alpha}
+    modules = {k.removesuffix(".lora_A.weight") for k in comfy if k.endswith(".lora_A.weight")}
+    assert len(modules) == len([n for n in lora_modules(adapted) if n.endswith(".lora_A")])  # every adapted layer
+
+    expected = forward(adapted, inputs)
+    pipe = WanImageToVideoPipeline(tokenizer=None, text_encoder=None, vae=None,
+                                   scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0), image_processor=None,
+                                   image_encoder=None, transformer=copy.deepcopy(base), expand_timesteps=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.load_lora_weights(str(tmp_path / "adapter"), weight_name=COMFYUI_WEIGHT_NAME)
+    torch.testing.assert_close(forward(pipe.transformer, inputs), expected, atol=1e-5, rtol=0)
+
+    peft_dir = tmp_path / "adapter" / "peft"
+    keys = load_file(str(peft_dir / PEFT_WEIGHT_NAME))
+    assert all(k.startswith("base_model.model.blocks.") and ".default" not in k for k in keys)
+    config = json.loads((peft_dir / PEFT_CONFIG_NAME).read_text())
+    assert config["peft_type"] == "LORA" and config["r"] == SPEC.rank and config["lora_alpha"] == SPEC.alpha
+    model = PeftModel.from_pretrained(copy.deepcopy(base), str(peft_dir))
+    torch.testing.assert_close(forward(model, inputs), expected, atol=1e-6, rtol=0)
+
+
+def test_export_names_a_folder_without_an_adapter(tmp_path, capsys):
+    from videoreason.cli import main
+
+    assert main(["export", "--ckpt", str(tmp_path)]) == 2
+    assert "holds no LoRA export" in capsys.readouterr().err

@@ -8,16 +8,23 @@ Seeds: sample ``i`` of split ``s`` with base seed ``b`` uses ``SPLIT_CODE[s] * 1
 different splits can never coincide. Beyond seeds, a puzzle whose board is already present in another split of the
 same task (small boards repeat), or for a ``dihedral`` task any rotation or reflection of such a board, is skipped,
 so test puzzles are held out up to every transformation training may augment with.
+
+A frame count too small for the level (``Task.max_frames``: its longest solution) is refused before anything is
+written. A run that fails on an error removes what it wrote (the folder too, if it made it), so the corrected
+command starts clean; an interrupted run (Ctrl-C, a killed process) keeps its finished samples for the resume. Every
+run ends by rewriting the folder's ``README.md`` dataset card (``videoreason.data.card``).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
 import multiprocessing
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from videoreason.atomic import remove_stale_temps, write_atomic
+from videoreason.data.card import write_card
 from videoreason.data.dataset import COLUMNS, SPLITS, load_sample, metadata_path, read_rows
 from videoreason.data.verify import write_preview
 from videoreason.media import decode_video, encode_mp4, encode_png
@@ -166,6 +174,28 @@ def _forbidden_hashes(root: Path, task: Task, split: str) -> frozenset[str]:
     return frozenset(puzzle_hash(task, load_sample(root, r).puzzle) for r in rows if r["split"] != split)
 
 
+def planned_spec(task: str, difficulty: str, preset: RenderSpec, out: str | Path, four_k_plus_1: bool = False,
+                 **given: int) -> RenderSpec:
+    """The spec of a ``data generate`` run: the ``given`` values (``height``, ``width``, ``num_frames``, ``fps``);
+    the others from the folder's ``spec.json`` when it has one (frames only if they fit the level), else from
+    ``preset`` made to fit the level: frames for its longest solution (``Task.max_frames``, 4k + 1 when
+    ``four_k_plus_1``, for Wan's VAE) and pixels for its largest board (``Task.frame_size``)."""
+    task_obj = resolve_task(task)
+    needed = task_obj.max_frames(difficulty) or 0
+    spec_path = Path(out) / "spec.json"
+    if spec_path.is_file():
+        existing = RenderSpec.from_dict(json.loads(spec_path.read_text()))
+        values = {"height": existing.height, "width": existing.width, "fps": existing.fps}
+        if existing.num_frames >= needed:
+            values["num_frames"] = existing.num_frames
+        values.update(given)
+        return dataclasses.replace(existing, **values)
+    height, width = task_obj.frame_size(difficulty, preset.height, preset.width)
+    frames = max(preset.num_frames, needed)
+    values = {"height": height, "width": width, "num_frames": frames + (-(frames - 1) % 4 if four_k_plus_1 else 0)}
+    return dataclasses.replace(preset, **{**values, **given})
+
+
 def generate_dataset(
     task: str,
     out: str | Path,
@@ -204,14 +234,66 @@ def generate_dataset(
     if not 0 < num <= MAX_INDEX // 20:
         raise ValueError(f"`num` must be in [1, {MAX_INDEX // 20}], got {num}")
     spec = spec or RenderSpec.tiny()
+    needed = task_obj.max_frames(difficulty)
+    if needed is not None and spec.num_frames < needed:
+        raise ValueError(f"`frames` {spec.num_frames} is too few for {task_obj.name} level {difficulty!r}: its "
+                         f"longest solution needs {needed} frames; use at least {needed}, or leave `frames` out")
     root = Path(out)
-    _prepare(root, spec)
+    before = _Snapshot.of(root)
+    try:
+        _prepare(root, spec)
+        _fill(task, task_obj, root, num, split, seed, difficulty, spec, workers, progress, before.written)
+    except Exception:
+        before.restore()
+        raise
+    write_preview(root, root / "preview.png")
+    write_card(root)
+    return root
+
+
+@dataclass
+class _Snapshot:
+    """What a dataset folder held before a run, so that a failed run can put it back (``restore``)."""
+
+    root: Path
+    existed: bool
+    had_spec: bool
+    metadata_size: int | None
+    written: list[str]  # ids of the samples this run added
+
+    @classmethod
+    def of(cls, root: Path) -> _Snapshot:
+        meta = metadata_path(root)
+        return cls(root, root.exists(), (root / "spec.json").is_file(),
+                   meta.stat().st_size if meta.is_file() else None, [])
+
+    def restore(self) -> None:
+        """Remove what the run wrote: the folder it created, else its metadata rows, samples and spec.json."""
+        if not self.existed:
+            shutil.rmtree(self.root, ignore_errors=True)
+            return
+        meta = metadata_path(self.root)
+        if self.metadata_size is None:
+            meta.unlink(missing_ok=True)
+        elif meta.is_file():
+            with open(meta, "r+b") as handle:
+                handle.truncate(self.metadata_size)
+        for sample_id in self.written:
+            for sub, ext in (("videos", "mp4"), ("images", "png"), ("puzzles", "json")):
+                (self.root / sub / f"{sample_id}.{ext}").unlink(missing_ok=True)
+        if not self.had_spec:
+            (self.root / "spec.json").unlink(missing_ok=True)
+
+
+def _fill(task: str, task_obj: Task, root: Path, num: int, split: str, seed: int, difficulty: str, spec: RenderSpec,
+          workers: int | None, progress: bool, written: list[str]) -> None:
+    """Build samples until the task/split/difficulty group holds ``num``; ``written`` collects the new ids."""
     forbidden = _forbidden_hashes(root, task_obj, split)
     group = [r for r in read_rows(root, split=split, task=task_obj.name) if r["difficulty"] == difficulty] \
         if metadata_path(root).is_file() else []
     have, done = len(group), {int(r["id"].rsplit("_", 1)[1]) for r in group}
     if have >= num:
-        return root
+        return
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=num, initial=have, desc=f"{task_obj.name}/{split}/{difficulty}", disable=not progress,
                unit="video")
@@ -234,6 +316,7 @@ def generate_dataset(
             for _, row in results:
                 if row is None:
                     continue
+                written.append(row["id"])
                 _append_row(root, row, spec)
                 have += 1
                 bar.update()
@@ -244,5 +327,3 @@ def generate_dataset(
             pool.terminate()
             pool.join()
         bar.close()
-    write_preview(root, root / "preview.png")
-    return root

@@ -107,6 +107,14 @@ def precision_recall_f1(predicted: set, reference: set) -> tuple[float, float, f
     return precision, recall, f1
 
 
+MIN_CELL_PIXELS = 5  # a cell narrower than this may not survive H.264 (a 15-block maze in 64 pixels does not)
+
+
+def round_up(value: float, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is >= ``value``."""
+    return int(-(-value // multiple) * multiple)
+
+
 def hold_solved(states: list[np.ndarray], max_states: int | None, board: str, steps: str) -> np.ndarray:
     """A chain-of-frames video's states ``[T, R, C]``; with ``max_states`` the solved board is held so that there are
     exactly ``max_states`` (one per frame), and a video needing more raises a ``ValueError`` naming the frames
@@ -255,6 +263,26 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
     @abstractmethod
     def prompt(self, puzzle: PuzzleT) -> str:
         """The text prompt given to the video model with the first frame."""
+
+    def max_frames(self, difficulty: str | DifficultyT) -> int | None:
+        """The most frames a solution video of this level can need (its longest solution, one step per frame), known
+        from the level alone; ``None`` when any frame count works (the solution is resampled to the frames)."""
+        del difficulty
+        return None
+
+    def board_shape(self, difficulty: str | DifficultyT) -> tuple[int, int] | None:
+        """``(rows, cols)`` of the largest board of this level, known from the level alone (``None``: unknown)."""
+        del difficulty
+        return None
+
+    def frame_size(self, difficulty: str | DifficultyT, height: int, width: int) -> tuple[int, int]:
+        """The smallest frame of at least ``height`` x ``width`` pixels that draws every board of this level with
+        cells of at least ``MIN_CELL_PIXELS`` (sides a multiple of 16, as video codecs like)."""
+        shape = self.board_shape(difficulty)
+        if shape is None:
+            return height, width
+        return (max(height, round_up(shape[0] * MIN_CELL_PIXELS, 16)),
+                max(width, round_up(shape[1] * MIN_CELL_PIXELS, 16)))
 
     def grid_shape(self, puzzle: PuzzleT) -> tuple[int, int]:
         """``(rows, cols)`` of the rendered board."""

@@ -123,14 +123,16 @@ class FlowFreeSolution(JsonRecord):
 
 @dataclass(frozen=True)
 class FlowFreeDifficulty:
-    """Board side, the allowed range of colour counts, whether the solution must be unique, and the video style of
-    the solutions."""
+    """Board side, the allowed range of colour counts, whether the solution must be unique, the video style of the
+    solutions and, for ``forced`` videos, the most frames a board may need (``max_frames``: boards that need more are
+    drawn again; ``None``: every board, at most 1 + size^2 - 2 min_colors frames)."""
 
     size: int
     min_colors: int
     max_colors: int
     require_unique: bool = True
     video: str = "grow"
+    max_frames: int | None = None
 
     def __post_init__(self) -> None:
         if not MIN_SIZE <= self.size <= MAX_SIZE:
@@ -145,6 +147,9 @@ class FlowFreeDifficulty:
             raise ValueError(f"`video` must be one of {VIDEOS}, got {self.video!r}")
         if self.video == "forced" and not self.require_unique:
             raise ValueError("the `forced` video paints the moves a board forces, so it needs `require_unique`")
+        if self.max_frames is not None and (self.video != "forced" or self.max_frames < 2):
+            raise ValueError(f"`max_frames` bounds `forced` videos and must be >= 2, got {self.max_frames} for a "
+                             f"{self.video!r} video")
 
 
 class FlowFree(Task[FlowFreePuzzle, FlowFreeSolution, FlowFreeDifficulty]):
@@ -154,8 +159,10 @@ class FlowFree(Task[FlowFreePuzzle, FlowFreeSolution, FlowFreeDifficulty]):
     classes = ("empty", *COLOURS, *(f"{c}_pipe" for c in COLOURS))
     levels: ClassVar[dict[str, FlowFreeDifficulty]] = {
         "tiny": FlowFreeDifficulty(size=4, min_colors=2, max_colors=3),
-        "tiny-forced": FlowFreeDifficulty(size=4, min_colors=2, max_colors=3, video="forced"),
-        "easy-forced": FlowFreeDifficulty(size=5, min_colors=3, max_colors=4, video="forced"),
+        # forced boards that fit the tiny 9 frames (tiny-forced) and the recipe's 17 (easy-forced): the cap only drops
+        # boards that never fitted those videos, so datasets made before it are unchanged
+        "tiny-forced": FlowFreeDifficulty(size=4, min_colors=2, max_colors=3, video="forced", max_frames=9),
+        "easy-forced": FlowFreeDifficulty(size=5, min_colors=3, max_colors=4, video="forced", max_frames=17),
         "easy": FlowFreeDifficulty(size=5, min_colors=3, max_colors=4),
         "medium": FlowFreeDifficulty(size=6, min_colors=4, max_colors=5),
         "hard": FlowFreeDifficulty(size=7, min_colors=5, max_colors=7),
@@ -167,7 +174,22 @@ class FlowFree(Task[FlowFreePuzzle, FlowFreeSolution, FlowFreeDifficulty]):
                        "monotonic")
 
     def generate(self, rng: np.random.Generator, difficulty: str | FlowFreeDifficulty) -> FlowFreePuzzle:
-        return generate_flows(rng, self.difficulty(difficulty))[0]
+        level = self.difficulty(difficulty)
+        while True:
+            puzzle = generate_flows(rng, level)[0]
+            if level.max_frames is None or len(self.states(puzzle, self.solve(puzzle))) <= level.max_frames:
+                return puzzle
+
+    def board_shape(self, difficulty: str | FlowFreeDifficulty) -> tuple[int, int]:
+        return (self.difficulty(difficulty).size,) * 2
+
+    def max_frames(self, difficulty: str | FlowFreeDifficulty) -> int | None:
+        """``forced``: the puzzle, then at least one more cell painted per frame, at most ``level.max_frames``."""
+        level = self.difficulty(difficulty)
+        if level.video != "forced":
+            return None
+        natural = 1 + level.size**2 - 2 * level.min_colors
+        return natural if level.max_frames is None else min(natural, level.max_frames)
 
     def solve(self, puzzle: FlowFreePuzzle) -> FlowFreeSolution:
         return FlowFreeSolution(paths=board_paths(_reference_board(puzzle), puzzle.endpoints))

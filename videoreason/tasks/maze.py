@@ -218,6 +218,7 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
         "expert": MazeDifficulty(size=9, min_path_length=22),
         "tiny-fill": MazeDifficulty(size=3, min_path_length=3, video="fill"),
         "easy-fill": MazeDifficulty(size=4, min_path_length=5, video="fill"),
+        "medium-fill": MazeDifficulty(size=5, min_path_length=8, video="fill"),
     }
     puzzle_type = MazePuzzle
     solution_type = MazeSolution
@@ -254,6 +255,16 @@ class Maze(Task[MazePuzzle, MazeSolution, MazeDifficulty]):
 
     def initial_state(self, puzzle: MazePuzzle) -> np.ndarray:
         return puzzle.grid
+
+    def board_shape(self, difficulty: str | MazeDifficulty) -> tuple[int, int]:
+        side = 2 * self.difficulty(difficulty).size + 1  # cells and the walls between them
+        return side, side
+
+    def max_frames(self, difficulty: str | MazeDifficulty) -> int | None:
+        """``fill``: the puzzle, at least one more cell shaded per frame (at most the n^2 - L - 1 cells off a path
+        of L >= ``min_path_length`` moves), then the path: n^2 - ``min_path_length`` + 1 frames."""
+        level = self.difficulty(difficulty)
+        return level.size**2 - level.min_path_length + 1 if level.video == "fill" else None
 
     def states(self, puzzle: MazePuzzle, solution: MazeSolution, max_states: int | None = None) -> np.ndarray:
         if puzzle.video == "fill":

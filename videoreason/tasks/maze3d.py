@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from videoreason.tasks.agent import AgentBoard, AgentTask, distances, straightest_shortest_path
-from videoreason.tasks.base import JsonRecord, Parsed, PathSolution
+from videoreason.tasks.base import MIN_CELL_PIXELS, JsonRecord, Parsed, PathSolution, round_up
 from videoreason.tasks.grid import DIRECTIONS, Cell
 from videoreason.tasks.maze import STYLES, carve_tree
 from videoreason.tasks.render import BACKGROUND, CellGeometry, RenderSpec, classify_points, frame_state_indices
@@ -132,6 +132,17 @@ class Maze3D(AgentTask[Maze3DPuzzle, Maze3DSolution, Maze3DDifficulty]):
     }
     puzzle_type = Maze3DPuzzle
     solution_type = Maze3DSolution
+
+    def frame_size(self, difficulty: str | Maze3DDifficulty, height: int, width: int) -> tuple[int, int]:
+        """Rows of blocks at least ``MIN_CELL_PIXELS`` high in the oblique view (``ObliqueView``)."""
+        level = self.difficulty(difficulty)
+        side = 2 * level.size + 1
+        block = MIN_CELL_PIXELS / DEPTH  # block width whose rows are MIN_CELL_PIXELS high
+        return (max(height, round_up(DEPTH * (level.floors * side + (level.floors - 1) * GAP) * block, 16)),
+                max(width, round_up(side * (1 + SHEAR * DEPTH) * block, 16)))
+
+    def max_frames(self, difficulty: str | Maze3DDifficulty) -> int:
+        return self.difficulty(difficulty).max_moves + 1  # one move per frame
 
     def generate(self, rng: np.random.Generator, difficulty: str | Maze3DDifficulty) -> Maze3DPuzzle:
         level = self.difficulty(difficulty)

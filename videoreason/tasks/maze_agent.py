@@ -51,6 +51,13 @@ class MazeAgent(AgentTask[MazePuzzle, MazeSolution, MazeDifficulty]):
         """The path through every block, as the maze task's solver gives it."""
         return Maze().solve(puzzle)
 
+    def board_shape(self, difficulty: str | MazeDifficulty) -> tuple[int, int]:
+        return Maze().board_shape(self.difficulty(difficulty))
+
+    def max_frames(self, difficulty: str | MazeDifficulty) -> int:
+        level = self.difficulty(difficulty)
+        return (level.max_path_length or level.size**2 - 1) + 1
+
     def walk(self, solution: MazeSolution) -> tuple[Cell, ...]:
         """One maze cell per move: every other block of the solution's path."""
         return solution.path[::2]

@@ -123,6 +123,12 @@ class Navigation(Task[NavigationPuzzle, NavigationSolution, NavigationDifficulty
     failed_trajectory = NO_TRAJECTORY
     dihedral = False  # a rotated scene is a different scene to a camera that always faces north
 
+    def board_shape(self, difficulty: str | NavigationDifficulty) -> tuple[int, int]:
+        return (2 * self.difficulty(difficulty).view + 1,) * 2  # the camera's view
+
+    def max_frames(self, difficulty: str | NavigationDifficulty) -> int:
+        return self.difficulty(difficulty).max_moves + 1  # one move per frame
+
     def generate(self, rng: np.random.Generator, difficulty: str | NavigationDifficulty) -> NavigationPuzzle:
         level = self.difficulty(difficulty)
         n = level.size

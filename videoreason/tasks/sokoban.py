@@ -196,6 +196,13 @@ class Sokoban(Task[SokobanPuzzle, SokobanSolution, SokobanDifficulty]):
     solution_type = SokobanSolution
     component_names = ("legal_transitions", "boxes_on_target", "layout_preserved", "consistency", "progress")
 
+    def board_shape(self, difficulty: str | SokobanDifficulty) -> tuple[int, int]:
+        level = self.difficulty(difficulty)
+        return level.height, level.width
+
+    def max_frames(self, difficulty: str | SokobanDifficulty) -> int:
+        return self.difficulty(difficulty).max_pushes + 1  # a video too short for every move shows one push a frame
+
     def generate(self, rng: np.random.Generator, difficulty: str | SokobanDifficulty) -> SokobanPuzzle:
         level = self.difficulty(difficulty)
         return SokobanPuzzle(**generate_level(

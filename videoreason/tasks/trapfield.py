@@ -116,6 +116,12 @@ class TrapField(AgentTask[TrapFieldPuzzle, TrapFieldSolution, TrapFieldDifficult
     puzzle_type = TrapFieldPuzzle
     solution_type = TrapFieldSolution
 
+    def board_shape(self, difficulty: str | TrapFieldDifficulty) -> tuple[int, int]:
+        return (self.difficulty(difficulty).size,) * 2
+
+    def max_frames(self, difficulty: str | TrapFieldDifficulty) -> int:
+        return self.difficulty(difficulty).max_moves + 1  # one move per frame
+
     def generate(self, rng: np.random.Generator, difficulty: str | TrapFieldDifficulty) -> TrapFieldPuzzle:
         level = self.difficulty(difficulty)
         n = level.size
