@@ -186,3 +186,36 @@ def test_report_draws_the_learning_curve_of_each_trained_model(tmp_path, monkeyp
     text = (tmp_path / "results.md").read_text()
     assert "learning curve of sft" in text and "| 200 | 1600 |" in text
     assert (tmp_path / "learning_curves.png").stat().st_size > 1000
+
+
+def test_ood_generates_larger_boards_and_scores_every_model_on_them(tmp_path, monkeypatch):
+    from videoreason.cli import COMMANDS, command_parser
+
+    commands = _commands(tmp_path, monkeypatch, ood=True)
+    ood_data = [c for c in commands if c[0] == "data" and Path(_arg(c, "--out")).name.startswith("ood_")]
+    assert [(_arg(c, "--difficulty"), _arg(c, "--height")) for c in ood_data] == [("easy-fill", "72"),
+                                                                                  ("medium-fill", "88")]
+    assert all("--frames" not in c for c in ood_data)  # the level's own frame count
+    evals = [_arg(c, "--out") for c in commands if c[0] == "eval"]
+    for model in ("sft", "grpo"):
+        assert {str(tmp_path / model / "eval" / s) for s in ("test", "ood_easy-fill", "ood_medium-fill")} <= set(evals)
+    parser = command_parser(("data", "generate"), COMMANDS[("data", "generate")])
+    for command in ood_data:
+        parser.parse_args(command[2:])
+
+
+def test_report_has_a_table_per_ood_split(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for split in ("test", "ood_easy-fill", "ood_medium-fill"):
+        _eval_rows(tmp_path / "sft" / "eval" / split, [0.0] * 10)
+        _eval_rows(tmp_path / "grpo" / "eval" / split, [1.0] * 3 + [0.0] * 7)
+    recipe = Recipe("maze", tmp_path, [], seed=0, reuse=True, overrides={"sft": [], "grpo": []}, ood=True)
+    result = recipe.report()
+    assert result["ood"]["ood_medium-fill"]["grpo"]["success"]["mean"] == pytest.approx(30.0)
+    text = (tmp_path / "results.md").read_text()
+    assert "out of distribution, easy-fill: 10 puzzles" in text and "out of distribution, medium-fill" in text
+
+
+def test_ood_needs_a_recipe_with_ood_splits(tmp_path):
+    with pytest.raises(ValueError, match="no out-of-distribution splits"):
+        Recipe("sokoban", tmp_path, [], seed=0, reuse=False, overrides={"sft": [], "grpo": []}, ood=True)

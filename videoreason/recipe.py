@@ -20,6 +20,10 @@ each GRPO run's reward curves and every model's sample test videos). The console
 ``--reuse true`` keeps phases whose outputs exist and continues an interrupted training phase from its last
 checkpoint (resume an interrupted recipe).
 
+``--ood true`` also scores every model out of distribution: on the task's larger boards (``TaskRecipe.ood``, maze:
+4x4 and 5x5 cells against the trained 3x3), held out by construction (no board of that size is trained on), each
+in its own table (``OUT/ood_<level>/`` the data, ``OUT/<model>/eval/ood_<level>/`` the evaluation).
+
     videoreason recipe --task maze --out runs/maze
     videoreason recipe --task maze --from_scratch true --out runs/maze_scratch
     videoreason recipe --task maze --ablate [reward,plan]
@@ -71,6 +75,8 @@ class TaskRecipe:
     sft_config: str = "sft_tiny.yaml"
     grpo_config: str = "grpo_tiny.yaml"
     pretrained: str | None = None
+    ood: tuple[tuple[str, int], ...] = ()  # (level, pixels square) of each out-of-distribution test split
+    num_ood: int = 100
 
     @property
     def render(self) -> list[str]:
@@ -86,7 +92,7 @@ class TaskRecipe:
 RECIPES = {
     "maze": TaskRecipe(size=56, frames=9, difficulty="tiny-fill", num_train=4000, num_val=32,
                        sft_config="sft_tiny_fill_steps.yaml", grpo_config="grpo_tiny_fill_steps.yaml",
-                       pretrained="maze_fill_steps"),
+                       pretrained="maze_fill_steps", ood=(("easy-fill", 72), ("medium-fill", 88))),
     # `easy-forced` (5x5, 3-4 colours, 17 frames): 4x4 boards come in ~100 classes up to rotation and reflection,
     # which the 200 test boards nearly exhaust
     "flowfree": TaskRecipe(size=40, frames=17, difficulty="easy-forced", num_train=4000, num_val=32,
@@ -184,7 +190,7 @@ class Recipe:
     """Runs and reports the recipe (see the module docstring)."""
 
     def __init__(self, task: str, out: Path, ablate: Sequence[str], seed: int, reuse: bool,
-                 overrides: dict[str, list[str]], from_scratch: bool = False) -> None:
+                 overrides: dict[str, list[str]], from_scratch: bool = False, ood: bool = False) -> None:
         if task not in RECIPES:
             raise ValueError(f"unknown task {task!r}; recipes exist for {sorted(RECIPES)}")
         self.recipe = RECIPES[task]
@@ -195,6 +201,10 @@ class Recipe:
         self.start = None if from_scratch or self.recipe.pretrained is None else PretrainedModel(self.recipe.pretrained)
         self.variants = variants(task, ablate)
         self.overrides = overrides
+        self.ood = self.recipe.ood if ood else ()
+        if ood and not self.ood:
+            raise ValueError(f"the {task} recipe has no out-of-distribution splits; `--ood true` serves "
+                             f"{sorted(t for t, r in RECIPES.items() if r.ood)}")
         times = out / TIMES_FILE
         self.times: dict[str, float] = json.loads(times.read_text()) if reuse and times.is_file() else {}
 
@@ -212,10 +222,13 @@ class Recipe:
         write_atomic(self.out / TIMES_FILE, json.dumps(self.times, indent=1).encode())
 
     def evaluate(self, name: str, model: Path) -> None:
-        out = self.out / name / "eval" / "test"
-        self.phase(f"eval_{name}", out / SAMPLES_FILE, [
-            "eval", "--ckpt", str(model), "--data", str(self.out / "data"), "--split", "test",
-            "--seed", str(self.seed), "--batch_size", str(EVAL_BATCH), "--out", str(out)])
+        for split, data in (("test", self.out / "data"), *((f"ood_{level}", self.out / f"ood_{level}")
+                                                            for level, _ in self.ood)):
+            out = self.out / name / "eval" / split
+            phase = f"eval_{name}" if split == "test" else f"eval_{name}_{split}"
+            self.phase(phase, out / SAMPLES_FILE, [
+                "eval", "--ckpt", str(model), "--data", str(data), "--split", "test",
+                "--seed", str(self.seed), "--batch_size", str(EVAL_BATCH), "--out", str(out)])
 
     def fit(self, name: str, config: str, extra: list[str]) -> None:
         run_dir = self.out / name
@@ -234,6 +247,14 @@ class Recipe:
             self.phase(f"data_{split}", done := root / f".done_{split}_{num}", [
                 "data", "generate", "--task", self.task, "--difficulty", data.difficulty, "--num", str(num),
                 "--split", split, "--seed", str(self.data_seed), "--out", str(root), *data.render])
+            done.touch()
+        for level, size in self.ood:  # frames: what the level needs (`data generate` picks them)
+            folder = self.out / f"ood_{level}"
+            self.phase(f"data_ood_{level}", done := folder / f".done_test_{data.num_ood}", [
+                "data", "generate", "--task", self.task, "--difficulty", level, "--num", str(data.num_ood),
+                "--split", "test", "--seed", str(self.data_seed), "--out", str(folder), "--height", str(size),
+                "--width", str(size)])
+            folder.mkdir(parents=True, exist_ok=True)
             done.touch()
         if self.start is None:  # the packaged model's steps, so that this reproduces it
             steps = [] if data.pretrained is None else [
@@ -266,7 +287,10 @@ class Recipe:
                   "sr_gain": {m: vars(e) for m, e in gains.items()}}
         curves = self.curves(models)
         result["curves"] = {m: [dataclasses.asdict(p) for p in points] for m, points in curves.items()}
-        text = "\n\n".join([self.markdown(table, gains, len(ids)),
+        ood = {f"ood_{level}": self.ood_table(f"ood_{level}", models) for level, _ in self.ood}
+        result["ood"] = {split: {m: {k: vars(e) for k, e in row.items()} for m, row in rows.items()}
+                         for split, (rows, _) in ood.items()}
+        text = "\n\n".join([self.markdown(table, gains, len(ids)), *(text for _, text in ood.values()),
                              *(curve_table(f"learning curve of {m} (validation puzzles)", points)
                                for m, points in curves.items())])
         print(text)
@@ -278,6 +302,19 @@ class Recipe:
         write_atomic(self.out / "results.json", json.dumps(result, indent=1).encode())
         self.track(result, table)
         return result
+
+    def ood_table(self, split: str, models: Sequence[str]) -> tuple[dict[str, dict[str, Estimate]], str]:
+        """Every model's metrics on one out-of-distribution split (same puzzles, 95% bootstrap CIs) and its table."""
+        scores = {m: per_puzzle(self.out / m / "eval" / split) for m in models}
+        ids = sorted(scores[models[0]])
+        rows = {m: {k: bootstrap_mean([scores[m][i][k] for i in ids], seed=self.seed).scaled(100) for k in HEADLINE}
+                for m in models}
+        head = ["model", *(LABELS[k] for k in HEADLINE)]
+        lines = [f"{self.task} out of distribution, {split.removeprefix('ood_')}: {len(ids)} puzzles larger than any "
+                 "trained on, mean [95% bootstrap CI] in %", "", "| " + " | ".join(head) + " |",
+                 "|" + "---|" * len(head),
+                 *(f"| {m} | " + " | ".join(str(row[k]) for k in HEADLINE) + " |" for m, row in rows.items())]
+        return rows, "\n".join(lines)
 
     def curves(self, models: Sequence[str]) -> dict[str, list[CurvePoint]]:
         """Each trained model's validation curve from its run's MLflow store (models not trained here have none)."""
@@ -349,7 +386,7 @@ class Recipe:
 
 def recipe(task: str = "maze", out: Path | None = None, ablate: Sequence[Literal["reward", "plan"]] = (),
            seed: int = 0, reuse: bool = False, from_scratch: bool = False, sft_args: str = "",
-           grpo_args: str = "") -> dict:
+           grpo_args: str = "", ood: bool = False) -> dict:
     """Run a task's tiny recipe: data -> SFT -> GRPO -> held-out evaluation, with 95% confidence intervals.
 
     The phases and their outputs are described in ``videoreason.recipe``.
@@ -364,6 +401,7 @@ def recipe(task: str = "maze", out: Path | None = None, ablate: Sequence[Literal
         from_scratch: Train the SFT model too, instead of starting GRPO from the task's packaged SFT model.
         sft_args: Extra `fit` arguments of the SFT phase (one string).
         grpo_args: Extra `fit` arguments of every GRPO phase (one string).
+        ood: Also score every model on the task's larger boards (out of distribution), each in its own table.
 
     Returns:
         The results (also in ``OUT/results.json``).
@@ -372,5 +410,5 @@ def recipe(task: str = "maze", out: Path | None = None, ablate: Sequence[Literal
     if out.exists() and any(out.iterdir()) and not reuse:
         raise ValueError(f"{out} already holds a recipe run; pass --reuse true to continue it or choose another --out")
     runner = Recipe(task, out, list(ablate), seed, reuse, {"sft": sft_args.split(), "grpo": grpo_args.split()},
-                    from_scratch)
+                    from_scratch, ood)
     return runner.run_all()
