@@ -127,8 +127,9 @@ def test_errors_name_the_problem(tmp_path, capsys):
     assert not (tmp_path / "small" / "spec.json").exists()  # so the retry with a bigger spec is not refused
     generate_dataset("maze", tmp_path / "small", 1, difficulty="hard", workers=1, progress=False, spec=RenderSpec.wan())
     assert load_spec(tmp_path / "small") == RenderSpec.wan()
-    with pytest.raises(ValueError, match="spec.num_frames"):
+    with pytest.raises(ValueError, match="`frames` 9 is too few for sokoban level 'hard': .* needs 25 frames"):
         generate_dataset("sokoban", tmp_path / "sok", 2, difficulty="hard", workers=1, progress=False)
+    assert not (tmp_path / "sok").exists()  # refused before anything was written
     with pytest.raises(FileNotFoundError, match="no dataset"):
         read_rows(tmp_path / "nowhere")
     assert main(["data", "generate", "--task", "chess", "--num", "1", "--out", str(tmp_path / "x")]) == 2
