@@ -4,6 +4,7 @@ run from the command line (``--trainer.callbacks+=callbacks/<preset>.yaml``) and
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -40,17 +41,20 @@ def callbacks_in(run: Path) -> list[str]:
 def test_sft_presets_in_one_run(tmp_path, maze_dataset):
     run = tmp_path / "sft"
     adds = [f"--trainer.callbacks+=callbacks/{name}.yaml" for name in ("ema", "checkpoint_every_250", "samples",
-                                                                      "curves")]
+                                                                      "curves", "plateau")]
     assert main(["fit", "--config", str(CONFIGS / "sft_tiny_lora.yaml"), "--trainer.default_root_dir", str(run),
-                 "--trainer.max_steps", "2", "--trainer.val_check_interval", "2", "--data.init_args.root",
+                 "--trainer.max_steps", "8", "--trainer.val_check_interval", "1", "--data.init_args.root",
                  str(maze_dataset), "--data.init_args.num_val_puzzles", "1", "--model.init_args.val_steps", "1",
                  "--model.init_args.transformer", "tiny", *TINY, *adds]) == 0
     assert {"lightning.pytorch.callbacks.EMAWeightAveraging", "videoreason.callbacks.RunCheckpoint",
-            "videoreason.callbacks.LogSampleVideos", "videoreason.callbacks.PlotCurves"} <= set(callbacks_in(run))
+            "videoreason.callbacks.LogSampleVideos", "videoreason.callbacks.PlotCurves",
+            "videoreason.callbacks.StopAtPlateau"} <= set(callbacks_in(run))
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
     assert "current_model_state" in checkpoint  # EMA: the average in state_dict, the raw weights beside it
     assert "every_n_train_steps': 250" in next(k for k in checkpoint["callbacks"] if k.startswith("RunCheckpoint"))
     assert (run / "curves.png").is_file() and any((run / "samples").iterdir())
+    plateau = json.loads((run / "plateau.json").read_text())  # no gain in 3 validations after the first: stopped
+    assert plateau["stopped"] and plateau["best_step"] == 1 and plateau["step"] == checkpoint["global_step"] == 4
 
 
 @pytest.fixture(scope="module")

@@ -44,10 +44,10 @@ from pathlib import Path
 from typing import Literal
 
 from videoreason.atomic import write_atomic
-from videoreason.eval.bootstrap import Estimate, bootstrap_mean, paired_difference
 from videoreason.eval.curves import CurvePoint, curve_table, plot_curves, read_curve
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
 from videoreason.resources import PretrainedModel, config_root
+from videoreason.stats import Estimate, bootstrap_mean, paired_difference
 
 CONFIGS = config_root()  # the packaged configs/
 PRESETS = CONFIGS / "rewards"  # reward presets (``videoreason.rewards.presets``, not imported: --help stays fast)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from videoreason.eval.bootstrap import Estimate, proportion_interval
+from videoreason.stats import Estimate, proportion_interval
 
 
 @dataclass(frozen=True)

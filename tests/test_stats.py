@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from videoreason.eval.bootstrap import bootstrap_mean, paired_difference
+from videoreason.stats import bootstrap_mean, paired_difference
 
 
 def test_interval_contains_mean_and_shrinks_with_more_puzzles():
