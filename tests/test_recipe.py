@@ -219,3 +219,112 @@ def test_report_has_a_table_per_ood_split(tmp_path, monkeypatch):
 def test_ood_needs_a_recipe_with_ood_splits(tmp_path):
     with pytest.raises(ValueError, match="no out-of-distribution splits"):
         Recipe("sokoban", tmp_path, [], seed=0, reuse=False, overrides={"sft": [], "grpo": []}, ood=True)
+
+
+def _fair_commands(tmp_path, monkeypatch, plateau_val: dict[str, float] | None = None, **kwargs) -> list[list[str]]:
+    """The commands of a maze recipe with ``sft_more`` (GRPO's phase "takes" 65 s), none run. With
+    ``plateau_val`` (weights -> validation SR) the SFT phase "writes" a plateau run: validations at steps 250-1000,
+    the best at 500, whose checkpoint holds EMA and raw weights."""
+    import torch
+
+    import videoreason.models.export as export
+
+    commands = []
+
+    def fake_run(command: list[str], log: Path, name: str = "") -> float:
+        commands.append(command)
+        if command[0] == "fit" and _arg(command, "--trainer.default_root_dir").endswith("sft"):
+            run_dir = Path(_arg(command, "--trainer.default_root_dir"))
+            (run_dir / "checkpoints").mkdir(parents=True)
+            validations = [{"step": s, "success": r, "n": 64} for s, r in ((250, .3), (500, .5), (750, .5), (1000, .4))]
+            (run_dir / "plateau.json").write_text(json.dumps({"step": 1000, "samples_seen": 32000,
+                                                              "validations": validations}))
+            torch.save({"state_dict": {"w": torch.ones(1)}, "current_model_state": {"w": torch.zeros(1)},
+                        "averaging_state": {}}, run_dir / "checkpoints" / "step500.ckpt")
+        if command[0] == "eval" and _arg(command, "--split") == "val":
+            weights = "raw" if _arg(command, "--ckpt").endswith("-raw.ckpt") else "ema"
+            rate = plateau_val[weights]
+            _eval_rows(Path(_arg(command, "--out")), [1.0] * round(64 * rate) + [0.0] * (64 - round(64 * rate)))
+        return 65.0
+
+    monkeypatch.setattr(recipe_module, "run", fake_run)
+    monkeypatch.setattr(Recipe, "report", lambda self: {})
+    monkeypatch.setattr(export, "load_module", lambda path: path)
+    monkeypatch.setattr(export, "export_module",
+                        lambda module, out: Path(out).mkdir() or (Path(out) / "from").write_text(str(module)))
+    (tmp_path / "data").mkdir()
+    Recipe("maze", tmp_path, ["sft_more"], seed=3, reuse=False, overrides={"sft": [], "grpo": []}, **kwargs).run_all()
+    return commands
+
+
+def test_sft_more_continues_sft_from_the_same_start_for_grpos_wall_time(tmp_path, monkeypatch):
+    start = PretrainedModel("maze_fill_steps")
+    commands = _fair_commands(tmp_path, monkeypatch)
+    fits = [c for c in commands if c[0] == "fit"]
+    assert [Path(_arg(c, "--trainer.default_root_dir")).name for c in fits] == ["grpo", "sft_more"]
+    more = fits[1]
+    assert Path(_arg(more, "--config")).name == "sft_tiny_fill_steps.yaml"  # plain SFT, the SFT model's config
+    assert _arg(more, "--model.init_args.transformer") == str(start.path / "transformer")  # GRPO's start
+    assert _arg(more, "--trainer.max_time") == "00:00:01:05" and _arg(more, "--trainer.max_steps") == "-1"
+    evals = [c for c in commands if c[0] == "eval"]
+    assert [_arg(c, "--out") for c in evals][-1] == str(tmp_path / "sft_more" / "eval" / "test")
+    assert {_arg(c, "--seed") for c in evals} == {"3"}  # the same noise seeds for every model
+
+
+def test_sft_more_needs_grpos_measured_time(tmp_path):
+    recipe = Recipe("maze", tmp_path, ["sft_more"], seed=0, reuse=True, overrides={"sft": [], "grpo": []})
+    with pytest.raises(ValueError, match="GRPO's wall time"):
+        recipe.fit_sft_more(tmp_path / "sft")
+
+
+@pytest.mark.parametrize(("val", "chosen"), [({"ema": .5, "raw": .6}, "raw"), ({"ema": .5, "raw": .5}, "ema")])
+def test_plateau_trains_sft_until_validation_stops_and_starts_grpo_from_its_best_model(tmp_path, monkeypatch, val,
+                                                                                      chosen):
+    import torch
+
+    commands = _fair_commands(tmp_path, monkeypatch, plateau_val=val, plateau=True)
+    data = [c for c in commands if c[0] == "data"]
+    assert [(_arg(c, "--split"), _arg(c, "--num")) for c in data] == [("test", "200"), ("val", "64"),
+                                                                    ("train", "4000")]
+    sft = commands[3]
+    assert _arg(sft, "--data.init_args.num_val_puzzles") == "64"
+    presets = [a.split("=", 1)[1] for a in sft if a.startswith("--trainer.callbacks+=")]
+    assert [Path(p).name for p in presets] == ["plateau.yaml", "checkpoint_every_250.yaml"]
+    assert all(Path(p).is_file() for p in presets)
+    checkpoints = tmp_path / "sft" / "checkpoints"
+    val_evals = [_arg(c, "--ckpt") for c in commands if c[0] == "eval" and _arg(c, "--split") == "val"]
+    assert val_evals == [str(checkpoints / "step500.ckpt"), str(checkpoints / "step500-raw.ckpt")]
+    raw = torch.load(checkpoints / "step500-raw.ckpt", weights_only=False)
+    assert raw["state_dict"]["w"].item() == 0.0 and "current_model_state" not in raw
+    model = tmp_path / "sft" / "plateau_model"
+    kept = "step500-raw.ckpt" if chosen == "raw" else "step500.ckpt"
+    assert (model / "from").read_text() == str(checkpoints / kept)
+    assert json.loads((tmp_path / "sft" / "plateau_model.json").read_text())["weights"] == chosen
+    grpo = next(c for c in commands if c[0] == "fit" and _arg(c, "--trainer.default_root_dir").endswith("grpo"))
+    assert _arg(grpo, "--model.init_args.init_from") == str(model)
+    assert _arg(next(c for c in commands if c[0] == "eval" and _arg(c, "--split") == "test"), "--ckpt") == str(model)
+    more = next(c for c in commands if c[0] == "fit" and _arg(c, "--trainer.default_root_dir").endswith("sft_more"))
+    assert _arg(more, "--model.init_args.transformer") == str(model / "transformer")
+
+
+def test_report_compares_grpo_with_sft_given_the_same_compute_and_records_the_plateau(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name, wins in (("sft", 40), ("grpo", 90), ("sft_more", 50)):
+        _eval_rows(tmp_path / name / "eval" / "test", [1.0] * wins + [0.0] * (200 - wins))
+    (tmp_path / "sft" / "plateau.json").write_text(json.dumps(
+        {"step": 1000, "samples_seen": 32000, "validations": [{"step": 500, "success": 0.5, "n": 64}]}))
+    (tmp_path / "sft" / "plateau_model.json").write_text(json.dumps(
+        {"step": 500, "success": 0.5, "n": 64, "weights": "raw", "val_success": {"ema": 0.5, "raw": 0.6}}))
+    recipe = Recipe("maze", tmp_path, ["sft_more"], seed=0, reuse=True, overrides={"sft": [], "grpo": []},
+                    plateau=True)
+    recipe.times = {"sft": 3600.0, "grpo": 300.0, "sft_more": 300.0}
+    result = recipe.report()
+    assert result["sr_gain"]["grpo-sft_more"]["mean"] == pytest.approx(20.0)
+    assert result["sr_gain"]["grpo-sft_more"]["low"] > 10
+    assert result["plateau"] | {"cpu_hours": None} == {
+        "best_step": 500, "best_val_success": 0.5, "stopped_step": 1000, "samples": 16000, "weights": "raw",
+        "val_success": {"ema": 0.5, "raw": 0.6}, "sft_wall_s": 3600.0, "cpu_hours": None}
+    text = (tmp_path / "results.md").read_text()
+    assert "| sft_more | 25.0" in text and "- grpo SR - sft_more SR: +20.0 points" in text
+    assert "best validation SR 50.0% at step 500 (16000 samples), stopped at step 1000" in text
+    assert "raw weights, chosen on validation (ema 50.0%, raw 60.0%)" in text

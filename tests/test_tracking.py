@@ -146,3 +146,18 @@ def test_parallel_first_runs_in_a_fresh_project_all_finish_with_their_metrics(tm
     for run in found.values():
         assert run.info.status == "FINISHED"
         assert {"train/loss", "val/maze/success"} <= set(run.data.metrics), sorted(run.data.metrics)
+
+
+def test_a_fresh_run_with_ckpt_path_last_in_a_deleted_and_restarted_folder_is_a_new_run(project, maze_dataset):
+    """`--ckpt_path last` with no last checkpoint (what a recipe passes to every phase) starts a new MLflow run: the
+    folder's earlier run, deleted from disk, is neither continued nor a clash of changed parameters."""
+    import shutil
+
+    run = project / "runs" / "maze" / "restarted"
+    assert main(_sft_args(run, maze_dataset, "--ckpt_path", "last")) == 0
+    shutil.rmtree(run)
+    assert main(_sft_args(run, maze_dataset, "--ckpt_path", "last", "--data.init_args.batch_size", "1")) == 0
+    client = _client(project)
+    exp = client.get_experiment_by_name("maze").experiment_id
+    runs = client.search_runs([exp], filter_string=f"tags.`{RUN_DIR_TAG}` = '{run.resolve()}'")
+    assert sorted(r.data.params["data.batch_size"] for r in runs) == ["1", "2"]

@@ -20,6 +20,16 @@ each GRPO run's reward curves and every model's sample test videos). The console
 ``--reuse true`` keeps phases whose outputs exist and continues an interrupted training phase from its last
 checkpoint (resume an interrupted recipe).
 
+Two options make the comparison fair to SFT (the question "my SFT model has converged: does RL still add anything?"):
+
+- ``--plateau true`` trains the SFT model (as ``--from_scratch``) until held-out validation success stops improving
+  (``StopAtPlateau``, a checkpoint at every validation), then takes the checkpoint of the best validation, raw or
+  EMA weights as validation decides (``videoreason.plateau``), exported to ``OUT/sft/plateau_model``: the SFT row
+  and every GRPO start. ``results.json`` records the plateau (steps, samples, wall time, weights).
+- ``sft_more`` (``--ablate [sft_more]``) continues plain SFT from the SFT model's weights (the SFT config, a fresh
+  optimizer) for GRPO's measured wall time (``--trainer.max_time``): SFT given the same compute, scored on the same
+  puzzles with the same noise seeds, and compared with GRPO by a paired interval.
+
 ``--ood true`` also scores every model out of distribution: on the task's larger boards (``TaskRecipe.ood``, maze:
 4x4 and 5x5 cells against the trained 3x3), held out by construction (no board of that size is trained on), each
 in its own table (``OUT/ood_<level>/`` the data, ``OUT/<model>/eval/ood_<level>/`` the evaluation).
@@ -27,6 +37,7 @@ in its own table (``OUT/ood_<level>/`` the data, ``OUT/<model>/eval/ood_<level>/
     videoreason recipe --task maze --out runs/maze
     videoreason recipe --task maze --from_scratch true --out runs/maze_scratch
     videoreason recipe --task maze --ablate [reward,plan]
+    videoreason recipe --task trapfield --plateau true --ablate [sft_more] --out runs/trapfield_fair
 """
 
 from __future__ import annotations
@@ -46,7 +57,7 @@ from typing import Literal
 from videoreason.atomic import write_atomic
 from videoreason.eval.curves import CurvePoint, curve_table, plot_curves, read_curve
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
-from videoreason.resources import PretrainedModel, config_root
+from videoreason.resources import PretrainedModel, callback_root, config_root
 from videoreason.stats import Estimate, bootstrap_mean, paired_difference
 
 CONFIGS = config_root()  # the packaged configs/
@@ -57,6 +68,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # cursor moves of nested tqdm bars
 NESTED = re.compile(r"step \d+: ")  # GRPO's bar inside one optimizer step (GRPOModule._step_progress)
 CURVES_FILE = "learning_curves.png"  # held-out SR and F1 of every trained model at each of its validations
 EVAL_BATCH = 32  # tiny videos per forward pass: 1.65x faster than eval's default 8 on 2 cores, same videos
+PLATEAU_CALLBACKS = ("plateau.yaml", "checkpoint_every_250.yaml")  # callbacks/ presets of a --plateau SFT run
+PLATEAU_MAX_STEPS = 20000  # a cap only: the plateau stops the run
+PLATEAU_CHOICE = "plateau_model.json"  # in OUT/sft: the plateau model's step and weights, chosen on validation
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,7 @@ class TaskRecipe:
     pretrained: str | None = None
     ood: tuple[tuple[str, int], ...] = ()  # (level, pixels square) of each out-of-distribution test split
     num_ood: int = 100
+    num_val_plateau: int = 64  # validation puzzles of a --plateau run: its stop rule needs a narrow interval
 
     @property
     def render(self) -> list[str]:
@@ -190,7 +205,8 @@ class Recipe:
     """Runs and reports the recipe (see the module docstring)."""
 
     def __init__(self, task: str, out: Path, ablate: Sequence[str], seed: int, reuse: bool,
-                 overrides: dict[str, list[str]], from_scratch: bool = False, ood: bool = False) -> None:
+                 overrides: dict[str, list[str]], from_scratch: bool = False, ood: bool = False,
+                 plateau: bool = False) -> None:
         if task not in RECIPES:
             raise ValueError(f"unknown task {task!r}; recipes exist for {sorted(RECIPES)}")
         self.recipe = RECIPES[task]
@@ -198,8 +214,11 @@ class Recipe:
             if not (CONFIGS / task / config).is_file():
                 raise FileNotFoundError(f"missing recipe config {CONFIGS / task / config}")
         self.task, self.out, self.seed, self.reuse = task, out, seed, reuse
-        self.start = None if from_scratch or self.recipe.pretrained is None else PretrainedModel(self.recipe.pretrained)
+        self.plateau = plateau
+        trains_sft = from_scratch or plateau or self.recipe.pretrained is None
+        self.start = None if trains_sft else PretrainedModel(self.recipe.pretrained)
         self.variants = variants(task, ablate)
+        self.sft_more = "sft_more" in ablate
         self.overrides = overrides
         self.ood = self.recipe.ood if ood else ()
         if ood and not self.ood:
@@ -230,20 +249,70 @@ class Recipe:
                 "eval", "--ckpt", str(model), "--data", str(data), "--split", "test",
                 "--seed", str(self.seed), "--batch_size", str(EVAL_BATCH), "--out", str(out)])
 
-    def fit(self, name: str, config: str, extra: list[str]) -> None:
+    def fit(self, name: str, config: str, extra: list[str], evaluate: bool = True) -> Path:
+        """Train phase ``name`` (SFT when ``config`` is the SFT config) and score its export; the export folder."""
         run_dir = self.out / name
         self.phase(name, run_dir / "adapter", [
             "fit", "--config", str(CONFIGS / self.task / config), "--seed_everything", str(self.seed),
             "--trainer.default_root_dir", str(run_dir), "--data.init_args.root", str(self.out / "data"),
             "--ckpt_path", "last",  # an interrupted phase continues from its last checkpoint (--reuse)
-            *extra, *self.overrides["sft" if name == "sft" else "grpo"]])
-        self.evaluate(name, run_dir / "adapter")
+            *extra, *self.overrides["sft" if config == self.recipe.sft_config else "grpo"]])
+        if evaluate:
+            self.evaluate(name, run_dir / "adapter")
+        return run_dir / "adapter"
+
+    def fit_to_plateau(self) -> Path:
+        """SFT until validation stops improving, then the best validation's model, raw or EMA weights as the
+        validation puzzles decide (``videoreason.plateau``), exported to ``sft/plateau_model``; that folder."""
+        from videoreason.models.export import export_module, load_module
+        from videoreason.plateau import best_validation, checkpoint_at, raw_weights_checkpoint, read_plateau
+
+        run_dir = self.out / "sft"
+        self.fit("sft", self.recipe.sft_config, [
+            *(f"--trainer.callbacks+={callback_root() / name}" for name in PLATEAU_CALLBACKS),
+            "--trainer.max_steps", str(PLATEAU_MAX_STEPS), "--data.init_args.num_val_puzzles", str(self.num_val)],
+            evaluate=False)
+        chosen = run_dir / "plateau_model"
+        if self.reuse and (run_dir / PLATEAU_CHOICE).is_file() and chosen.is_dir():
+            return chosen
+        best = best_validation(read_plateau(run_dir))
+        candidates = {"ema": checkpoint_at(run_dir, int(best["step"]))}
+        raw = raw_weights_checkpoint(candidates["ema"], run_dir / "checkpoints" / f"step{best['step']}-raw.ckpt")
+        if raw is None:
+            candidates = {"raw": candidates["ema"]}
+        else:
+            candidates["raw"] = raw
+        rates = {}
+        for weights, checkpoint in candidates.items():
+            out = run_dir / "eval" / f"val_{weights}"
+            self.phase(f"eval_sft_val_{weights}", out / SAMPLES_FILE, [
+                "eval", "--ckpt", str(checkpoint), "--data", str(self.out / "data"), "--split", "val",
+                "--seed", str(self.seed), "--batch_size", str(EVAL_BATCH), "--out", str(out)])
+            scores = per_puzzle(out)
+            rates[weights] = sum(r["success"] for r in scores.values()) / len(scores)
+        weights = max(rates, key=lambda w: (rates[w], w == "ema"))  # EMA on a tie: what validation ran on
+        export_module(load_module(candidates[weights]), chosen)
+        record = {**best, "weights": weights, "val_success": rates, "checkpoint": str(candidates[weights])}
+        write_atomic(run_dir / PLATEAU_CHOICE, json.dumps(record, indent=1).encode())
+        return chosen
+
+    def fit_sft_more(self, sft: Path) -> None:
+        """Plain SFT from ``sft``'s weights for GRPO's wall time: the baseline given the same compute."""
+        seconds = self.times.get("grpo")
+        if seconds is None:
+            raise ValueError("`sft_more` runs for GRPO's wall time, but the grpo phase's time is not recorded in "
+                             f"{self.out / TIMES_FILE}; rerun the grpo phase")
+        whole = int(round(seconds))
+        budget = f"00:{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+        self.fit("sft_more", self.recipe.sft_config, [
+            "--model.init_args.transformer", str(sft / "transformer"), "--trainer.max_steps", "-1",
+            "--trainer.max_time", budget])
 
     def run_all(self) -> dict:
         data, root = self.recipe, self.out / "data"
         # the test puzzles first: later splits skip their boards (and every rotation and reflection of them)
         num_train = data.num_train if self.start is None else data.num_train_grpo
-        for split, num in (("test", data.num_test), ("val", data.num_val), ("train", num_train)):
+        for split, num in (("test", data.num_test), ("val", self.num_val), ("train", num_train)):
             self.phase(f"data_{split}", done := root / f".done_{split}_{num}", [
                 "data", "generate", "--task", self.task, "--difficulty", data.difficulty, "--num", str(num),
                 "--split", split, "--seed", str(self.data_seed), "--out", str(root), *data.render])
@@ -256,21 +325,55 @@ class Recipe:
                 "--width", str(size)])
             folder.mkdir(parents=True, exist_ok=True)
             done.touch()
-        if self.start is None:  # the packaged model's steps, so that this reproduces it
+        if self.plateau:
+            self.evaluate("sft", sft := self.fit_to_plateau())
+        elif self.start is None:  # the packaged model's steps, so that this reproduces it
             steps = [] if data.pretrained is None else [
                 "--trainer.max_steps", str(PretrainedModel(data.pretrained).card["optimizer_steps"])]
-            self.fit("sft", data.sft_config, steps)
-            sft = self.out / "sft" / "adapter"
+            sft = self.fit("sft", data.sft_config, steps)
         else:
             print(f"SFT model: the packaged {self.start.name} ({self.start.path}); "
                   "`videoreason recipe --from_scratch true` trains it")
             self.evaluate("sft", sft := self.start.path)
         for name, extra in self.variants.items():
             self.fit(name, data.grpo_config, ["--model.init_args.init_from", str(sft), *extra])
+        if self.sft_more:
+            self.fit_sft_more(sft)
         return self.report()
 
+    @property
+    def num_val(self) -> int:
+        """Validation puzzles: more for a plateau run, whose stop rule compares validations."""
+        return max(self.recipe.num_val, self.recipe.num_val_plateau) if self.plateau else self.recipe.num_val
+
+    @property
+    def comparisons(self) -> list[tuple[str, str]]:
+        """(model, baseline) pairs whose SR difference the report gives with a paired interval."""
+        pairs = [(m, "sft") for m in self.variants]
+        return pairs + ([("sft_more", "sft"), ("grpo", "sft_more")] if self.sft_more else [])
+
+    def plateau_record(self) -> dict:
+        """Where the SFT run plateaued and which model was kept: steps, samples, wall time, weights."""
+        import os
+
+        from videoreason.plateau import read_plateau
+
+        run_dir = self.out / "sft"
+        choice, run = json.loads((run_dir / PLATEAU_CHOICE).read_text()), read_plateau(run_dir)
+        per_step = (run.get("samples_seen") or 0) / max(run["step"], 1)
+        wall = self.times.get("sft")
+        return {"best_step": choice["step"], "best_val_success": choice["success"], "stopped_step": run["step"],
+                "samples": round(choice["step"] * per_step), "weights": choice["weights"],
+                "val_success": choice["val_success"], "sft_wall_s": wall,
+                "cpu_hours": None if wall is None else wall * (os.cpu_count() or 1) / 3600}
+
+    @property
+    def models(self) -> list[str]:
+        """Every scored model, in table order."""
+        return ["sft", *self.variants, *(["sft_more"] if self.sft_more else [])]
+
     def report(self) -> dict:
-        models = ["sft", *self.variants]
+        models = self.models
         scores = {m: per_puzzle(self.out / m / "eval" / "test") for m in models}
         ids = sorted(scores["sft"])
         for m in models:
@@ -279,18 +382,21 @@ class Recipe:
         table: dict[str, dict[str, Estimate]] = {
             m: {k: bootstrap_mean([scores[m][i][k] for i in ids], seed=self.seed).scaled(100) for k in HEADLINE}
             for m in models}
-        gains = {m: paired_difference([scores[m][i]["success"] for i in ids],
-                                      [scores["sft"][i]["success"] for i in ids], seed=self.seed).scaled(100)
-                 for m in self.variants}
+        gains = {(m, base): paired_difference([scores[m][i]["success"] for i in ids],
+                                              [scores[base][i]["success"] for i in ids], seed=self.seed).scaled(100)
+                 for m, base in self.comparisons}
         result = {"task": self.task, "n": len(ids), "seed": self.seed, "times_s": self.times,
                   "metrics": {m: {k: vars(e) for k, e in row.items()} for m, row in table.items()},
-                  "sr_gain": {m: vars(e) for m, e in gains.items()}}
+                  "sr_gain": {m if base == "sft" else f"{m}-{base}": vars(e) for (m, base), e in gains.items()}}
+        if (self.out / "sft" / PLATEAU_CHOICE).is_file():
+            result["plateau"] = self.plateau_record()
         curves = self.curves(models)
         result["curves"] = {m: [dataclasses.asdict(p) for p in points] for m, points in curves.items()}
         ood = {f"ood_{level}": self.ood_table(f"ood_{level}", models) for level, _ in self.ood}
         result["ood"] = {split: {m: {k: vars(e) for k, e in row.items()} for m, row in rows.items()}
                          for split, (rows, _) in ood.items()}
-        text = "\n\n".join([self.markdown(table, gains, len(ids)), *(text for _, text in ood.values()),
+        summary = self.markdown(table, gains, len(ids), result.get("plateau"))
+        text = "\n\n".join([summary, *(text for _, text in ood.values()),
                              *(curve_table(f"learning curve of {m} (validation puzzles)", points)
                                for m, points in curves.items())])
         print(text)
@@ -328,7 +434,8 @@ class Recipe:
                 out[m] = points
         return out
 
-    def markdown(self, table: dict[str, dict[str, Estimate]], gains: dict[str, Estimate], n: int) -> str:
+    def markdown(self, table: dict[str, dict[str, Estimate]], gains: dict[tuple[str, str], Estimate], n: int,
+                 plateau: dict | None = None) -> str:
         head = ["model", *(LABELS[k] for k in HEADLINE), "train wall time"]
         lines = [f"{self.task}: {n} held-out test puzzles, mean [95% bootstrap CI] in %, seed {self.seed}", "",
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -340,10 +447,18 @@ class Recipe:
                 trained = "-" if wall is None else f"{wall / 60:.1f} min"
             lines.append(f"| {m} | " + " | ".join(str(row[k]) for k in HEADLINE) + f" | {trained} |")
         lines.append("")
-        for m, gain in gains.items():
-            disjoint = not table[m]["success"].overlaps(table["sft"]["success"])
-            lines.append(f"- {m} SR - sft SR: {gain.mean:+.1f} points, paired 95% CI [{gain.low:+.1f}, "
+        for (m, base), gain in gains.items():
+            disjoint = not table[m]["success"].overlaps(table[base]["success"])
+            lines.append(f"- {m} SR - {base} SR: {gain.mean:+.1f} points, paired 95% CI [{gain.low:+.1f}, "
                          f"{gain.high:+.1f}]; the two SR intervals {'do not overlap' if disjoint else 'overlap'}")
+        if plateau is not None:
+            val = ", ".join(f"{w} {100 * r:.1f}%" for w, r in plateau["val_success"].items())
+            wall = "" if plateau["sft_wall_s"] is None else (
+                f", {plateau['sft_wall_s'] / 60:.1f} min of SFT (~{plateau['cpu_hours']:.1f} CPU-hours)")
+            lines.append(f"- sft is the SFT run's plateau: best validation SR {100 * plateau['best_val_success']:.1f}% "
+                         f"at step {plateau['best_step']} ({plateau['samples']} samples), stopped at step "
+                         f"{plateau['stopped_step']}{wall}; {plateau['weights']} weights, chosen on validation "
+                         f"({val})")
         if "all_steps" in table:
             sr = table["grpo"]["success"].mean - table["all_steps"]["success"].mean
             saved = (f"{1 - self.times['grpo'] / self.times['all_steps']:.1%} less GRPO wall time"
@@ -375,7 +490,7 @@ class Recipe:
             curves = self.out / m / "curves.png"
             if curves.is_file():
                 tracked.log_artifact(curves, f"curves/{m}")
-        for m in ("sft", *self.variants):
+        for m in self.models:
             for name in ("samples.mp4", "samples.png"):
                 sample = self.out / m / "eval" / "test" / name
                 if sample.is_file():
@@ -384,9 +499,10 @@ class Recipe:
         print(f"MLflow: {tracked.hint}")
 
 
-def recipe(task: str = "maze", out: Path | None = None, ablate: Sequence[Literal["reward", "plan"]] = (),
-           seed: int = 0, reuse: bool = False, from_scratch: bool = False, sft_args: str = "",
-           grpo_args: str = "", ood: bool = False) -> dict:
+def recipe(task: str = "maze", out: Path | None = None,
+           ablate: Sequence[Literal["reward", "plan", "sft_more"]] = (), seed: int = 0, reuse: bool = False,
+           from_scratch: bool = False, sft_args: str = "", grpo_args: str = "", ood: bool = False,
+           plateau: bool = False) -> dict:
     """Run a task's tiny recipe: data -> SFT -> GRPO -> held-out evaluation, with 95% confidence intervals.
 
     The phases and their outputs are described in ``videoreason.recipe``.
@@ -394,14 +510,16 @@ def recipe(task: str = "maze", out: Path | None = None, ablate: Sequence[Literal
     Args:
         task: The task whose tiny recipe to run (maze, flowfree, sokoban, trapfield, maze_agent, navigation).
         out: Output folder (default runs/recipe/<task>).
-        ablate: Also run GRPO with the sparse reward (reward) and/or with all steps trained (plan), e.g.
-            ``[reward, plan]``.
+        ablate: Also run GRPO with the sparse reward (reward) and/or with all steps trained (plan), and/or
+            continue SFT for GRPO's wall time (sft_more), e.g. ``[reward, plan, sft_more]``.
         seed: Seed of data, training and evaluation.
         reuse: Skip phases whose outputs already exist and continue an interrupted one.
         from_scratch: Train the SFT model too, instead of starting GRPO from the task's packaged SFT model.
         sft_args: Extra `fit` arguments of the SFT phase (one string).
         grpo_args: Extra `fit` arguments of every GRPO phase (one string).
         ood: Also score every model on the task's larger boards (out of distribution), each in its own table.
+        plateau: Train the SFT model until validation success stops improving and start GRPO from its best
+            validation's model (implies ``from_scratch``).
 
     Returns:
         The results (also in ``OUT/results.json``).
@@ -410,5 +528,5 @@ def recipe(task: str = "maze", out: Path | None = None, ablate: Sequence[Literal
     if out.exists() and any(out.iterdir()) and not reuse:
         raise ValueError(f"{out} already holds a recipe run; pass --reuse true to continue it or choose another --out")
     runner = Recipe(task, out, list(ablate), seed, reuse, {"sft": sft_args.split(), "grpo": grpo_args.split()},
-                    from_scratch, ood)
+                    from_scratch, ood, plateau)
     return runner.run_all()

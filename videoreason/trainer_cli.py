@@ -205,9 +205,17 @@ class VideoReasonCLI(LightningCLI):
                 return
             root = Path(trainer.default_root_dir or ".")
             # a resumed fit continues the directory's latest MLflow run
-            logger = prepared_logger_config(root, resume=bool(config.get("ckpt_path")))
+            logger = prepared_logger_config(root, resume=resumes(config.get("ckpt_path"), root))
             trainer.logger = Namespace(class_path=logger["class_path"], init_args=Namespace(**logger["init_args"]))
             self.save_config_kwargs["default_logger"] = True
+
+
+def resumes(ckpt_path: str | None, root: Path) -> bool:
+    """Whether ``fit --ckpt_path`` continues a run: a checkpoint path, or ``last`` with a last checkpoint in the run's
+    ``checkpoints/`` (a fresh run with ``last``, e.g. in a folder deleted and started again, is a new run)."""
+    if not ckpt_path:
+        return False
+    return ckpt_path != "last" or any((root / "checkpoints").glob("last*.ckpt"))
 
 
 def refuse_finished_run(root: Path) -> None:
@@ -260,4 +268,16 @@ def run_lightning_cli(args: Sequence[str]) -> int:
             VideoReasonCLI(None if args == sys.argv[1:] else args)
     except SIGTERMException:
         return 143
+    finally:
+        _leave_process_group()
     return 0
+
+
+def _leave_process_group() -> None:
+    """Destroy the process group torchrun's ranks joined, while the interpreter is whole: left to interpreter
+    shutdown, gloo's worker threads can abort a rank that has finished (``terminate called without an active
+    exception``, SIGABRT) after its run succeeded."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
