@@ -10,9 +10,9 @@ import torch
 from videoreason.plateau import best_validation, checkpoint_at, raw_weights_checkpoint, read_plateau
 
 
-def test_the_best_validation_is_the_highest_rate_and_the_earliest_of_equals():
+def test_the_best_validation_is_the_highest_rate_and_the_latest_of_equals():
     record = {"validations": [{"step": s, "success": r} for s, r in ((250, .2), (500, .7), (750, .7), (1000, .6))]}
-    assert best_validation(record)["step"] == 500
+    assert best_validation(record)["step"] == 750
 
 
 def test_a_run_without_the_plateau_callback_or_checkpoints_is_named(tmp_path):

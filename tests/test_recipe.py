@@ -236,7 +236,7 @@ def _fair_commands(tmp_path, monkeypatch, plateau_val: dict[str, float] | None =
         if command[0] == "fit" and _arg(command, "--trainer.default_root_dir").endswith("sft"):
             run_dir = Path(_arg(command, "--trainer.default_root_dir"))
             (run_dir / "checkpoints").mkdir(parents=True)
-            validations = [{"step": s, "success": r, "n": 64} for s, r in ((250, .3), (500, .5), (750, .5), (1000, .4))]
+            validations = [{"step": s, "success": r, "n": 64} for s, r in ((250, .3), (500, .5), (750, .4), (1000, .4))]
             (run_dir / "plateau.json").write_text(json.dumps({"step": 1000, "samples_seen": 32000,
                                                               "validations": validations}))
             torch.save({"state_dict": {"w": torch.ones(1)}, "current_model_state": {"w": torch.zeros(1)},

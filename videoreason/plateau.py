@@ -25,8 +25,9 @@ def read_plateau(run_dir: Path) -> dict[str, Any]:
 
 
 def best_validation(record: dict[str, Any]) -> dict[str, float]:
-    """The validation with the highest success rate (the earliest of equals): the plateau model's step."""
-    return max(record["validations"], key=lambda v: (v["success"], -v["step"]))
+    """The validation with the highest success rate (the latest of equals: more training, the same score): the
+    plateau model's step."""
+    return max(record["validations"], key=lambda v: (v["success"], v["step"]))
 
 
 def checkpoint_at(run_dir: Path, step: int) -> Path:

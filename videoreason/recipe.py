@@ -116,6 +116,7 @@ RECIPES = {
                           sft_config="sft_tiny_push_steps.yaml", grpo_config="grpo_tiny_push_steps.yaml"),
     # agent videos (one move per frame, 9 frames): a 5x5 trap field (8 pixels a cell), a 3x3-cell maze (7x7 blocks)
     "trapfield": TaskRecipe(size=40, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
+                            pretrained="trapfield_plateau",
                             grpo_config="grpo_tiny_steps.yaml"),
     "maze_agent": TaskRecipe(size=56, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                              grpo_config="grpo_tiny_steps.yaml"),
