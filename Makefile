@@ -20,17 +20,18 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# The maze recipe on CPU (videoreason/recipe.py): data -> the packaged SFT model (videoreason/pretrained/
-# maze_fill_steps) -> SDE-GRPO with Early-Step Focus (20 steps) -> eval of both on 200 held-out
-# mazes, ending with the SFT-vs-GRPO table with 95% bootstrap intervals. Everything lands in $(RECIPE)
-# (results.md), its MLflow runs in runs/mlflow.db (`mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`,
-# experiment recipe/maze); a rerun resumes (--reuse true keeps finished phases). `videoreason recipe --task maze
-# --from_scratch true` trains the SFT model too (~40 min).
-RECIPE ?= runs/recipe/maze
+# The fair comparison on CPU (videoreason/recipe.py), TrapField: data -> the packaged SFT model trained to its
+# validation plateau (videoreason/pretrained/trapfield_plateau) -> SDE-GRPO with Early-Step Focus (20 steps) and,
+# for the same wall time, more plain SFT from the same model (sft_more) -> eval of the three on 200 held-out 5x5
+# fields and on 100 larger 6x6 ones (out of distribution), ending with the tables with 95% bootstrap intervals and
+# the paired GRPO - SFT differences. Everything lands in $(RECIPE) (results.md), its MLflow runs in runs/mlflow.db
+# (`mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`, experiment recipe/trapfield); a rerun resumes
+# (--reuse true keeps finished phases). The maze: `videoreason recipe --task maze`.
+RECIPE ?= runs/recipe/trapfield
 VR := $(VENV)/bin/videoreason
 
 demo: $(STAMP)
-	$(VR) recipe --task maze --out $(RECIPE) --reuse true
+	$(VR) recipe --task trapfield --ablate [sft_more] --ood true --out $(RECIPE) --reuse true
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not gpu and not distributed" $(PYTEST_ARGS)

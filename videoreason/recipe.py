@@ -116,8 +116,8 @@ RECIPES = {
                           sft_config="sft_tiny_push_steps.yaml", grpo_config="grpo_tiny_push_steps.yaml"),
     # agent videos (one move per frame, 9 frames): a 5x5 trap field (8 pixels a cell), a 3x3-cell maze (7x7 blocks)
     "trapfield": TaskRecipe(size=40, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
-                            pretrained="trapfield_plateau",
-                            grpo_config="grpo_tiny_steps.yaml"),
+                            grpo_config="grpo_tiny_steps.yaml", pretrained="trapfield_plateau",
+                            ood=(("easy", 48),)),  # 6x6 fields, 25% traps, up to 16 moves (17 frames)
     "maze_agent": TaskRecipe(size=56, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                              grpo_config="grpo_tiny_steps.yaml"),
     # the camera's 5x5 view, trained by GRPO on the embedding-level reward
