@@ -72,6 +72,27 @@ def test_published_metrics_on_hand_made_trajectories():
     assert trajectory_metrics(np.zeros((0, 2)), line, goal)["trajectory_pr"] == 0.0
 
 
+def test_vr_bench_edge_cases_fewer_than_two_points_and_no_negative_zero():
+    from videoreason.tasks.agent import TOO_SHORT, path_length
+
+    line = np.array([[0.1, 0.5], [0.3, 0.5], [0.5, 0.5], [0.7, 0.5], [0.9, 0.5]])
+    goal = (0.8, 0.4, 0.2, 0.2)
+    # VR-Bench's evaluator returns its empty result (PR 0, SR 0, SD 0, EM 0) below 2 points, even on the goal
+    on_goal = np.array([[0.9, 0.5]])
+    assert trajectory_metrics(on_goal, line, goal) == TOO_SHORT == {
+        "trajectory_pr": 0.0, "trajectory_sr": 0.0, "trajectory_sd": 0.0, "trajectory_em": 0.0}
+    assert trajectory_metrics(np.zeros((0, 2)), line, goal) == TOO_SHORT
+    assert trajectory_metrics(line, line[:1], goal) == TOO_SHORT  # a one-point reference too
+    # an equally long walk whose length sums to a hair less than the reference's: SD 0.0, not -0.0
+    other_stops = np.array([[0.1, 0.5], [0.2, 0.5], [0.7000000000000001, 0.5], [0.9, 0.5], [0.9, 0.5]])
+    assert path_length(other_stops) / path_length(line) - 1 < 0  # -1.1e-16: rounds to -0.0
+    for walk in (line, other_stops):
+        sd = trajectory_metrics(walk, line, goal)["trajectory_sd"]
+        assert sd == 0.0 and str(sd) == "0.0"
+    still = np.array([[0.9, 0.5], [0.9, 0.5]])  # a reference that does not move: SD 0 when the goal is reached
+    assert trajectory_metrics(line, still, goal)["trajectory_sd"] == 0.0
+
+
 def test_straightest_shortest_path_turns_least():
     field = TrapField()
     puzzle = TrapFieldPuzzle(rows=("S...", "....", "....", "...G"))

@@ -34,8 +34,11 @@ frame, trajectories as above, the reference through the centres of its cells):
   each other before the first pair that is not.
 - ``trajectory_sr`` (success rate): some point of the generated trajectory lies in the goal cell's box.
 - ``trajectory_sd`` (step deviation): generated length / reference length - 1, only when ``trajectory_sr`` is 1
-  (``None`` otherwise, and ``None`` when negative, as published).
+  (``None`` otherwise, and ``None`` when negative, as published; 0, never ``-0.0``, for equal lengths).
 - ``trajectory_em`` (exact match): ``trajectory_sr`` and ``trajectory_pr >= 0.98`` and ``|trajectory_sd| <= 0.1``.
+
+A generated or reference trajectory of fewer than 2 points (a video that shows the agent in at most one frame) gets
+VR-Bench's evaluator's empty result: PR 0, SR 0, SD 0, EM 0 (``TOO_SHORT``), even when its one point is on the goal.
 """
 
 from __future__ import annotations
@@ -62,8 +65,10 @@ from videoreason.tasks.grid import Cell
 from videoreason.tasks.render import CellGeometry
 
 COMPONENTS = ("goal_reached", "hazard_free", "efficiency", "continuity", "progress", "layout_preserved")
-NO_TRAJECTORY: dict[str, float | None] = {"trajectory_pr": 0.0, "trajectory_sr": 0.0, "trajectory_sd": None,
-                                          "trajectory_em": 0.0}  # the trajectory metrics of a video without one
+# VR-Bench's evaluator's result for a trajectory of fewer than 2 points, the trajectory metrics of a video without one
+TOO_SHORT: dict[str, float | None] = {"trajectory_pr": 0.0, "trajectory_sr": 0.0, "trajectory_sd": 0.0,
+                                      "trajectory_em": 0.0}
+NO_TRAJECTORY = TOO_SHORT
 PR_POINTS = 100  # VR-Bench: points resampled along the reference
 PR_TOLERANCE = 0.01  # a point matches within 1% of the frame size
 EM_MIN_PR = 0.98
@@ -176,21 +181,21 @@ def trajectory_metrics(generated: np.ndarray, reference: np.ndarray, goal_box: S
                        ) -> dict[str, float | None]:
     """VR-Bench's PR, SR, SD and EM of a generated trajectory ``[N, 2]`` against the reference ``[M, 2]`` (frame
     coordinates), with the goal's box ``(x, y, w, h)`` (see the module docstring)."""
-    if len(generated) == 0:
-        return dict(NO_TRAJECTORY)
+    if len(generated) < 2 or len(reference) < 2:
+        return dict(TOO_SHORT)
     x, y, w, h = goal_box
     inside = (generated[:, 0] >= x) & (generated[:, 0] <= x + w) & (generated[:, 1] >= y) & (generated[:, 1] <= y + h)
     sr = float(inside.any())
     reference_length, generated_length = path_length(reference), path_length(generated)
-    if len(reference) < 2 or len(generated) < 2:
-        pr = 0.0
-    else:
-        at = np.linspace(0.0, reference_length, PR_POINTS)
-        close = np.linalg.norm(resample(reference, at) - resample(generated, at), axis=1) <= PR_TOLERANCE
-        pr = float(PR_POINTS if close.all() else int(np.argmin(close))) / PR_POINTS
+    at = np.linspace(0.0, reference_length, PR_POINTS)
+    close = np.linalg.norm(resample(reference, at) - resample(generated, at), axis=1) <= PR_TOLERANCE
+    pr = float(PR_POINTS if close.all() else int(np.argmin(close))) / PR_POINTS
     sd = None
-    if sr and reference_length > 0:
-        deviation = round(generated_length / reference_length - 1.0, 9)  # no -1e-16 from summing in another order
+    if sr and reference_length < 1e-10:
+        sd = 0.0  # a reference that does not move: VR-Bench's evaluator says 0
+    elif sr:
+        # rounded: no -1e-16 from summing in another order; + 0.0 turns a rounded -0.0 into 0.0
+        deviation = round(generated_length / reference_length - 1.0, 9) + 0.0
         sd = deviation if deviation >= 0 else None
     em = float(bool(sr) and pr >= EM_MIN_PR and abs(sd or 0.0) <= EM_MAX_SD)
     return {"trajectory_pr": pr, "trajectory_sr": sr, "trajectory_sd": sd, "trajectory_em": em}
