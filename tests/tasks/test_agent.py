@@ -4,6 +4,7 @@ trajectory metrics, truth videos under degradation, and each kind of corruption 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -247,3 +248,21 @@ def test_prompts_name_the_colours():
     assert "trap" in task.prompt(puzzle) and "blue dot" in task.prompt(puzzle)
     task, puzzle, _, _ = case("maze_agent")
     assert "maze" in task.prompt(puzzle) and "blue dot" in task.prompt(puzzle)
+
+
+@pytest.mark.parametrize(("start", "goal", "named"), [((4, 5), (3, 1), "start is on block (4, 5)"),
+                                                      ((1, 1), (3, 2), "goal is on block (3, 2)")])
+def test_maze_agent_refuses_a_start_or_goal_between_cells_by_name(start, goal, named):
+    """VR-Bench mazes may put start and goal on passage blocks; the agent walks cell to cell, so such a maze is
+    refused with the block named instead of yielding a ground truth that fails its own verifier."""
+    from videoreason.tasks.maze import MazePuzzle
+
+    rows = [list("#######"), list("#.....#"), list("#.###.#"), list("#.....#"), list("#.#.###"), list("#.....#"),
+            list("#######")]
+    for ch, (r, c) in (("S", start), ("G", goal)):
+        rows[r][c] = ch
+    puzzle = MazePuzzle(rows=tuple("".join(r) for r in rows))
+    task = resolve_task("maze_agent")
+    for use in (task.solve, task.board):
+        with pytest.raises(ValueError, match=rf"the {re.escape(named)}.*must be on a maze cell"):
+            use(puzzle)

@@ -49,6 +49,7 @@ class MazeAgent(AgentTask[MazePuzzle, MazeSolution, MazeDifficulty]):
 
     def solve(self, puzzle: MazePuzzle) -> MazeSolution:
         """The path through every block, as the maze task's solver gives it."""
+        check_on_cells(puzzle)
         return Maze().solve(puzzle)
 
     def board_shape(self, difficulty: str | MazeDifficulty) -> tuple[int, int]:
@@ -72,9 +73,20 @@ class MazeAgent(AgentTask[MazePuzzle, MazeSolution, MazeDifficulty]):
         return _board(puzzle)
 
 
+def check_on_cells(puzzle: MazePuzzle) -> None:
+    """Refuse a start or goal off the maze cells (odd row and column): the agent moves cell to cell, so from a
+    passage or wall block it could never start or arrive (VR-Bench mazes may put them there)."""
+    for name, (r, c) in (("start", puzzle.start), ("goal", puzzle.goal)):
+        if r % 2 == 0 or c % 2 == 0:
+            raise ValueError(f"maze_agent: the {name} is on block ({r}, {c}), a passage or wall block between maze "
+                             f"cells; the agent walks from cell to cell, so the {name} must be on a maze cell (odd "
+                             "row and odd column)")
+
+
 @functools.lru_cache(maxsize=4096)
 def _board(puzzle: MazePuzzle) -> AgentBoard:
     """`MazeAgent.board`, cached: rewards verify the same puzzle G times."""
+    check_on_cells(puzzle)
     grid = puzzle.grid
     walls = grid == WALL
     rows, cols = grid.shape
