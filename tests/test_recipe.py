@@ -328,3 +328,25 @@ def test_report_compares_grpo_with_sft_given_the_same_compute_and_records_the_pl
     assert "| sft_more | 25.0" in text and "- grpo SR - sft_more SR: +20.0 points" in text
     assert "best validation SR 50.0% at step 500 (16000 samples), stopped at step 1000" in text
     assert "raw weights, chosen on validation (ema 50.0%, raw 60.0%)" in text
+
+
+def test_sft_more_gets_grpos_trainer_time_from_its_mlflow_run(tmp_path, monkeypatch):
+    """The budget is GRPO's MLflow run (65 s), not the phase's wall time (90 s, process start and imports included,
+    which `--trainer.max_time` would count as training time for SFT)."""
+    from mlflow import MlflowClient
+
+    from videoreason.tracking import RUN_DIR_TAG, local_tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    grpo = tmp_path / "out" / "grpo"
+    grpo.mkdir(parents=True)
+    client = MlflowClient(local_tracking_uri(grpo))
+    run = client.create_run(client.create_experiment("grpo"), start_time=1_000,
+                            tags={RUN_DIR_TAG: str(grpo.resolve())}).info.run_id
+    client.set_terminated(run, end_time=66_000)
+    recipe = Recipe("maze", tmp_path / "out", ["sft_more"], seed=0, reuse=True, overrides={"sft": [], "grpo": []})
+    recipe.times = {"grpo": 90.0}
+    calls = []
+    monkeypatch.setattr(Recipe, "fit", lambda self, name, config, extra, evaluate=True: calls.append(extra))
+    recipe.fit_sft_more(tmp_path / "sft")
+    assert _arg(calls[0], "--trainer.max_time") == "00:00:01:05"

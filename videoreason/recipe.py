@@ -298,8 +298,12 @@ class Recipe:
         return chosen
 
     def fit_sft_more(self, sft: Path) -> None:
-        """Plain SFT from ``sft``'s weights for GRPO's wall time: the baseline given the same compute."""
-        seconds = self.times.get("grpo")
+        """Plain SFT from ``sft``'s weights for GRPO's time: the baseline given the same compute. The time is GRPO's
+        MLflow run (its trainer, process start and imports left out, as ``--trainer.max_time`` leaves them out),
+        else the grpo phase's wall time."""
+        from videoreason.tracking import run_seconds
+
+        seconds = run_seconds(self.out / "grpo") or self.times.get("grpo")
         if seconds is None:
             raise ValueError("`sft_more` runs for GRPO's wall time, but the grpo phase's time is not recorded in "
                              f"{self.out / TIMES_FILE}; rerun the grpo phase")

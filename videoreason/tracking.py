@@ -132,6 +132,19 @@ def run_of(run_dir: str | os.PathLike[str]) -> str | None:
     return find_run(MlflowClient(local_tracking_uri(run_dir)), run_dir)
 
 
+def run_seconds(run_dir: str | os.PathLike[str]) -> float | None:
+    """Seconds between the start and the end of ``run_dir``'s latest MLflow run (the trainer's own time, without
+    the process start and imports before it); ``None`` when there is no finished run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(local_tracking_uri(run_dir))
+    run_id = find_run(client, run_dir)
+    if run_id is None:
+        return None
+    info = client.get_run(run_id).info
+    return None if info.end_time is None else (info.end_time - info.start_time) / 1000
+
+
 def git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
     """``HEAD`` of the git checkout around ``cwd`` (default: the working directory), or ``None``."""
     try:
