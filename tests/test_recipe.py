@@ -218,7 +218,7 @@ def test_report_has_a_table_per_ood_split(tmp_path, monkeypatch):
 
 def test_ood_needs_a_recipe_with_ood_splits(tmp_path):
     with pytest.raises(ValueError, match="no out-of-distribution splits"):
-        Recipe("sokoban", tmp_path, [], seed=0, reuse=False, overrides={"sft": [], "grpo": []}, ood=True)
+        Recipe("flowfree", tmp_path, [], seed=0, reuse=False, overrides={"sft": [], "grpo": []}, ood=True)
 
 
 def _fair_commands(tmp_path, monkeypatch, plateau_val: dict[str, float] | None = None, **kwargs) -> list[list[str]]:

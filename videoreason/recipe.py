@@ -30,8 +30,9 @@ Two options make the comparison fair to SFT (the question "my SFT model has conv
   optimizer) for GRPO's measured wall time (``--trainer.max_time``): SFT given the same compute, scored on the same
   puzzles with the same noise seeds, and compared with GRPO by a paired interval.
 
-``--ood true`` also scores every model out of distribution: on the task's larger boards (``TaskRecipe.ood``, maze:
-4x4 and 5x5 cells against the trained 3x3), held out by construction (no board of that size is trained on), each
+``--ood true`` also scores every model out of distribution: on the task's larger boards or longer solutions
+(``TaskRecipe.ood``, maze: 4x4 and 5x5 cells against the trained 3x3; TrapField: 6x6 fields against 5x5; Sokoban:
+5-8 pushes against 1-4, and 7x7 rooms with 2 boxes), held out by construction (no such board is trained on), each
 in its own table (``OUT/ood_<level>/`` the data, ``OUT/<model>/eval/ood_<level>/`` the evaluation).
 
     videoreason recipe --task maze --out runs/maze
@@ -113,7 +114,8 @@ RECIPES = {
     "flowfree": TaskRecipe(size=40, frames=17, difficulty="easy-forced", num_train=4000, num_val=32,
                            sft_config="sft_tiny_forced_steps.yaml", grpo_config="grpo_tiny_forced_steps.yaml"),
     "sokoban": TaskRecipe(size=48, difficulty="tiny-push", num_train=4000, num_val=32,
-                          sft_config="sft_tiny_push_steps.yaml", grpo_config="grpo_tiny_push_steps.yaml"),
+                          sft_config="sft_tiny_push_steps.yaml", grpo_config="grpo_tiny_push_steps.yaml",
+                          ood=(("long-push", 48), ("easy-push", 56))),  # 5-8 pushes; a 7x7 room with 2 boxes
     # agent videos (one move per frame, 9 frames): a 5x5 trap field (8 pixels a cell), a 3x3-cell maze (7x7 blocks)
     "trapfield": TaskRecipe(size=40, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                             grpo_config="grpo_tiny_steps.yaml", pretrained="trapfield_plateau",
@@ -421,9 +423,9 @@ class Recipe:
         rows = {m: {k: bootstrap_mean([scores[m][i][k] for i in ids], seed=self.seed).scaled(100) for k in HEADLINE}
                 for m in models}
         head = ["model", *(LABELS[k] for k in HEADLINE)]
-        lines = [f"{self.task} out of distribution, {split.removeprefix('ood_')}: {len(ids)} puzzles larger than any "
-                 "trained on, mean [95% bootstrap CI] in %", "", "| " + " | ".join(head) + " |",
-                 "|" + "---|" * len(head),
+        lines = [f"{self.task} out of distribution, {split.removeprefix('ood_')}: {len(ids)} puzzles held out by "
+                 "construction (larger or longer than any trained on), mean [95% bootstrap CI] in %", "",
+                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                  *(f"| {m} | " + " | ".join(str(row[k]) for k in HEADLINE) + " |" for m, row in rows.items())]
         return rows, "\n".join(lines)
 

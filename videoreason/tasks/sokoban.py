@@ -178,7 +178,9 @@ class Sokoban(Task[SokobanPuzzle, SokobanSolution, SokobanDifficulty]):
     """Sokoban (see the module docstring for the rules and metrics).
 
     Levels (sizes include the wall ring): ``tiny`` 6x6, 1 box, 1-4 pushes: at most 5 push-level states, so it
-    fits the 9-frame tiny spec (``tiny-push``: the same rooms in the ``pushes`` style, 5 frames). ``easy`` 7x7,
+    fits the 9-frame tiny spec (``tiny-push``: the same rooms in the ``pushes`` style, 5 frames; ``long-push``: 5-8
+    pushes in the same rooms, and ``easy-push``: the ``easy`` rooms, both in the ``pushes`` style and held out from
+    ``tiny-push`` training by construction). ``easy`` 7x7,
     2 boxes, 2-8 pushes: still fits 9 frames. ``medium`` 8x8, 2 boxes, 4-16 pushes and ``hard`` 9x9, 3 boxes,
     6-24 pushes fit Wan's 33 frames (one state per push).
     """
@@ -188,6 +190,9 @@ class Sokoban(Task[SokobanPuzzle, SokobanSolution, SokobanDifficulty]):
     levels: ClassVar[dict[str, SokobanDifficulty]] = {
         "tiny": SokobanDifficulty(height=6, width=6, boxes=1, min_pushes=1, max_pushes=4),
         "tiny-push": SokobanDifficulty(height=6, width=6, boxes=1, min_pushes=1, max_pushes=4, video="pushes"),
+        # held out from `tiny-push` training by construction: longer solutions at its size, a larger room with 2 boxes
+        "long-push": SokobanDifficulty(height=6, width=6, boxes=1, min_pushes=5, max_pushes=8, video="pushes"),
+        "easy-push": SokobanDifficulty(height=7, width=7, boxes=2, min_pushes=2, max_pushes=8, video="pushes"),
         "easy": SokobanDifficulty(height=7, width=7, boxes=2, min_pushes=2, max_pushes=8),
         "medium": SokobanDifficulty(height=8, width=8, boxes=2, min_pushes=4, max_pushes=16),
         "hard": SokobanDifficulty(height=9, width=9, boxes=3, min_pushes=6, max_pushes=24),
