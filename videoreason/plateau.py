@@ -45,24 +45,13 @@ def raw_weights_checkpoint(checkpoint: Path, out: Path) -> Path | None:
     when it holds no EMA (``current_model_state``), so its model already is the raw one."""
     import torch
 
-    from videoreason.atomic import write_atomic
+    from videoreason.atomic import atomic_file
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     if "current_model_state" not in state:
         return None
     raw = {k: v for k, v in state.items() if k not in ("current_model_state", "averaging_state")}
     raw["state_dict"] = state["current_model_state"]
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, _serialised(raw))
-    return out
-
-
-def _serialised(obj: Any) -> bytes:
-    import io
-
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
+    with atomic_file(out) as handle:
+        torch.save(raw, handle)
+    return Path(out)

@@ -246,11 +246,14 @@ class Recipe:
     def evaluate(self, name: str, model: Path) -> None:
         for split, data in (("test", self.out / "data"), *((f"ood_{level}", self.out / f"ood_{level}")
                                                             for level, _ in self.ood)):
-            out = self.out / name / "eval" / split
             phase = f"eval_{name}" if split == "test" else f"eval_{name}_{split}"
-            self.phase(phase, out / SAMPLES_FILE, [
-                "eval", "--ckpt", str(model), "--data", str(data), "--split", "test",
-                "--seed", str(self.seed), "--batch_size", str(EVAL_BATCH), "--out", str(out)])
+            self.eval_phase(phase, model, data, "test", self.out / name / "eval" / split)
+
+    def eval_phase(self, phase: str, model: Path, data: Path, split: str, out: Path) -> None:
+        """Score ``model`` on ``data``'s ``split`` into ``out``, with the recipe's noise seed and batch."""
+        self.phase(phase, out / SAMPLES_FILE, [
+            "eval", "--ckpt", str(model), "--data", str(data), "--split", split,
+            "--seed", str(self.seed), "--batch_size", str(EVAL_BATCH), "--out", str(out)])
 
     def fit(self, name: str, config: str, extra: list[str], evaluate: bool = True) -> Path:
         """Train phase ``name`` (SFT when ``config`` is the SFT config) and score its export; the export folder."""
@@ -279,18 +282,13 @@ class Recipe:
         if self.reuse and (run_dir / PLATEAU_CHOICE).is_file() and chosen.is_dir():
             return chosen
         best = best_validation(read_plateau(run_dir))
-        candidates = {"ema": checkpoint_at(run_dir, int(best["step"]))}
-        raw = raw_weights_checkpoint(candidates["ema"], run_dir / "checkpoints" / f"step{best['step']}-raw.ckpt")
-        if raw is None:
-            candidates = {"raw": candidates["ema"]}
-        else:
-            candidates["raw"] = raw
+        saved = checkpoint_at(run_dir, int(best["step"]))
+        raw = raw_weights_checkpoint(saved, run_dir / "checkpoints" / f"step{best['step']}-raw.ckpt")
+        candidates = {"raw": saved} if raw is None else {"ema": saved, "raw": raw}
         rates = {}
         for weights, checkpoint in candidates.items():
             out = run_dir / "eval" / f"val_{weights}"
-            self.phase(f"eval_sft_val_{weights}", out / SAMPLES_FILE, [
-                "eval", "--ckpt", str(checkpoint), "--data", str(self.out / "data"), "--split", "val",
-                "--seed", str(self.seed), "--batch_size", str(EVAL_BATCH), "--out", str(out)])
+            self.eval_phase(f"eval_sft_val_{weights}", checkpoint, self.out / "data", "val", out)
             scores = per_puzzle(out)
             rates[weights] = sum(r["success"] for r in scores.values()) / len(scores)
         weights = max(rates, key=lambda w: (rates[w], w == "ema"))  # EMA on a tie: what validation ran on
