@@ -49,7 +49,7 @@ def generate(task: str, num: int, out: Path, difficulty: str = "easy", split: Sp
 
 
 def verify(data: Path, split: Split | None = None, videos: Path | None = None, out: Path | None = None,
-           workers: int | None = None) -> None:
+           workers: int | None = None, points: int = 100, tolerance: float = 0.01) -> None:
     """Re-parse every video of a dataset (or another model's videos) and print the P/R/F1/SR/EM table (and the
     trajectory metrics of agent videos).
 
@@ -59,12 +59,16 @@ def verify(data: Path, split: Split | None = None, videos: Path | None = None, o
         videos: Score videos from this folder instead (same file names).
         out: Also write metrics.md/.csv/.json, per-sample results and a preview here.
         workers: Processes (default: all cores).
+        points: Agent videos' trajectory PR: points resampled along the reference (VR-Bench's batch evaluator: 100).
+        tolerance: Agent videos' trajectory PR: match distance as a fraction of the frame (VR-Bench's: 0.01).
     """
     from videoreason.data.verify import verify_dataset, write_preview
     from videoreason.eval.table import summarize, to_markdown, trajectory_summary, write_sample_rows, write_tables
+    from videoreason.tasks.agent import TrajectorySettings
 
-    results = verify_dataset(data, split=split, videos=videos, workers=workers)
-    table, trajectory = summarize(results), trajectory_summary(results)
+    settings = TrajectorySettings(points, tolerance)
+    results = verify_dataset(data, split=split, videos=videos, workers=workers, trajectory=settings)
+    table, trajectory = summarize(results), trajectory_summary(results, settings)
     print(to_markdown(table))
     if trajectory:
         print("\n" + to_markdown(trajectory))

@@ -168,6 +168,26 @@ def test_scoring_another_models_videos(tmp_path, capsys):
     assert sheet.shape[0] > 64 and sheet.shape[1] > 4 * 64  # two readable videos, five frames each
 
 
+def test_trajectory_points_and_tolerance_are_settings_of_verify_and_eval(tmp_path, capsys):
+    root = generate_dataset("trapfield", tmp_path / "ds", 2, split="test", difficulty="tiny", workers=1,
+                            progress=False)
+    external = tmp_path / "backwards"
+    external.mkdir()
+    for row in read_rows(root):  # the agent walks from the goal back to the start: its points start far away
+        video = decode_video(root / row["video"])[::-1].copy()
+        (external / Path(row["video"]).name).write_bytes(encode_mp4(video, 4))
+    strict = verify_dataset(root, videos=external, workers=2, progress=False)
+    assert all(r["trajectory_pr"] == 0.0 for r in strict)
+    assert main(["data", "verify", str(root), "--videos", str(external), "--points", "1000", "--tolerance", "0.99",
+                 "--workers", "2", "--out", str(tmp_path / "rep")]) == 0
+    assert "| n_sd | points | tolerance |" in capsys.readouterr().out  # the header says which were used
+    loose = json.loads((tmp_path / "rep" / "trajectory.json").read_text())
+    assert loose[0]["trajectory_pr"] == 100.0 and (loose[0]["points"], loose[0]["tolerance"]) == (1000, 0.99)
+    assert main(["eval", "--videos", str(external), "--data", str(root), "--out", str(tmp_path / "ev"),
+                 "--tolerance", "1.5", "--track", "false"]) == 2
+    assert "trajectory `tolerance` must be in (0, 1)" in capsys.readouterr().err
+
+
 def test_test_boards_are_no_rotation_or_reflection_of_training_boards(tmp_path):
     root = tmp_path / "ds"
     generate_dataset("maze", root, 150, split="train", difficulty="tiny", workers=2, progress=False)

@@ -94,6 +94,27 @@ def test_vr_bench_edge_cases_fewer_than_two_points_and_no_negative_zero():
     assert trajectory_metrics(line, still, goal)["trajectory_sd"] == 0.0
 
 
+def test_points_and_tolerance_settings_change_the_precision_rate():
+    from videoreason.tasks.agent import TrajectorySettings, trajectory_settings
+
+    line = np.array([[0.1, 0.5], [0.3, 0.5], [0.5, 0.5], [0.7, 0.5], [0.9, 0.5]])
+    goal = (0.8, 0.4, 0.2, 0.2)
+    shifted = line + [0.0, 0.03]  # 3% of the frame off the reference all the way
+    assert trajectory_metrics(shifted, line, goal)["trajectory_pr"] == 0.0  # VR-Bench's 0.01 default
+    loose = TrajectorySettings(points=1000, tolerance=0.05)
+    assert trajectory_metrics(shifted, line, goal, loose)["trajectory_pr"] == 1.0
+    with trajectory_settings(loose):  # what `eval` and `data verify` set around the verdicts
+        assert trajectory_metrics(shifted, line, goal)["trajectory_pr"] == 1.0
+    assert trajectory_metrics(shifted, line, goal)["trajectory_pr"] == 0.0  # restored after the block
+    turned = np.array([[0.1, 0.5], [0.3, 0.5], [0.5, 0.5], [0.5, 0.7], [0.5, 0.9]])
+    fine = trajectory_metrics(turned, line, goal, TrajectorySettings(points=1000))["trajectory_pr"]
+    assert fine != trajectory_metrics(turned, line, goal)["trajectory_pr"] and 0.45 <= fine <= 0.55
+    for bad, match in (({"points": 1}, "`points` must be an integer >= 2"),
+                       ({"tolerance": 0.0}, r"`tolerance` must be in \(0, 1\)")):
+        with pytest.raises(ValueError, match=match):
+            TrajectorySettings(**bad)
+
+
 def test_straightest_shortest_path_turns_least():
     field = TrapField()
     puzzle = TrapFieldPuzzle(rows=("S...", "....", "....", "...G"))

@@ -11,9 +11,11 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from videoreason.tracking import log_artifact
 
-DEFAULT_KEYS = ("train/loss", "reward", "success_rate", "val/reward", "val/*/success", "val/*/f1")
-"""What ``PlotCurves`` draws by default: the SFT loss, GRPO's mean reward and success rate, and every validation's
-reward, success rate and F1 per task (whichever of them a run logs)."""
+DEFAULT_KEYS = ("train/loss", "reward", "success_rate", "frac_reward_zero_std", "kl", "clip_ratio", "val/reward",
+                "val/*/success", "val/*/f1")
+"""What ``PlotCurves`` draws by default: the SFT loss; GRPO's mean reward, success rate, share of all-tied groups, KL
+to the reference and clipped share of ratios; and every validation's reward, success rate and F1 per task (whichever
+of them a run logs)."""
 
 
 class PlotCurves(L.Callback):

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from videoreason.data.dataset import load_sample, load_spec, read_rows
 from videoreason.media import Tile, contact_sheet, decode_video
+from videoreason.tasks.agent import VR_BENCH_SETTINGS, TrajectorySettings, trajectory_settings
 from videoreason.tasks.base import failed_verdict, safe_verdict
 from videoreason.tasks.render import RenderSpec
 
@@ -45,8 +46,10 @@ def verify_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | N
             "status": status, "error": error or "", "confidence": verdict.confidence, **verdict.metrics()}
 
 
-def _verify(args: tuple[str, dict[str, str], RenderSpec, str | None]) -> dict[str, Any]:
-    return verify_row(*args)
+def _verify(args: tuple[str, dict[str, str], RenderSpec, str | None, TrajectorySettings]) -> dict[str, Any]:
+    *row, settings = args
+    with trajectory_settings(settings):
+        return verify_row(*row)
 
 
 def verify_dataset(
@@ -56,6 +59,7 @@ def verify_dataset(
     workers: int | None = None,
     progress: bool = True,
     ids: set[str] | None = None,
+    trajectory: TrajectorySettings = VR_BENCH_SETTINGS,
 ) -> list[dict[str, Any]]:
     """Per-sample verdicts for every row of ``root`` (optionally one split), using all cores.
 
@@ -66,12 +70,13 @@ def verify_dataset(
         workers: processes (default: all cores).
         progress: show a progress bar.
         ids: only rows with these ids.
+        trajectory: points and tolerance of agent videos' ``trajectory_pr``.
     """
     rows = [r for r in read_rows(root, split=split) if ids is None or r["id"] in ids]
     if not rows:
         raise ValueError(f"dataset {root} has no rows" + (f" in split {split!r}" if split else ""))
     spec = load_spec(root)
-    jobs = [(str(root), row, spec, None if videos is None else str(videos)) for row in rows]
+    jobs = [(str(root), row, spec, None if videos is None else str(videos), trajectory) for row in rows]
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     bar = dict(total=len(jobs), desc="verify", unit="video", disable=not progress)
     if workers == 1:

@@ -37,6 +37,7 @@ from videoreason.eval.table import (
 from videoreason.media import encode_mp4, to_unit_range
 from videoreason.models.lora import merge_lora
 from videoreason.resources import PretrainedModel
+from videoreason.tasks.agent import TrajectorySettings
 from videoreason.tracking import run_dir_of
 
 
@@ -146,6 +147,8 @@ def evaluate(
     workers: int | None = None,
     num_samples: int = 8,
     track: bool = True,
+    points: int = 100,
+    tolerance: float = 0.01,
 ) -> EvalReport:
     """Generate with ``ckpt`` (or take ``videos`` made by any other model) and score them on ``split`` of ``data``.
 
@@ -170,12 +173,15 @@ def evaluate(
         workers: Verification processes (default: all cores).
         num_samples: Generated videos shown in the sample grid.
         track: Log to MLflow.
+        points: Agent videos' trajectory PR: points resampled along the reference (VR-Bench's batch evaluator: 100).
+        tolerance: Agent videos' trajectory PR: match distance as a fraction of the frame (VR-Bench's: 0.01).
     """
     from videoreason.media import write_samples
     from videoreason.models.export import load_module
 
     if (ckpt is None) == (videos is None):
         raise ValueError("give exactly one of `ckpt` (generate with a model) and `videos` (score existing videos)")
+    settings = TrajectorySettings(points, tolerance)  # bad values fail before anything is generated
     data = Path(data)
     rows = read_rows(data, split=split)[:limit]
     if not rows:
@@ -192,8 +198,9 @@ def evaluate(
             merge_lora(module.transformer)
         videos = generate_videos(module, data, rows, out_dir / "videos", batch_size, seed, steps, shift, device,
                                  precision, guidance_scale, negative_prompt)
-    results = verify_dataset(data, split=split, videos=videos, workers=workers, ids={r["id"] for r in rows})
-    table, trajectory = summarize(results), trajectory_summary(results)
+    results = verify_dataset(data, split=split, videos=videos, workers=workers, ids={r["id"] for r in rows},
+                             trajectory=settings)
+    table, trajectory = summarize(results), trajectory_summary(results, settings)
     paths = write_tables(table, out_dir)
     if trajectory:
         paths += write_tables(trajectory, out_dir, "trajectory")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from videoreason.atomic import write_atomic
+from videoreason.tasks.agent import VR_BENCH_SETTINGS, TrajectorySettings
 
 HEADLINE = ("precision", "recall", "f1", "success", "exact_match")
 TRAJECTORY = ("trajectory_pr", "trajectory_sr", "trajectory_sd", "trajectory_em")
@@ -33,10 +34,12 @@ def summarize(results: Iterable[dict[str, Any]], metrics: Sequence[str] = HEADLI
     return table
 
 
-def trajectory_summary(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def trajectory_summary(results: Iterable[dict[str, Any]], settings: TrajectorySettings = VR_BENCH_SETTINGS
+                       ) -> list[dict[str, Any]]:
     """The field's trajectory metrics of agent videos (`videoreason.tasks.agent`) per (task, difficulty), as
     published: PR, SR and EM means in percent, SD the mean step deviation over the videos where it is defined
-    (``n_sd`` of them; ``None`` when none is). Results without trajectory metrics are left out."""
+    (``n_sd`` of them; ``None`` when none is), and the ``points`` and ``tolerance`` PR was scored with (``settings``).
+    Results without trajectory metrics are left out."""
     agent = [r for r in results if "trajectory_pr" in r]
     table = []
     for (task, difficulty), rows in _groups(agent):
@@ -44,7 +47,8 @@ def trajectory_summary(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]
         defined = [float(r["trajectory_sd"]) for r in rows if r.get("trajectory_sd") is not None]
         entry.update(task=task, difficulty=difficulty, n=len(rows), n_sd=len(defined),
                      trajectory_sd=sum(defined) / len(defined) if defined else None)
-        table.append({k: entry[k] for k in ("task", "difficulty", "n", *TRAJECTORY, "n_sd")})
+        table.append({**{k: entry[k] for k in ("task", "difficulty", "n", *TRAJECTORY, "n_sd")},
+                      "points": settings.points, "tolerance": settings.tolerance})
     return table
 
 
@@ -67,7 +71,8 @@ def to_markdown(table: Sequence[dict[str, Any]]) -> str:
     head = [LABELS.get(k, k) for k in keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in keys) + "|"]
     for row in table:
-        cells = [f"{v:.1f}" if isinstance(v, float) else "n/a" if v is None else str(v) for v in row.values()]
+        cells = [str(v) if k == "tolerance" else f"{v:.1f}" if isinstance(v, float) else "n/a" if v is None else str(v)
+                 for k, v in row.items()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -31,7 +31,7 @@ frame, trajectories as above, the reference through the centres of its cells):
 
 - ``trajectory_pr`` (precision rate): the reference resampled at 100 points equally spaced by arc length, the
   generated trajectory at the same arc lengths (clamped at its own end); the fraction of points within 0.01 of
-  each other before the first pair that is not.
+  each other before the first pair that is not (points and tolerance: `TrajectorySettings`).
 - ``trajectory_sr`` (success rate): some point of the generated trajectory lies in the goal cell's box.
 - ``trajectory_sd`` (step deviation): generated length / reference length - 1, only when ``trajectory_sr`` is 1
   (``None`` otherwise, and ``None`` when negative, as published; 0, never ``-0.0``, for equal lengths).
@@ -46,8 +46,10 @@ from __future__ import annotations
 import abc
 import functools
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import astuple, dataclass
 
 import numpy as np
 
@@ -69,10 +71,39 @@ COMPONENTS = ("goal_reached", "hazard_free", "efficiency", "continuity", "progre
 TOO_SHORT: dict[str, float | None] = {"trajectory_pr": 0.0, "trajectory_sr": 0.0, "trajectory_sd": 0.0,
                                       "trajectory_em": 0.0}
 NO_TRAJECTORY = TOO_SHORT
-PR_POINTS = 100  # VR-Bench: points resampled along the reference
-PR_TOLERANCE = 0.01  # a point matches within 1% of the frame size
 EM_MIN_PR = 0.98
 EM_MAX_SD = 0.1
+
+
+@dataclass(frozen=True)
+class TrajectorySettings:
+    """How ``trajectory_pr`` compares trajectories: ``points`` resampled along the reference, a point matching within
+    ``tolerance`` of the frame size. The default is VR-Bench's batch evaluator's command line (100 / 0.01); its
+    evaluator class defaults to 1000 points, its shipped evaluation script to 1000 / 0.05."""
+
+    points: int = 100
+    tolerance: float = 0.01
+
+    def __post_init__(self) -> None:
+        if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 2:
+            raise ValueError(f"trajectory `points` must be an integer >= 2, got {self.points!r}")
+        if not 0 < self.tolerance < 1:
+            raise ValueError(f"trajectory `tolerance` must be in (0, 1) (a fraction of the frame), "
+                             f"got {self.tolerance!r}")
+
+
+VR_BENCH_SETTINGS = TrajectorySettings()
+_SETTINGS: ContextVar[TrajectorySettings | None] = ContextVar("trajectory_settings", default=None)
+
+
+@contextmanager
+def trajectory_settings(settings: TrajectorySettings) -> Iterator[TrajectorySettings]:
+    """Score ``trajectory_pr`` with ``settings`` inside the block (`trajectory_metrics` without explicit settings)."""
+    token = _SETTINGS.set(settings)
+    try:
+        yield settings
+    finally:
+        _SETTINGS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -177,19 +208,21 @@ def resample(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(at, arc, points[:, 0]), np.interp(at, arc, points[:, 1])], axis=1)
 
 
-def trajectory_metrics(generated: np.ndarray, reference: np.ndarray, goal_box: Sequence[float]
-                       ) -> dict[str, float | None]:
+def trajectory_metrics(generated: np.ndarray, reference: np.ndarray, goal_box: Sequence[float],
+                       settings: TrajectorySettings | None = None) -> dict[str, float | None]:
     """VR-Bench's PR, SR, SD and EM of a generated trajectory ``[N, 2]`` against the reference ``[M, 2]`` (frame
-    coordinates), with the goal's box ``(x, y, w, h)`` (see the module docstring)."""
+    coordinates), with the goal's box ``(x, y, w, h)`` (see the module docstring); ``settings`` default to the
+    enclosing `trajectory_settings` block's (VR-Bench's 100 points / 0.01 outside one)."""
     if len(generated) < 2 or len(reference) < 2:
         return dict(TOO_SHORT)
+    points, tolerance = astuple(settings or _SETTINGS.get() or VR_BENCH_SETTINGS)
     x, y, w, h = goal_box
     inside = (generated[:, 0] >= x) & (generated[:, 0] <= x + w) & (generated[:, 1] >= y) & (generated[:, 1] <= y + h)
     sr = float(inside.any())
     reference_length, generated_length = path_length(reference), path_length(generated)
-    at = np.linspace(0.0, reference_length, PR_POINTS)
-    close = np.linalg.norm(resample(reference, at) - resample(generated, at), axis=1) <= PR_TOLERANCE
-    pr = float(PR_POINTS if close.all() else int(np.argmin(close))) / PR_POINTS
+    at = np.linspace(0.0, reference_length, points)
+    close = np.linalg.norm(resample(reference, at) - resample(generated, at), axis=1) <= tolerance
+    pr = float(points if close.all() else int(np.argmin(close))) / points
     sd = None
     if sr and reference_length < 1e-10:
         sd = 0.0  # a reference that does not move: VR-Bench's evaluator says 0
