@@ -30,6 +30,7 @@ CASES = [  # (task, level at the tiny spec, level at the Wan spec)
     ("maze_agent", "tiny", "hard"),
     ("maze3d", "tiny", "hard"),  # the oblique view, read at projected block centres
     ("navigation", "tiny", "medium"),  # parse + localise the camera in every frame
+    ("pathfinder", "tiny", "hard"),  # road networks: junction dots on the roads
 ]
 
 
@@ -89,9 +90,12 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=100, help="distinct puzzles per case")
     parser.add_argument("--seconds", type=float, default=2.0, help="timing window per case")
     parser.add_argument("--rollout-steps", type=int, default=20, help="steps of the tiny rollout (0: skip)")
+    parser.add_argument("--tasks", nargs="+", choices=[c[0] for c in CASES], help="only these tasks (default: all)")
     args = parser.parse_args()
     rows = []
     for task_name, tiny_level, wan_level in CASES:
+        if args.tasks and task_name not in args.tasks:
+            continue
         for spec_name, spec, level in (("tiny 64x64x9", RenderSpec.tiny(), tiny_level),
                                        ("wan 480x832x33", RenderSpec.wan(), wan_level)):
             n = args.videos if spec_name.startswith("tiny") else max(10, args.videos // 10)

@@ -122,6 +122,9 @@ RECIPES = {
                             ood=(("easy", 48),)),  # 6x6 fields, 25% traps, up to 16 moves (17 frames)
     "maze_agent": TaskRecipe(size=56, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                              grpo_config="grpo_tiny_steps.yaml"),
+    # a 7x7 road network (8 pixels a cell), a route through 3+ junctions in at most 8 moves
+    "pathfinder": TaskRecipe(size=56, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
+                             grpo_config="grpo_tiny_steps.yaml", ood=(("easy", 72),)),  # 9x9, 4+ junctions, 16 moves
     # the camera's 5x5 view, trained by GRPO on the embedding-level reward
     "navigation": TaskRecipe(size=40, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                              grpo_config="grpo_tiny_steps.yaml"),
@@ -513,7 +516,8 @@ def recipe(task: str = "maze", out: Path | None = None,
     The phases and their outputs are described in ``videoreason.recipe``.
 
     Args:
-        task: The task whose tiny recipe to run (maze, flowfree, sokoban, trapfield, maze_agent, navigation).
+        task: The task whose tiny recipe to run (maze, flowfree, sokoban, trapfield, maze_agent, navigation,
+            pathfinder).
         out: Output folder (default runs/recipe/<task>).
         ablate: Also run GRPO with the sparse reward (reward) and/or with all steps trained (plan), and/or
             continue SFT for GRPO's wall time (sft_more), e.g. ``[reward, plan, sft_more]``.

@@ -355,7 +355,7 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
         return self.solution_type.from_dict(data)
 
 
-BUILTIN_TASKS = ("maze", "flowfree", "sokoban", "trapfield", "maze_agent", "maze3d", "navigation")
+BUILTIN_TASKS = ("maze", "flowfree", "sokoban", "trapfield", "maze_agent", "maze3d", "navigation", "pathfinder")
 """Short names of the built-in tasks (modules of `videoreason.tasks`)."""
 
 

@@ -43,6 +43,10 @@ DEFAULT_PALETTE: dict[str, tuple[int, int, int]] = {
     "agent": (20, 120, 230),
     "trap": (120, 40, 160),
     "ladder": (140, 80, 20),
+    # PathFinder: light roads on dark ground, junctions as yellow dots
+    "ground": (52, 64, 104),
+    "road": (236, 236, 228),
+    "junction": (250, 196, 20),
     # FlowFree pipe cells of the `forced` video: each colour halfway to white
     "red_pipe": (238, 142, 148),
     "green_pipe": (142, 212, 158),
