@@ -35,6 +35,8 @@ class Command:
 COMMANDS: dict[tuple[str, ...], Command] = {
     ("data", "generate"): Command("videoreason.commands:generate",
                                   "render planner solutions of one task into a dataset folder"),
+    ("data", "import"): Command("videoreason.commands:import_levels",
+                                "read VR-Bench's levels (its generator's state files) into a dataset folder"),
     ("data", "verify"): Command("videoreason.commands:verify",
                                 "re-parse every video of a dataset and print the P/R/F1/SR/EM table", positional=True),
     ("eval",): Command("videoreason.eval.evaluate:evaluate", "generate with a checkpoint (or take another model's "

@@ -48,6 +48,33 @@ def generate(task: str, num: int, out: Path, difficulty: str = "easy", split: Sp
     print(f"dataset ready: {root}")
 
 
+def import_levels(source: Path, out: Path, split: Split = "test", frames: int | None = None, size: int | None = None
+                  ) -> None:
+    """Read the grid levels of a VR-Bench output folder (``<skin>/<difficulty>/states/*.json``) into a new dataset:
+    trap fields and mazes (walls as traps) as ``trapfield`` with VR-Bench's own reference walk, Sokoban rooms as
+    ``sokoban``; every sample is solved, rendered and verified like a generated one. Levels without a grid
+    (pathfinder, maze3d) are listed as skipped.
+
+    Args:
+        source: VR-Bench output folder.
+        out: New dataset folder.
+        split: The split the levels go to.
+        frames: Video frames (default: the longest reference walk + 1).
+        size: Frame height and width in pixels (default: 8 per cell of the largest board).
+    """
+    from collections import Counter
+
+    from videoreason.data.dataset import read_rows
+    from videoreason.data.vrbench import import_vrbench
+
+    root, skipped = import_vrbench(source, out, split=split, frames=frames, size=size)
+    for (task, difficulty), n in sorted(Counter((r["task"], r["difficulty"]) for r in read_rows(root)).items()):
+        print(f"imported {n} {task} levels ({difficulty})")
+    for path, why in skipped.items():
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    print(f"dataset ready: {root}")
+
+
 def verify(data: Path, split: Split | None = None, videos: Path | None = None, out: Path | None = None,
            workers: int | None = None, points: int = 100, tolerance: float = 0.01) -> None:
     """Re-parse every video of a dataset (or another model's videos) and print the P/R/F1/SR/EM table (and the

@@ -176,6 +176,20 @@ def test_trapfield_json_round_trip_and_errors_name_the_problem():
         TrapFieldDifficulty(size=5, density=0.9, min_path_length=3, max_moves=8)
 
 
+def test_a_given_reference_walk_is_the_solution_and_must_be_a_shortest_safe_walk():
+    rows = ("S..", "...", "..G")
+    given = TrapFieldPuzzle(rows=rows, reference=((0, 0), (1, 0), (1, 1), (2, 1), (2, 2)))
+    assert TrapField().solve(given).path == given.reference == TrapField().board(given).reference
+    assert TrapField().puzzle_from_dict(json.loads(json.dumps(given.to_dict()))) == given
+    assert "reference" not in TrapFieldPuzzle(rows=rows).to_dict()  # puzzles without one keep their JSON
+    for walk, match in ((((0, 0), (1, 1), (2, 2)), r"step 1, \(0, 0\) -> \(1, 1\), is not a move"),
+                        (((0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 2)), "takes 6 moves; the shortest"),
+                        (((0, 1), (0, 2), (1, 2), (2, 2)), "must run from the start"),
+                        (((0, 0), (0, 7)), "leaves the 3x3 field")):
+        with pytest.raises(ValueError, match=match):
+            TrapFieldPuzzle(rows=rows, reference=walk)
+
+
 # ------------------------------------------------------------------------------------------------ render / parse
 @pytest.mark.parametrize("name", AGENT_TASKS)
 @pytest.mark.parametrize("spec", [TINY, WAN], ids=["tiny", "wan"])

@@ -85,14 +85,22 @@ def _init_worker(forbidden: frozenset[str]) -> None:
 
 
 def _build_sample(job: _Job) -> tuple[int, dict[str, Any] | None]:
-    """Generate, solve, render, self-verify and write one sample; ``None`` row if its puzzle is forbidden."""
+    """Generate one sample's puzzle and write it (`write_sample`); ``None`` row if its puzzle is forbidden."""
     task = resolve_task(job.task)
-    spec = RenderSpec.from_dict(job.spec)
     seed = puzzle_seed(job.split, job.seed, job.index)
     puzzle = task.generate(np.random.default_rng(seed), job.difficulty)
     if puzzle_hash(task, puzzle) in _FORBIDDEN:
         return job.index, None
     sample_id = f"{task.name}_{job.split}_{job.difficulty}_{job.index:06d}"
+    spec = RenderSpec.from_dict(job.spec)
+    return job.index, write_sample(task, puzzle, sample_id, Path(job.root), spec, job.split, seed, job.difficulty)
+
+
+def write_sample(task: Task, puzzle: JsonRecord, sample_id: str, root: Path, spec: RenderSpec, split: str,
+                 seed: int, difficulty: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Solve, render, self-verify and write one sample's video, first frame and puzzle record (with ``extra`` keys,
+    e.g. where an imported level came from); returns its metadata row (not yet appended). A ground truth that does
+    not verify after H.264 encoding raises a ``ValueError`` naming the sample, and nothing is written."""
     solution = task.solve(puzzle)
     try:
         video = task.render(puzzle, task.states(puzzle, solution, max_states=spec.num_frames), spec)
@@ -106,19 +114,17 @@ def _build_sample(job: _Job) -> tuple[int, dict[str, Any] | None]:
             f"sample {sample_id}: its ground-truth video does not verify after H.264 encoding "
             f"({rows}x{cols} board in {spec.height}x{spec.width} px); use a larger --height/--width "
             f"or an easier --difficulty")
-    root = Path(job.root)
-    record = {"task": task.name, "difficulty": job.difficulty, "puzzle": puzzle.to_dict(),
-              "solution": solution.to_dict()}
+    record = {"task": task.name, "difficulty": difficulty, "puzzle": puzzle.to_dict(),
+              "solution": solution.to_dict(), **(extra or {})}
     write_atomic(root / "videos" / f"{sample_id}.mp4", mp4)
     write_atomic(root / "images" / f"{sample_id}.png", encode_png(video[0]))
     write_atomic(root / "puzzles" / f"{sample_id}.json", json.dumps(record).encode())
-    row = {
+    return {
         "id": sample_id, "video": f"videos/{sample_id}.mp4", "prompt": task.prompt(puzzle),
         "input_image": f"images/{sample_id}.png", "task": task.name, "puzzle": f"puzzles/{sample_id}.json",
-        "split": job.split, "seed": seed, "difficulty": job.difficulty, "num_frames": spec.num_frames,
+        "split": split, "seed": seed, "difficulty": difficulty, "num_frames": spec.num_frames,
         "height": spec.height, "width": spec.width, "fps": spec.fps,
     }
-    return job.index, row
 
 
 def _prepare(root: Path, spec: RenderSpec) -> None:

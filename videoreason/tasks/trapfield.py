@@ -33,9 +33,12 @@ MAX_DRAWS = 10_000  # random fields tried per puzzle before a level is declared 
 
 @dataclass(frozen=True)
 class TrapFieldPuzzle(JsonRecord):
-    """A field as text rows of ``.`` (floor), ``x`` (trap), ``S`` (start) and ``G`` (goal)."""
+    """A field as text rows of ``.`` (floor), ``x`` (trap), ``S`` (start) and ``G`` (goal); ``reference``, when
+    given, is the walk exact match compares with (a shortest safe walk from start to goal, e.g. an imported
+    benchmark's own), else the planner's."""
 
     rows: tuple[str, ...]
+    reference: tuple[Cell, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.rows or any(not isinstance(r, str) for r in self.rows):
@@ -50,6 +53,15 @@ class TrapFieldPuzzle(JsonRecord):
         text = "".join(self.rows)
         if text.count("S") != 1 or text.count("G") != 1:
             raise ValueError("`rows` must contain exactly one 'S' and one 'G'")
+        if self.reference is not None:
+            object.__setattr__(self, "reference", PathSolution(path=self.reference).path)
+            _check_reference(self)
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        if self.reference is None:  # puzzles without one keep their JSON (and hashes) as before
+            del out["reference"]
+        return out
 
     @property
     def grid(self) -> np.ndarray:
@@ -141,6 +153,8 @@ class TrapField(AgentTask[TrapFieldPuzzle, TrapFieldSolution, TrapFieldDifficult
                          f"{level.max_moves} moves in {MAX_DRAWS} draws; lower `min_path_length` or `density`")
 
     def solve(self, puzzle: TrapFieldPuzzle) -> TrapFieldSolution:
+        if puzzle.reference is not None:
+            return TrapFieldSolution(path=puzzle.reference)
         path = straightest_shortest_path(_moves(puzzle.grid != TRAP), puzzle.start, puzzle.goal)
         if path is None:
             raise ValueError("the field has no trap-free path from start to goal")
@@ -162,9 +176,27 @@ def _board(puzzle: TrapFieldPuzzle) -> AgentBoard:
     grid = puzzle.grid
     safe = grid != TRAP
     moves = _moves(safe)
-    path = straightest_shortest_path(moves, puzzle.start, puzzle.goal)
+    path = puzzle.reference or straightest_shortest_path(moves, puzzle.start, puzzle.goal)
     return AgentBoard(layout=grid, agent=AGENT, start=puzzle.start, goal=puzzle.goal, hazards=~safe, moves=moves,
                       reference=tuple(path or (puzzle.start,)))
+
+
+def _check_reference(puzzle: TrapFieldPuzzle) -> None:
+    """Refuse a ``reference`` that is not a shortest safe walk from the start to the goal (the message says why)."""
+    walk, moves = puzzle.reference, _moves(puzzle.grid != TRAP)
+    n = len(puzzle.rows)
+    if any(r >= n or c >= n for r, c in walk):
+        raise ValueError(f"`reference` leaves the {n}x{n} field")
+    if walk[0] != puzzle.start or walk[-1] != puzzle.goal:
+        raise ValueError(f"`reference` must run from the start {puzzle.start} to the goal {puzzle.goal}, got "
+                         f"{walk[0]} to {walk[-1]}")
+    illegal = next((i for i, (a, b) in enumerate(zip(walk, walk[1:], strict=False)) if b not in moves(a)), None)
+    if illegal is not None:
+        raise ValueError(f"`reference` step {illegal + 1}, {walk[illegal]} -> {walk[illegal + 1]}, is not a move "
+                         "to a trap-free neighbour")
+    shortest = distances(moves, puzzle.goal)[puzzle.start]
+    if len(walk) - 1 != shortest:
+        raise ValueError(f"`reference` takes {len(walk) - 1} moves; the shortest safe walk takes {shortest}")
 
 
 def _moves(safe: np.ndarray):
