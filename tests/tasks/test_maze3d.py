@@ -15,8 +15,12 @@ TASK = Maze3D()
 SPEC = RenderSpec(height=96, width=96, num_frames=17)
 
 
+CLASSIC = {name: level for name, level in TASK.levels.items() if level.classic}
+WIDE = {name: level for name, level in TASK.levels.items() if not level.classic}
+
+
 def test_every_walk_climbs_each_ladder_once_and_ends_on_the_top_floor():
-    for level, difficulty in TASK.levels.items():
+    for level, difficulty in CLASSIC.items():
         for seed in range(100):
             puzzle = TASK.generate(np.random.default_rng(seed), level)
             floors = [row // puzzle.side for row, _ in TASK.solve(puzzle).path]
@@ -55,6 +59,59 @@ def test_the_agent_on_another_floor_without_a_ladder_fails():
 
 GROUND = ["#####", "#S.H#", "###.#", "#...#", "#####"]
 TOP = ["#####", "#..H#", "#.###", "#..G#", "#####"]
+
+
+def test_classic_levels_generate_the_same_puzzles_as_before_the_wider_family():
+    import hashlib
+
+    recorded = {"tiny": "0d050cb0c32f6653", "easy": "fab861e5addb497e", "medium": "aecb5d2695a38314",
+                "hard": "dfc28b1a74955c1d", "expert": "38fdb0d957478e41"}  # seeds 0-19, before VR-Bench's family
+    for level, digest in recorded.items():
+        h = hashlib.sha1()
+        for seed in range(20):
+            h.update(json.dumps(TASK.generate(np.random.default_rng(seed), level).to_dict()).encode())
+        assert h.hexdigest()[:16] == digest, level
+
+
+def test_the_wider_family_has_ladders_on_branches_loops_and_ends_anywhere():
+    seen = dict.fromkeys(("goal below the top", "goal on a ladder", "start on a ladder", "several ladders a pair",
+                          "a floor with a loop"), 0)
+    for level, difficulty in WIDE.items():
+        for seed in range(60):
+            puzzle = TASK.generate(np.random.default_rng(seed), level)
+            start, goal = puzzle.end_cells()
+            side, n = puzzle.side, difficulty.size
+            path = TASK.solve(puzzle).path
+            assert path[0] == start and path[-1] == goal and start[0] < side  # the start on the ground floor
+            assert difficulty.min_path_length <= len(path) - 1 <= difficulty.max_moves
+            seen["goal below the top"] += goal[0] // side < difficulty.floors - 1
+            seen["goal on a ladder"] += bool(puzzle.ladders[goal])
+            seen["start on a ladder"] += bool(puzzle.ladders[start])
+            pairs = [int(puzzle.ladders[f * side:(f + 1) * side].sum()) for f in range(difficulty.floors)]
+            seen["several ladders a pair"] += max(pairs) > 1
+            openings = [sum(floor[r][c] != "#" for r in range(1, side - 1) for c in range(1, side - 1)
+                            if (r + c) % 2) for floor in puzzle.floors]
+            seen["a floor with a loop"] += max(openings) > n * n - 1  # a tree has n^2 - 1 passages
+    assert all(seen.values()), seen
+
+
+def test_an_end_on_a_ladder_cell_is_given_as_a_field_and_climbs():
+    ground = ["#####", "#..H#", "###.#", "#...#", "#####"]
+    puzzle = TASK.puzzle_from_dict({"floors": [ground, TOP], "start": [1, 3]})  # the start on the ladder
+    assert TASK.solve(puzzle).path == ((1, 3), (6, 3), (6, 1), (8, 1), (8, 3))
+    assert puzzle.grid[1, 3] == TASK.classes.index("start") and puzzle.ladders[1, 3]
+    assert TASK.puzzle_from_dict(json.loads(json.dumps(puzzle.to_dict()))) == puzzle
+    assert "start" not in TASK.puzzle_from_dict({"floors": [GROUND, TOP]}).to_dict()  # letters keep their JSON
+    spec = RenderSpec(height=96, width=96, num_frames=6)
+    board = TASK.board(puzzle)
+    video = TASK.render(puzzle, np.stack([board.with_agent(c) for c in TASK.solve(puzzle).path]), spec)
+    assert TASK.verdict(video, puzzle, spec).exact_match
+    for data, match in (({"floors": [GROUND, TOP], "start": [1, 3]}, "either as 'S' in `floors` or as `start`"),
+                        ({"floors": [ground, TOP], "start": [2, 3]}, r"`start` \(2, 3\) must be a floor or ladder"),
+                        ({"floors": [ground, TOP], "start": [1, 9]}, "start"),
+                        ({"floors": [ground, TOP]}, "exactly one 'S' \\(or give `start`\\)")):
+        with pytest.raises(ValueError, match=match):
+            TASK.puzzle_from_dict(data)
 
 
 def test_hand_made_maze_is_solved_through_its_ladder():

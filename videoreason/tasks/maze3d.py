@@ -1,10 +1,15 @@
 """Maze3D: walk an agent through a multi-floor maze, climbing ladders between floors.
 
-Board. ``floors`` perfect mazes of ``n x n`` cells, each on a ``(2n+1) x (2n+1)`` block grid as in
-`videoreason.tasks.maze` (walls, passages, cells at odd coordinates), stacked one above the other. Each pair of
-consecutive floors is joined by one ladder: the same cell on both floors shows ``ladder``. The start is a cell of
-the ground floor, the goal one of the top floor; the floors and ladders form a tree, so there is exactly one path,
-and it climbs every ladder once. The solver is BFS.
+Board. ``floors`` mazes of ``n x n`` cells, each on a ``(2n+1) x (2n+1)`` block grid as in
+`videoreason.tasks.maze` (walls, passages, cells at odd coordinates), stacked one above the other. A ladder joins
+the same cell of two consecutive floors (both show ``ladder``). The classic levels (``tiny`` to ``expert``) have
+perfect floors, one ladder per pair of floors, the start on the ground floor and the goal on the top floor, so there
+is exactly one path and it climbs every ladder once. The ``vr-*`` levels are the wider family of VR-Bench's 3-D
+mazes: up to ``ladders`` ladders per pair of floors anywhere (on branches too), floors with a ``loops`` share of
+their inner walls opened (not perfect mazes), and the start and goal on any cell of any floor, ladder cells included
+(the puzzle's ``start`` / ``goal`` fields; such an end is drawn as the start or goal, and its ladder shows on the
+floor it joins). ``vr-easy`` / ``vr-medium`` / ``vr-hard`` have the cells and floors of VR-Bench's 6x6x5 / 8x8x7 /
+10x10x9 voxel grids (walks of 2 voxels, ladders of 3). The solver is BFS, fewest turns among shortest paths.
 
 View. A fixed oblique view that keeps every block visible: each floor is drawn as a parallelogram (block rows
 foreshortened to 0.6 of a block's width and shifted right by 0.8 of their height per row as they recede), floors
@@ -30,7 +35,7 @@ import numpy as np
 
 from videoreason.tasks.agent import AgentBoard, AgentTask, distances, straightest_shortest_path
 from videoreason.tasks.base import MIN_CELL_PIXELS, JsonRecord, Parsed, PathSolution, round_up
-from videoreason.tasks.grid import DIRECTIONS, Cell
+from videoreason.tasks.grid import DIRECTIONS, Cell, checked_cell
 from videoreason.tasks.maze import STYLES, carve_tree
 from videoreason.tasks.render import BACKGROUND, CellGeometry, RenderSpec, classify_points, frame_state_indices
 
@@ -45,9 +50,13 @@ GAP = 1.0  # rows of background between floors
 @dataclass(frozen=True)
 class Maze3DPuzzle(JsonRecord):
     """Floors from the ground up, each as text rows of ``#`` (wall), ``.`` (floor), ``S`` (start), ``G`` (goal)
-    and ``H`` (ladder; it joins the same cell of the floor above or below, which also shows ``H``)."""
+    and ``H`` (ladder; it joins the same cell of the floor above or below, which also shows ``H``). An end on a
+    ladder cell is given as ``start`` / ``goal`` (``[row, col]`` of the stacked grid, floor ``f`` in rows
+    ``f * side`` to ``(f + 1) * side - 1``) instead of its letter; either end may be given this way."""
 
     floors: tuple[tuple[str, ...], ...]
+    start: Cell | None = None
+    goal: Cell | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.floors, tuple) or len(self.floors) < 2 or any(
@@ -60,13 +69,25 @@ class Maze3DPuzzle(JsonRecord):
         bad = sorted({ch for f in self.floors for r in f for ch in r} - set(_CHARS))
         if bad:
             raise ValueError(f"`floors` has unknown characters {bad}; use '#', '.', 'S', 'G', 'H'")
-        text = ["".join(f) for f in self.floors]
-        if sum(t.count("S") for t in text) != 1 or sum(t.count("G") for t in text) != 1:
-            raise ValueError("`floors` must contain exactly one 'S' and one 'G'")
-        grid = self.grid.reshape(len(self.floors), side, side)
-        for floor, r, c in zip(*np.nonzero(grid == LADDER), strict=True):
-            below = floor > 0 and grid[floor - 1, r, c] == LADDER
-            above = floor < len(grid) - 1 and grid[floor + 1, r, c] == LADDER
+        text = "".join("".join(f) for f in self.floors)
+        for key, letter in (("start", "S"), ("goal", "G")):
+            given = getattr(self, key)
+            if given is None and text.count(letter) != 1:
+                raise ValueError(f"`floors` must contain exactly one {letter!r} (or give `{key}`)")
+            if given is not None:
+                if letter in text:
+                    raise ValueError(f"give the {key} either as {letter!r} in `floors` or as `{key}`, not both")
+                cell = checked_cell(given, (len(self.floors) * side, side), f"`{key}`")
+                if cell[0] % side % 2 == 0 or cell[1] % 2 == 0 or self.floors[cell[0] // side][cell[0] % side][
+                        cell[1]] not in ".H":
+                    raise ValueError(f"`{key}` {cell} must be a floor or ladder cell (odd row and column of its floor)")
+                object.__setattr__(self, key, cell)
+        if self.start is not None and self.start == self.goal:
+            raise ValueError("`start` and `goal` must differ")
+        grid = self.ladders.reshape(len(self.floors), side, side)
+        for floor, r, c in zip(*np.nonzero(grid), strict=True):
+            below = floor > 0 and grid[floor - 1, r, c]
+            above = floor < len(grid) - 1 and grid[floor + 1, r, c]
             if not (below or above) or r % 2 == 0 or c % 2 == 0:
                 raise ValueError(f"the ladder at floor {floor}, block {(int(r), int(c))} must be on a cell and have a "
                                  f"ladder at the same cell of the floor above or below")
@@ -76,18 +97,32 @@ class Maze3DPuzzle(JsonRecord):
         """Blocks per floor side (``2n + 1``)."""
         return len(self.floors[0])
 
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        for key in ("start", "goal"):
+            if out[key] is None:  # ends given by letter keep their JSON (and hashes) as before
+                del out[key]
+        return out
+
     @property
     def grid(self) -> np.ndarray:
-        """The stacked label grid ``[floors * side, side]``, the ground floor first, without the agent."""
-        return np.array([[_CHARS[ch] for ch in row] for floor in self.floors for row in floor], dtype=np.int8)
+        """The stacked label grid ``[floors * side, side]``, the ground floor first, without the agent (an end on a
+        ladder shows as the end)."""
+        grid = np.array([[_CHARS[ch] for ch in row] for floor in self.floors for row in floor], dtype=np.int8)
+        for cell, label in ((self.start, START), (self.goal, GOAL)):
+            if cell is not None:
+                grid[cell] = label
+        return grid
 
     @property
-    def start(self) -> Cell:
-        return _find(self.grid, START)
+    def ladders(self) -> np.ndarray:
+        """bool ``[floors * side, side]``: the ladder cells, ends on ladders included."""
+        return np.array([[ch == "H" for ch in row] for floor in self.floors for row in floor])
 
-    @property
-    def goal(self) -> Cell:
-        return _find(self.grid, GOAL)
+    def end_cells(self) -> tuple[Cell, Cell]:
+        """The start and goal cells of the stacked grid."""
+        grid = self.grid
+        return _find(grid, START), _find(grid, GOAL)
 
 
 @dataclass(frozen=True)
@@ -97,16 +132,30 @@ class Maze3DSolution(PathSolution):
 
 @dataclass(frozen=True)
 class Maze3DDifficulty:
-    """Floors, cells per floor side, and the range of the path's moves (ladder climbs included)."""
+    """Floors, cells per floor side, the range of the path's moves (ladder climbs included); and for the wider
+    family, the most ladders per pair of floors, the share of inner walls opened on each floor, and ``open_ends``
+    (start on any ground-floor cell, goal on any cell of any floor, ladder cells included)."""
 
     floors: int
     size: int
     min_path_length: int
     max_moves: int
+    ladders: int = 1
+    loops: float = 0.0
+    open_ends: bool = False
+
+    @property
+    def classic(self) -> bool:
+        """Perfect floors, one ladder per pair, start on the ground floor and goal on the top floor."""
+        return (self.ladders, self.loops, self.open_ends) == (1, 0.0, False)
 
     def __post_init__(self) -> None:
         if self.floors < 2 or self.size < 2:
             raise ValueError(f"`floors` and `size` must be >= 2, got {self.floors} and {self.size}")
+        if not 1 <= self.ladders <= self.size**2:
+            raise ValueError(f"`ladders` must be in [1, size^2], got {self.ladders}")
+        if not 0 <= self.loops <= 1:
+            raise ValueError(f"`loops` must be in [0, 1], got {self.loops}")
         if not self.floors - 1 <= self.min_path_length <= self.max_moves:
             raise ValueError(f"need floors - 1 <= min_path_length <= max_moves, got {self.min_path_length} and "
                              f"{self.max_moves}")
@@ -129,6 +178,15 @@ class Maze3D(AgentTask[Maze3DPuzzle, Maze3DSolution, Maze3DDifficulty]):
         "medium": Maze3DDifficulty(floors=3, size=3, min_path_length=8, max_moves=32),
         "hard": Maze3DDifficulty(floors=3, size=4, min_path_length=12, max_moves=32),
         "expert": Maze3DDifficulty(floors=4, size=5, min_path_length=20, max_moves=80),
+        # VR-Bench's family: several ladders, loops, ends anywhere; easy / medium / hard as its voxel grids
+        "vr-tiny": Maze3DDifficulty(floors=2, size=2, min_path_length=3, max_moves=8, ladders=2, loops=0.25,
+                                    open_ends=True),
+        "vr-easy": Maze3DDifficulty(floors=2, size=3, min_path_length=5, max_moves=16, ladders=2, loops=0.15,
+                                    open_ends=True),
+        "vr-medium": Maze3DDifficulty(floors=3, size=4, min_path_length=8, max_moves=32, ladders=3, loops=0.15,
+                                      open_ends=True),
+        "vr-hard": Maze3DDifficulty(floors=3, size=5, min_path_length=12, max_moves=32, ladders=3, loops=0.15,
+                                    open_ends=True),
     }
     puzzle_type = Maze3DPuzzle
     solution_type = Maze3DSolution
@@ -146,35 +204,15 @@ class Maze3D(AgentTask[Maze3DPuzzle, Maze3DSolution, Maze3DDifficulty]):
 
     def generate(self, rng: np.random.Generator, difficulty: str | Maze3DDifficulty) -> Maze3DPuzzle:
         level = self.difficulty(difficulty)
-        n, side = level.size, 2 * level.size + 1
+        draw = _draw_classic if level.classic else _draw_wide
         for _ in range(MAX_DRAWS):
-            floors = []
-            for _ in range(level.floors):
-                grid = np.full((side, side), "#")
-                grid[1::2, 1::2] = "."
-                for a, b in carve_tree(n, STYLES[int(rng.integers(len(STYLES)))], rng):
-                    (ra, ca), (rb, cb) = divmod(a, n), divmod(b, n)
-                    grid[ra + rb + 1, ca + cb + 1] = "."
-                floors.append(grid)
-            taken: set[tuple[int, int, int]] = set()
-            for floor in range(level.floors - 1):  # one ladder per pair of floors, never two on one cell
-                free = [c for c in range(n * n) if (floor, *divmod(c, n)) not in taken]
-                r, c = divmod(free[int(rng.integers(len(free)))], n)
-                floors[floor][2 * r + 1, 2 * c + 1] = floors[floor + 1][2 * r + 1, 2 * c + 1] = "H"
-                taken |= {(floor, r, c), (floor + 1, r, c)}
-            ends = []
-            for floor, mark in ((0, "S"), (level.floors - 1, "G")):
-                free = [c for c in range(n * n) if (floor, *divmod(c, n)) not in taken]
-                r, c = divmod(free[int(rng.integers(len(free)))], n)
-                floors[floor][2 * r + 1, 2 * c + 1] = mark
-                ends.append((floor * side + 2 * r + 1, 2 * c + 1))
-            puzzle = Maze3DPuzzle(floors=tuple(tuple("".join(row) for row in f) for f in floors))
-            moves = _board(puzzle).moves
-            steps = distances(moves, ends[1]).get(ends[0])
+            puzzle = draw(rng, level)
+            start, goal = puzzle.end_cells()
+            steps = distances(_board(puzzle).moves, goal).get(start)
             if steps is not None and level.min_path_length <= steps <= level.max_moves:
                 return puzzle
-        raise ValueError(f"no {level.floors}-floor maze of {n}x{n} cells with a path of {level.min_path_length} to "
-                         f"{level.max_moves} moves in {MAX_DRAWS} draws")
+        raise ValueError(f"no {level.floors}-floor maze of {level.size}x{level.size} cells with a path of "
+                         f"{level.min_path_length} to {level.max_moves} moves in {MAX_DRAWS} draws")
 
     def solve(self, puzzle: Maze3DPuzzle) -> Maze3DSolution:
         board = _board(puzzle)
@@ -213,6 +251,64 @@ class Maze3D(AgentTask[Maze3DPuzzle, Maze3DSolution, Maze3DDifficulty]):
         if labels is None:
             return Parsed.unreadable(self.grid_shape(puzzle))
         return Parsed(labels=labels, confidence=float(confident.mean()), geometry=view.geometry())
+
+
+def _carved_floors(rng: np.random.Generator, level: Maze3DDifficulty) -> list[np.ndarray]:
+    """One perfect maze per floor, as character grids."""
+    n, side = level.size, 2 * level.size + 1
+    floors = []
+    for _ in range(level.floors):
+        grid = np.full((side, side), "#")
+        grid[1::2, 1::2] = "."
+        for a, b in carve_tree(n, STYLES[int(rng.integers(len(STYLES)))], rng):
+            (ra, ca), (rb, cb) = divmod(a, n), divmod(b, n)
+            grid[ra + rb + 1, ca + cb + 1] = "."
+        floors.append(grid)
+    return floors
+
+
+def _as_puzzle(floors: list[np.ndarray], start: Cell | None = None, goal: Cell | None = None) -> Maze3DPuzzle:
+    return Maze3DPuzzle(floors=tuple(tuple("".join(row) for row in f) for f in floors), start=start, goal=goal)
+
+
+def _draw_classic(rng: np.random.Generator, level: Maze3DDifficulty) -> Maze3DPuzzle:
+    """Perfect floors, one ladder per pair of floors, start on the ground floor, goal on the top floor."""
+    n = level.size
+    floors = _carved_floors(rng, level)
+    taken: set[tuple[int, int, int]] = set()
+    for floor in range(level.floors - 1):  # one ladder per pair of floors, never two on one cell
+        free = [c for c in range(n * n) if (floor, *divmod(c, n)) not in taken]
+        r, c = divmod(free[int(rng.integers(len(free)))], n)
+        floors[floor][2 * r + 1, 2 * c + 1] = floors[floor + 1][2 * r + 1, 2 * c + 1] = "H"
+        taken |= {(floor, r, c), (floor + 1, r, c)}
+    for floor, mark in ((0, "S"), (level.floors - 1, "G")):
+        free = [c for c in range(n * n) if (floor, *divmod(c, n)) not in taken]
+        r, c = divmod(free[int(rng.integers(len(free)))], n)
+        floors[floor][2 * r + 1, 2 * c + 1] = mark
+    return _as_puzzle(floors)
+
+
+def _draw_wide(rng: np.random.Generator, level: Maze3DDifficulty) -> Maze3DPuzzle:
+    """VR-Bench's family: floors with a ``loops`` share of inner walls opened, 1 to ``ladders`` ladders per pair of
+    floors on any cells, the start on any ground-floor cell and the goal on any other cell of any floor."""
+    n, side = level.size, 2 * level.size + 1
+    floors = _carved_floors(rng, level)
+    for grid in floors:
+        closed = [(r, c) for r in range(1, side - 1) for c in range(1, side - 1)
+                  if (r + c) % 2 == 1 and grid[r, c] == "#"]  # walls between two cells
+        for k in rng.permutation(len(closed))[:int(round(level.loops * len(closed)))]:
+            grid[closed[k]] = "."
+    for floor in range(level.floors - 1):
+        for cell in rng.choice(n * n, size=int(rng.integers(1, level.ladders + 1)), replace=False):
+            r, c = divmod(int(cell), n)
+            floors[floor][2 * r + 1, 2 * c + 1] = floors[floor + 1][2 * r + 1, 2 * c + 1] = "H"
+    start = int(rng.integers(n * n))  # a ground-floor cell (floor 0: indices 0 .. n^2 - 1)
+    goal = int(rng.integers(level.floors * n * n - 1))  # any other cell of any floor
+    goal += int(goal >= start)
+    floor, (r, c) = goal // (n * n), divmod(goal % (n * n), n)
+    start_cell = (2 * (start // n) + 1, 2 * (start % n) + 1)
+    goal_cell = (floor * side + 2 * r + 1, 2 * c + 1)
+    return _as_puzzle(floors, start_cell, goal_cell)
 
 
 class ObliqueView:
@@ -273,7 +369,7 @@ class ObliqueView:
 @functools.lru_cache(maxsize=4096)
 def _board(puzzle: Maze3DPuzzle) -> AgentBoard:
     """The puzzle as an `AgentBoard` (cached: rewards verify the same puzzle G times)."""
-    grid = puzzle.grid
+    grid, ladders = puzzle.grid, puzzle.ladders
     side, height = puzzle.side, len(grid)
     walls = grid == WALL
 
@@ -284,11 +380,11 @@ def _board(puzzle: Maze3DPuzzle) -> AgentBoard:
             return []
         out = [(row + 2 * dr, c + 2 * dc) for dr, dc in DIRECTIONS.values()
                if 0 < r + 2 * dr < side and 0 < c + 2 * dc < side and not walls[row + dr, c + dc]]
-        if grid[row, c] == LADDER:
-            out += [(row + d, c) for d in (-side, side) if 0 <= row + d < height and grid[row + d, c] == LADDER]
+        if ladders[row, c]:
+            out += [(row + d, c) for d in (-side, side) if 0 <= row + d < height and ladders[row + d, c]]
         return out
 
-    start, goal = puzzle.start, puzzle.goal
+    start, goal = puzzle.end_cells()
     path = straightest_shortest_path(moves, start, goal)
     return AgentBoard(layout=grid, agent=AGENT, start=start, goal=goal, hazards=walls, moves=moves,
                       reference=tuple(path or (start,)))
