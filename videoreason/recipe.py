@@ -122,6 +122,10 @@ RECIPES = {
                             ood=(("easy", 48),)),  # 6x6 fields, 25% traps, up to 16 moves (17 frames)
     "maze_agent": TaskRecipe(size=56, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                              grpo_config="grpo_tiny_steps.yaml"),
+    # two floors of 2x2-cell mazes in the oblique view (lossless PixelCodec: its blocks do not line up with tokens);
+    # out of distribution: VR-Bench's family at the same size (several ladders, loops, ends anywhere)
+    "maze3d": TaskRecipe(size=64, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
+                         grpo_config="grpo_tiny_steps.yaml", ood=(("vr-tiny", 64),)),
     # a 7x7 road network (8 pixels a cell), a route through 3+ junctions in at most 8 moves
     "pathfinder": TaskRecipe(size=56, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                              grpo_config="grpo_tiny_steps.yaml", ood=(("easy", 72),)),  # 9x9, 4+ junctions, 16 moves
@@ -516,8 +520,8 @@ def recipe(task: str = "maze", out: Path | None = None,
     The phases and their outputs are described in ``videoreason.recipe``.
 
     Args:
-        task: The task whose tiny recipe to run (maze, flowfree, sokoban, trapfield, maze_agent, navigation,
-            pathfinder).
+        task: The task whose tiny recipe to run (maze, flowfree, sokoban, trapfield, maze_agent, maze3d,
+            navigation, pathfinder).
         out: Output folder (default runs/recipe/<task>).
         ablate: Also run GRPO with the sparse reward (reward) and/or with all steps trained (plan), and/or
             continue SFT for GRPO's wall time (sft_more), e.g. ``[reward, plan, sft_more]``.
