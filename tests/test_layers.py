@@ -66,3 +66,66 @@ def test_an_upward_import_is_found_even_inside_a_function(tmp_path):
     floors = layer_order("### Layers\n\n1. data\n2. eval\n")
     assert upward_imports(package, floors) == [
         "videoreason/data/verify.py:2 imports videoreason.eval.sheet (floor 2 > 1)"]
+
+
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """``{module: modules of the package it imports}``, every import at any depth (lazy ones too); a package's
+    ``__init__`` is the package's own name, ``from pkg.mod import name`` an import of ``pkg.mod.name`` if that is a
+    module, else of ``pkg.mod``."""
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                            for a in node.names}
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of ``graph``: its strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in sorted(graph[module]):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = stack[stack.index(module):]
+            del stack[stack.index(module):]
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_import_cycle_anywhere_in_the_package():
+    assert import_cycles(import_graph(ROOT / "videoreason")) == []
+
+
+def test_an_import_cycle_is_found_even_through_a_lazy_import(tmp_path):
+    package = tmp_path / "videoreason"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "cli.py").write_text("def main():\n    from videoreason.trainer_cli import run\n")
+    (package / "trainer_cli.py").write_text("from videoreason.cli import PlainHelp\n")
+    (package / "atomic.py").write_text("import videoreason.cli\n")
+    assert import_cycles(import_graph(package)) == [["videoreason.cli", "videoreason.trainer_cli"]]

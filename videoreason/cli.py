@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jsonargparse import DefaultHelpFormatter
+from videoreason.help_format import PlainHelp
 
 TRAINER_COMMANDS = ("fit", "validate", "test")
 
@@ -46,23 +45,6 @@ COMMANDS: dict[tuple[str, ...], Command] = {
     ("recipe",): Command("videoreason.recipe:recipe",
                          "data -> SFT -> GRPO -> eval of a task's tiny recipe, with confidence intervals"),
 }
-
-
-class PlainHelp(DefaultHelpFormatter):
-    """jsonargparse's help with the docstrings' reStructuredText literals (````x````) shown as plain ``'x'``."""
-
-    def _expand_help(self, action: Any) -> str:
-        return _plain(super()._expand_help(action))
-
-    def _format_text(self, text: str) -> str:
-        return super()._format_text(_plain(text))
-
-    def start_section(self, heading: str | None) -> None:
-        super().start_section(heading if heading is None else _plain(heading))
-
-
-def _plain(text: str) -> str:
-    return re.sub(r"``([^`]+)``", r"'\1'", text)
 
 
 def resolve(path: str) -> Callable[..., Any]:

@@ -44,7 +44,7 @@ from videoreason.callbacks.export import ExportAdapter
 from videoreason.callbacks.progress import StepProgressBar
 from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.callbacks.step_plans import StepPlan
-from videoreason.cli import PlainHelp
+from videoreason.help_format import PlainHelp
 from videoreason.parallel import launch_rank, rank_zero_init
 from videoreason.tracking import log_artifact, prepared_logger_config
 
