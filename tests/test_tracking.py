@@ -161,3 +161,11 @@ def test_a_fresh_run_with_ckpt_path_last_in_a_deleted_and_restarted_folder_is_a_
     exp = client.get_experiment_by_name("maze").experiment_id
     runs = client.search_runs([exp], filter_string=f"tags.`{RUN_DIR_TAG}` = '{run.resolve()}'")
     assert sorted(r.data.params["data.batch_size"] for r in runs) == ["1", "2"]
+
+
+def test_the_data_module_meets_the_tracked_data_contract(tmp_path):
+    from videoreason.data.datamodule import PuzzleVideoDataModule
+    from videoreason.tracking import TrackedData
+
+    assert isinstance(PuzzleVideoDataModule(root=str(tmp_path)), TrackedData)
+    assert not isinstance(object(), TrackedData)  # no dataset tags for a data module without them

@@ -29,12 +29,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from lightning.pytorch.loggers import MLFlowLogger
 
 if TYPE_CHECKING:
     import lightning as L
+    from jsonargparse import Namespace
     from mlflow import MlflowClient
 
 STORE_FOLDER = "runs"
@@ -286,3 +287,48 @@ class TrackedRun:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status)
+
+
+@runtime_checkable
+class TrackedData(Protocol):
+    """What `describe_run` reads of a data module: its dataset folder and the training tasks' mixing weights."""
+
+    root: Path
+    task_weights: dict[str, float]
+
+
+def describe_run(trainer: L.Trainer, phase: str, init_from: str | None, config: Namespace) -> None:
+    """Tag each MLflow run of ``trainer`` (run folder, ``phase``, config files, dataset, tasks, git commit, the run
+    ``init_from`` started from) and log the trainer settings, the reward config and the training dataset."""
+    from jsonargparse import Namespace
+
+    tags = {RUN_DIR_TAG: str(Path(trainer.default_root_dir).resolve()), "videoreason.phase": phase,
+            "videoreason.config": ", ".join(str(getattr(p, "absolute", p)) for p in config.get("config") or [])}
+    data = trainer.datamodule if isinstance(trainer.datamodule, TrackedData) else None
+    if data is not None:
+        tags["videoreason.dataset"] = str(Path(data.root).resolve())
+        if data.task_weights:
+            tags["videoreason.task"] = ", ".join(sorted(data.task_weights))
+    if commit := git_commit():
+        tags["mlflow.source.git.commit"] = commit
+    params = {f"trainer.{k}": getattr(v, "class_path", v) for k, v in vars(config.trainer).items()
+              if k not in ("callbacks", "logger", "plugins", "profiler") and v is not None}
+    init = config.model.get("init_args") if isinstance(config.model, Namespace) else None
+    if init is not None and init.get("reward") is not None:
+        reward = init.reward
+        reward = reward.clone().as_dict() if isinstance(reward, Namespace) else str(reward)
+        if isinstance(reward, dict):
+            reward.pop("__path__", None)  # the file it came from: the config tag names the config
+        params["reward"] = json.dumps(reward, default=str)
+    for logger in mlflow_loggers(trainer):
+        client, run_id = logger.experiment, logger.run_id
+        mark_experiment(client, logger.experiment_id)
+        start = find_run(client, run_dir_of(init_from)) if init_from else None
+        for key, value in {**tags, **({"videoreason.init_from_run": start} if start else {})}.items():
+            client.set_tag(run_id, key, value)
+        logged = client.get_run(run_id).data.params  # a resumed run keeps its params: MLflow params are immutable
+        for key, value in params.items():
+            if key not in logged:
+                client.log_param(run_id, key, value)
+        if data is not None:
+            client.log_inputs(run_id, datasets=[dataset_input(data.root)])

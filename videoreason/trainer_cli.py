@@ -25,7 +25,6 @@ the default ``RunCheckpoint``), and ``--ckpt_path`` checkpoints are read with ``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.callbacks.step_plans import StepPlan
 from videoreason.help_format import PlainHelp
 from videoreason.parallel import launch_rank, rank_zero_init
-from videoreason.tracking import log_artifact, prepared_logger_config
+from videoreason.tracking import describe_run, log_artifact, prepared_logger_config
 
 PHASES = {"SFTModule": "sft", "GRPOModule": "grpo"}
 """``videoreason.phase`` tag of a module class."""
@@ -77,55 +76,8 @@ class TrackedSaveConfig(SaveConfigCallback):
             config.trainer.logger = None
         write_atomic(path, self.parser.dump(config, skip_none=False).encode())  # a crash keeps the old file
         log_artifact(trainer, path)
-        describe_run(trainer, pl_module, self.config)
-
-
-def describe_run(trainer: L.Trainer, pl_module: L.LightningModule, config: Namespace) -> None:
-    """Tag each MLflow run of ``trainer`` (see ``videoreason.tracking``) and log the trainer settings, the reward
-    config and the training dataset."""
-    from videoreason.tracking import (
-        RUN_DIR_TAG,
-        dataset_input,
-        find_run,
-        git_commit,
-        mark_experiment,
-        mlflow_loggers,
-        run_dir_of,
-    )
-
-    tags = {RUN_DIR_TAG: str(Path(trainer.default_root_dir).resolve()),
-            "videoreason.phase": PHASES.get(type(pl_module).__name__, type(pl_module).__name__),
-            "videoreason.config": ", ".join(str(getattr(p, "absolute", p)) for p in config.get("config") or [])}
-    datamodule = trainer.datamodule
-    root = getattr(datamodule, "root", None)
-    if root is not None:
-        tags["videoreason.dataset"] = str(Path(root).resolve())
-    if getattr(datamodule, "task_weights", None):
-        tags["videoreason.task"] = ", ".join(sorted(datamodule.task_weights))
-    if commit := git_commit():
-        tags["mlflow.source.git.commit"] = commit
-    params = {f"trainer.{k}": getattr(v, "class_path", v) for k, v in vars(config.trainer).items()
-              if k not in ("callbacks", "logger", "plugins", "profiler") and v is not None}
-    init = config.model.get("init_args") if isinstance(config.model, Namespace) else None
-    if init is not None and init.get("reward") is not None:
-        reward = init.reward
-        reward = reward.clone().as_dict() if isinstance(reward, Namespace) else str(reward)
-        if isinstance(reward, dict):
-            reward.pop("__path__", None)  # the file it came from: the config tag names the config
-        params["reward"] = json.dumps(reward, default=str)
-    init_from = pl_module.hparams.get("init_from")
-    for logger in mlflow_loggers(trainer):
-        client, run_id = logger.experiment, logger.run_id
-        mark_experiment(client, logger.experiment_id)
-        start = find_run(client, run_dir_of(init_from)) if init_from else None
-        for key, value in {**tags, **({"videoreason.init_from_run": start} if start else {})}.items():
-            client.set_tag(run_id, key, value)
-        logged = client.get_run(run_id).data.params  # a resumed run keeps its params: MLflow params are immutable
-        for key, value in params.items():
-            if key not in logged:
-                client.log_param(run_id, key, value)
-        if root is not None:
-            client.log_inputs(run_id, datasets=[dataset_input(root)])
+        phase = PHASES.get(type(pl_module).__name__, type(pl_module).__name__)
+        describe_run(trainer, phase, pl_module.hparams.get("init_from"), self.config)
 
 
 class PlainArgumentParser(LightningArgumentParser):
