@@ -1,4 +1,5 @@
-"""``PlainHelp``: the help formatter of every ``videoreason`` command, the LightningCLI ones included."""
+"""``PlainHelp``: the help formatter of every ``videoreason`` command, the LightningCLI ones included (its private
+hooks: ``videoreason.compat.FORMATTER_HOOKS``)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ import torch
 from lightning.fabric.plugins.collectives.torch_collective import default_pg_timeout
 from lightning.pytorch.strategies import ModelParallelStrategy
 
-from videoreason.compat import non_persistent_buffers
+from videoreason.compat import launcher_rank, non_persistent_buffers, set_data_parallel_size, use_device_mesh
 
 _RANK_ZERO_INIT = contextvars.ContextVar("videoreason_rank_zero_init", default=False)
 
@@ -54,9 +54,7 @@ def builds_skeleton() -> bool:
 
 def launch_rank() -> int:
     """This process's global rank as the launcher (torchrun, SLURM, Lightning's own) set it in the environment."""
-    from lightning.fabric.utilities.rank_zero import _get_rank
-
-    return _get_rank() or 0
+    return launcher_rank()
 
 
 def has_meta_parameters(module: torch.nn.Module) -> bool:
@@ -136,14 +134,13 @@ class FSDP2Strategy(ModelParallelStrategy):
         self.hybrid = hybrid
 
     def setup_environment(self) -> None:
-        self._data_parallel_size = self.num_nodes * self.num_processes
+        set_data_parallel_size(self, self.num_nodes * self.num_processes)
         super().setup_environment()
         if self.hybrid:
             from torch.distributed.device_mesh import init_device_mesh
 
-            self._device_mesh = init_device_mesh(self.root_device.type, (self.num_nodes, self.num_processes),
-                                                 mesh_dim_names=HSDP_DIMS)
-            self.lightning_module._device_mesh = self._device_mesh
+            use_device_mesh(self, init_device_mesh(self.root_device.type, (self.num_nodes, self.num_processes),
+                                                   mesh_dim_names=HSDP_DIMS))
 
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any | None = None) -> None:
         """Write the checkpoint (a sharded folder, or one full file with ``save_distributed_checkpoint: false``) to a

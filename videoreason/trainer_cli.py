@@ -43,6 +43,7 @@ from videoreason.callbacks.export import ExportAdapter
 from videoreason.callbacks.progress import StepProgressBar
 from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.callbacks.step_plans import StepPlan
+from videoreason.compat import cli_section
 from videoreason.help_format import PlainHelp
 from videoreason.parallel import launch_rank, rank_zero_init
 from videoreason.tracking import describe_run, log_artifact, prepared_logger_config
@@ -108,7 +109,7 @@ class VideoReasonCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """The configured callbacks, then each default whose kind (``DEFAULT_CALLBACKS``) none of them is (no
         progress bar under ``enable_progress_bar: false``)."""
-        trainer = self._get(self.config_init, "trainer", default={})
+        trainer = cli_section(self, self.config_init, "trainer", default={})
         configured = trainer.get("callbacks") or []
         configured = configured if isinstance(configured, list) else [configured]
         kinds = [(kind, make) for kind, make in DEFAULT_CALLBACKS

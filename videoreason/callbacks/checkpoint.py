@@ -29,7 +29,14 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from videoreason.atomic import remove_stale_temps
 from videoreason.checkpoint_io import AtomicCheckpointIO
-from videoreason.compat import lightning_requeue, replace_signal_notifiers
+from videoreason.compat import (
+    last_saved_step,
+    lightning_requeue,
+    note_saved_step,
+    replace_signal_notifiers,
+    save_last_checkpoint,
+    skips_saving,
+)
 from videoreason.parallel import on_any_rank
 
 
@@ -61,7 +68,7 @@ class RunCheckpoint(ModelCheckpoint):
     def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
         super()._save_topk_checkpoint(trainer, monitor_candidates)
         if self.save_top_k == 0:  # Lightning writes last.ckpt only after a top-k save: count this save point as one
-            self._last_global_step_saved = trainer.global_step
+            note_saved_step(self, trainer.global_step)
 
     def _find_last_checkpoints(self, trainer: L.Trainer) -> set[str]:
         # `--ckpt_path last` looks for checkpoints before `setup`: resolve the run's folder first
@@ -101,7 +108,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
-        if not self._should_skip_saving_checkpoint(trainer):  # the final step, also when not a multiple of the period
+        if not skips_saving(self, trainer):  # the final step, also when not a multiple of the period
             self._save_last_unless_saved(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
@@ -111,6 +118,6 @@ class RunCheckpoint(ModelCheckpoint):
                            f"({self.last_model_path})")
 
     def _save_last_unless_saved(self, trainer: L.Trainer) -> None:
-        if self.save_last and self._last_global_step_saved != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if self.save_last and last_saved_step(self) != trainer.global_step:
+            save_last_checkpoint(self, trainer)
 

@@ -31,7 +31,7 @@ import torch
 import yaml
 
 from videoreason.atomic import replace_folder
-from videoreason.compat import CLI_PRIVATE_KEYS
+from videoreason.compat import CLI_PRIVATE_KEYS, forget_given_hyperparameters
 from videoreason.parallel import builds_skeleton
 from videoreason.resources import PretrainedModel
 
@@ -92,7 +92,6 @@ def instantiate_module(config: dict[str, Any], where: str = "module config",
     import inspect
 
     from lightning.pytorch.cli import instantiate_module as lightning_instantiate
-    from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 
     if not isinstance(config, dict) or "class_path" not in config:
         raise ValueError(f"{where} must be a mapping with a `class_path`, got {type(config).__name__}")
@@ -105,9 +104,7 @@ def instantiate_module(config: dict[str, Any], where: str = "module config",
             raise ValueError(f"cannot build the module of {where}: {err}") from err
         flat.update({k: v for k, v in overrides.items() if k in accepted})
     def build() -> L.LightningModule:
-        # inside a module that LightningCLI is building (GRPO loading its start), Lightning's context variable of
-        # "given hyperparameters" (private) would make this module save the outer one's as its own
-        _given_hyperparameters.set(None)
+        forget_given_hyperparameters()  # else, inside a module LightningCLI builds, it saves the outer one's
         return lightning_instantiate(L.LightningModule, flat)
 
     try:

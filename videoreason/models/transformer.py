@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from videoreason.compat import fp32_module_names
 from videoreason.models.local import component_folder
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def cast_keep_fp32(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Modul
     Returns:
         ``model`` itself.
     """
-    keep = set(getattr(model, "_keep_in_fp32_modules", None) or [])
+    keep = fp32_module_names(model)
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
         if not tensor.is_floating_point():
             continue
