@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Literal
 
 from videoreason.atomic import write_atomic
+from videoreason.callbacks.progress import JOURNAL_FILE, journal_line, read_journal
 from videoreason.eval.curves import CurvePoint, curve_table, plot_curves, read_curve
 from videoreason.eval.table import HEADLINE, LABELS, SAMPLES_FILE, read_sample_rows
 from videoreason.resources import PretrainedModel, callback_root, config_root
@@ -66,7 +67,6 @@ PRESETS = CONFIGS / "rewards"  # reward presets (``videoreason.rewards.presets``
 TIMES_FILE = "times.json"  # wall seconds per phase, so a --reuse run still reports the phases run before
 PROGRESS = re.compile(r"\d+/\d+ \[")  # a tqdm bar: "... 27/60 [00:30<00:35, ...]"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # cursor moves of nested tqdm bars
-NESTED = re.compile(r"step \d+: ")  # GRPO's bar inside one optimizer step (GRPOModule._step_progress)
 CURVES_FILE = "learning_curves.png"  # held-out SR and F1 of every trained model at each of its validations
 EVAL_BATCH = 32  # tiny videos per forward pass: 1.65x faster than eval's default 8 on 2 cores, same videos
 PLATEAU_CALLBACKS = ("plateau.yaml", "checkpoint_every_250.yaml")  # callbacks/ presets of a --plateau SFT run
@@ -147,16 +147,16 @@ def variants(task: str, ablate: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
-def run(command: list[str], log: Path, name: str = "") -> float:
-    """Run one ``videoreason`` command, output to ``log`` and its live progress to the console (``watch``); its
-    wall time in seconds. Fails loudly."""
+def run(command: list[str], log: Path, name: str = "", journal: Path | None = None) -> float:
+    """Run one ``videoreason`` command, output to ``log`` and its live progress to the console (``watch``: from the
+    training's ``journal`` for a ``fit``); its wall time in seconds. Fails loudly."""
     log.parent.mkdir(parents=True, exist_ok=True)
     print("$ videoreason " + " ".join(command), flush=True)
     start = time.perf_counter()
     with log.open("w") as stream:
         process = subprocess.Popen([sys.executable, "-m", "videoreason.cli", *command], stdout=stream,
                                    stderr=subprocess.STDOUT)
-        code = watch(process, log, name or command[0])
+        code = watch(process, log, name or command[0], journal=journal)
     if code:
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:])
         raise RuntimeError(f"`videoreason {command[0]}` failed (exit {code}); log {log}:\n{tail}")
@@ -164,19 +164,12 @@ def run(command: list[str], log: Path, name: str = "") -> float:
 
 
 def latest_progress(text: str) -> str | None:
-    """The last progress-bar state in a command's output (tqdm redraws with carriage returns), or ``None``. A bar
-    nested inside a step (GRPO's ``step 7: rollout 12/40``) is shown after its outer bar (``Epoch 0: 6/20 ...``)."""
-    outer = inner = None
+    """The last progress-bar state in a command's output (tqdm redraws with carriage returns), or ``None``: what a
+    data or eval command shows (a training phase is shown from its journal)."""
     for segment in reversed(re.split(r"[\r\n]", ANSI.sub("", text))):
-        if not PROGRESS.search(segment):
-            continue
-        if NESTED.match(segment.strip()):
-            inner = inner or segment
-        else:
-            outer = segment
-            break
-    shown = [" ".join(s.split()) for s in (outer, inner) if s is not None]
-    return " | ".join(shown) if shown else None
+        if PROGRESS.search(segment):
+            return " ".join(segment.split())
+    return None
 
 
 def tail(path: Path, size: int = 20000) -> str:
@@ -186,15 +179,19 @@ def tail(path: Path, size: int = 20000) -> str:
         return stream.read().decode(errors="replace")
 
 
-def watch(process: subprocess.Popen, log: Path, name: str, every: float = 1.0) -> int:
-    """Wait for ``process``, showing the latest progress bar of its ``log`` as one console line: redrawn in place
-    on a terminal, else printed when it changes at most every 30 s. Returns the exit code."""
+def watch(process: subprocess.Popen, log: Path, name: str, every: float = 1.0, journal: Path | None = None) -> int:
+    """Wait for ``process``, showing its latest progress as one console line: its training ``journal``'s latest
+    state (`ProgressJournal`) when given, else the latest progress bar of its ``log``; redrawn in place on a
+    terminal, else printed when it changes at most every 30 s. Returns the exit code."""
     tty = sys.stdout.isatty()
     width = shutil.get_terminal_size((120, 20)).columns - 1
     shown, last_print, start = None, 0.0, time.perf_counter()
     while True:
         code = process.poll()
-        state = latest_progress(tail(log)) if log.is_file() else None
+        if journal is not None:
+            state = journal_line(read_journal(journal)) if journal.is_file() else None
+        else:
+            state = latest_progress(tail(log)) if log.is_file() else None
         line = f"[{name} {time.perf_counter() - start:5.0f}s] {state}"
         if state is not None and state != shown and (tty or code is not None or time.time() - last_print > 30):
             print(("\r" + line[:width].ljust(width)) if tty else line, end="" if tty else "\n", flush=True)
@@ -243,11 +240,11 @@ class Recipe:
         was trained on, else ``--seed``."""
         return self.seed if self.start is None else self.start.data_seed
 
-    def phase(self, name: str, done: Path, command: list[str]) -> None:
+    def phase(self, name: str, done: Path, command: list[str], journal: Path | None = None) -> None:
         if self.reuse and done.exists():
             print(f"reusing {done}")
             return
-        self.times[name] = run(command, self.out / "logs" / f"{name}.log", name)
+        self.times[name] = run(command, self.out / "logs" / f"{name}.log", name, journal)
         write_atomic(self.out / TIMES_FILE, json.dumps(self.times, indent=1).encode())
 
     def evaluate(self, name: str, model: Path) -> None:
@@ -269,7 +266,7 @@ class Recipe:
             "fit", "--config", str(CONFIGS / self.task / config), "--seed_everything", str(self.seed),
             "--trainer.default_root_dir", str(run_dir), "--data.init_args.root", str(self.out / "data"),
             "--ckpt_path", "last",  # an interrupted phase continues from its last checkpoint (--reuse)
-            *extra, *self.overrides["sft" if config == self.recipe.sft_config else "grpo"]])
+            *extra, *self.overrides["sft" if config == self.recipe.sft_config else "grpo"]], run_dir / JOURNAL_FILE)
         if evaluate:
             self.evaluate(name, run_dir / "adapter")
         return run_dir / "adapter"

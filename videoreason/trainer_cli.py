@@ -40,7 +40,7 @@ from videoreason.atomic import write_atomic
 from videoreason.callbacks.checkpoint import RunCheckpoint
 from videoreason.callbacks.curves import PlotCurves
 from videoreason.callbacks.export import ExportAdapter
-from videoreason.callbacks.progress import StepProgressBar
+from videoreason.callbacks.progress import ProgressJournal, StepProgressBar
 from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.callbacks.step_plans import StepPlan
 from videoreason.compat import cli_section
@@ -54,7 +54,7 @@ PHASES = {"SFTModule": "sft", "GRPOModule": "grpo"}
 # (kind, default): a callback of that kind in the config replaces the default
 DEFAULT_CALLBACKS: tuple[tuple[type[Callback], Callable[[], Callback]], ...] = (
     (ModelCheckpoint, RunCheckpoint), (ExportAdapter, ExportAdapter), (LogSampleVideos, LogSampleVideos),
-    (PlotCurves, PlotCurves), (ProgressBar, StepProgressBar))
+    (PlotCurves, PlotCurves), (ProgressBar, StepProgressBar), (ProgressJournal, ProgressJournal))
 
 
 class TrackedSaveConfig(SaveConfigCallback):

@@ -1,4 +1,5 @@
-"""The step progress bar counts optimizer steps out of max_steps across epochs, and fits show it by default."""
+"""The step progress bar counts optimizer steps out of max_steps across epochs, and fits show it by default; the
+progress journal is what the recipe shows."""
 
 from __future__ import annotations
 
@@ -46,3 +47,24 @@ def test_fit_uses_it_unless_progress_bars_are_off():
     off = VideoReasonCLI(["--config", config, "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"],
                          run=False).trainer
     assert off.progress_bar_callback is None
+
+
+def test_a_real_phase_writes_the_journal_the_recipe_shows(tmp_path, maze_dataset, capsys):
+    from videoreason.callbacks.progress import JOURNAL_FILE, journal_line, read_journal
+    from videoreason.recipe import run
+    from videoreason.resources import config_root
+
+    run_dir = tmp_path / "sft"
+    run(["fit", "--config", str(config_root() / "maze" / "sft_tiny_lora.yaml"), "--trainer.default_root_dir",
+         str(run_dir), "--trainer.max_steps", "3", "--trainer.val_check_interval", "3",
+         "--trainer.logger", "false", "--data.init_args.root", str(maze_dataset), "--data.init_args.batch_size", "2",
+         "--data.init_args.num_workers", "0", "--data.init_args.num_val_puzzles", "1",
+         "--model.init_args.val_steps", "1", "--model.init_args.transformer", "tiny", "--model.init_args.lora.rank",
+         "2"], tmp_path / "sft.log", "sft", journal=run_dir / JOURNAL_FILE)
+    records = read_journal(run_dir / JOURNAL_FILE)
+    steps = [r for r in records if "elapsed_s" in r]
+    assert steps[-1]["step"] == steps[-1]["max_steps"] == 3 and "train/loss" in steps[-1]["metrics"]
+    assert [r["step"] for r in records if "validation" in r] == [3]
+    shown = capsys.readouterr().out.strip().splitlines()[-1]  # not a terminal: printed once it changed
+    assert shown.startswith("[sft") and journal_line(records) in shown and "step 3/3 (100%)" in shown
+    assert journal_line([]) is None

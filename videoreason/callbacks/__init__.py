@@ -5,9 +5,9 @@ from videoreason.callbacks.checkpoint import RunCheckpoint
 from videoreason.callbacks.curves import PlotCurves
 from videoreason.callbacks.export import ExportAdapter
 from videoreason.callbacks.plateau import StopAtPlateau
-from videoreason.callbacks.progress import StepProgressBar
+from videoreason.callbacks.progress import ProgressJournal, StepProgressBar
 from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.callbacks.step_plans import AllSteps, EarlyStepFocus, RandomSubset, SlidingWindow, StepPlan
 
 __all__ = ["AllSteps", "EarlyStepFocus", "ExportAdapter", "LogSampleVideos", "PlotCurves", "RandomSubset",
-           "RunCheckpoint", "SlidingWindow", "StepPlan", "StepProgressBar", "StopAtPlateau"]
+           "ProgressJournal", "RunCheckpoint", "SlidingWindow", "StepPlan", "StepProgressBar", "StopAtPlateau"]
