@@ -16,7 +16,8 @@ Results land in ``OUT/results.{md,json}`` (with each trained model's learning cu
 validation, also drawn in ``OUT/learning_curves.png``) and MLflow (``videoreason.tracking``: for ``OUT`` under
 ``runs/``, the project's ``runs/mlflow.db``, experiment ``recipe/<task>``: every phase's run and a summary run with
 each GRPO run's reward curves and every model's sample test videos). The console shows each phase's live progress
-(its latest progress bar: step / total, loss or reward, ETA); the full output is in ``OUT/logs/<phase>.log``.
+(a training phase from its ``RUN/progress.jsonl`` journal: step / total, time left, loss or reward, validation SR;
+the other commands from their progress bar); the full output is in ``OUT/logs/<phase>.log``.
 ``--reuse true`` keeps phases whose outputs exist and continues an interrupted training phase from its last
 checkpoint (resume an interrupted recipe).
 
