@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from videoreason.data.datamodule import PuzzleVideoDataset
 from videoreason.data.dataset import COLUMNS, load_sample, read_rows, row_problem
 from videoreason.media import decode_video, probe_video
-from videoreason.tasks.base import BUILTIN_TASKS, Task, Verdict, resolve_task
+from videoreason.tasks.base import BUILTIN_TASKS, Task, resolve_task
 from videoreason.tasks.render import RenderSpec
+from videoreason.tasks.verdict import Verdict
 
 TASKS = BUILTIN_TASKS
 SPEC = RenderSpec.tiny()

@@ -18,7 +18,8 @@ from videoreason.rewards import (
     preset_names,
 )
 from videoreason.rewards.presets import PRESETS
-from videoreason.tasks.base import BUILTIN_TASKS, Verdict, failed_verdict, resolve_task
+from videoreason.tasks.base import BUILTIN_TASKS, resolve_task
+from videoreason.tasks.verdict import Verdict, failed_verdict
 
 CONFIGS = sorted(PRESETS.glob("*.yaml"))
 VERDICT_CONFIGS = [p for p in CONFIGS if not p.stem.endswith(("_judge", "_embedding"))]  # they score videos

@@ -19,7 +19,7 @@ from videoreason.rewards import (
     VerdictReward,
     WeightedSum,
 )
-from videoreason.tasks.base import Verdict, failed_verdict
+from videoreason.tasks.verdict import Verdict, failed_verdict
 
 
 def verdict(success: bool, p: float, r: float, f1: float, em: bool = False, **components: float) -> Verdict:

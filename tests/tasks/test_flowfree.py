@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from videoreason.media import decode_video, encode_mp4
-from videoreason.tasks.base import Parsed, resolve_task
+from videoreason.tasks.base import resolve_task
 from videoreason.tasks.flowfree import (
     FlowFree,
     FlowFreeDifficulty,
@@ -25,6 +25,7 @@ from videoreason.tasks.flowfree import (
 from videoreason.tasks.flowfree_solver import solve_boards
 from videoreason.tasks.grid import dihedral
 from videoreason.tasks.render import RenderSpec
+from videoreason.tasks.verdict import Parsed
 
 TASK = FlowFree()
 TINY = RenderSpec()

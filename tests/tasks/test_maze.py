@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from videoreason.media import decode_video, encode_mp4
-from videoreason.tasks.base import Parsed
 from videoreason.tasks.grid import count_components
 from videoreason.tasks.maze import (
     DEAD_END,
@@ -25,6 +24,7 @@ from videoreason.tasks.maze import (
     fill_step,
 )
 from videoreason.tasks.render import RenderSpec, frame_state_indices
+from videoreason.tasks.verdict import Parsed
 
 TASK = Maze()
 TINY = RenderSpec()

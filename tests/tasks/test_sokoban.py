@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from videoreason.media import decode_video, encode_mp4
-from videoreason.tasks.base import Parsed
 from videoreason.tasks.grid import dihedral
 from videoreason.tasks.render import RenderSpec, frame_state_indices
 from videoreason.tasks.sokoban import (
@@ -31,6 +30,7 @@ from videoreason.tasks.sokoban import (
     canonical_push_plan,
 )
 from videoreason.tasks.sokoban_solver import board_for, plan_to_moves, random_room, scatter, solve_pushes
+from videoreason.tasks.verdict import Parsed
 
 TASK = Sokoban()
 TINY = RenderSpec()

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from videoreason.tasks.base import JsonRecord, Task, resolve_task
+from videoreason.tasks.base import Task, resolve_task
+from videoreason.tasks.records import JsonRecord
 from videoreason.tasks.render import RenderSpec
 
 COLUMNS = ("id", "video", "prompt", "input_image", "task", "puzzle", "split", "seed", "difficulty",

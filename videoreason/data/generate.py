@@ -37,8 +37,9 @@ from videoreason.data.card import write_card
 from videoreason.data.dataset import COLUMNS, SPLITS, load_sample, metadata_path, read_rows
 from videoreason.data.verify import write_preview
 from videoreason.media import decode_video, encode_mp4, encode_png
-from videoreason.tasks.base import JsonRecord, Task, resolve_task
+from videoreason.tasks.base import Task, resolve_task
 from videoreason.tasks.grid import dihedral_images
+from videoreason.tasks.records import JsonRecord
 from videoreason.tasks.render import RenderSpec
 
 SPLIT_CODE = {"train": 0, "val": 1, "test": 2}

@@ -13,8 +13,9 @@ from tqdm.auto import tqdm
 from videoreason.data.dataset import load_sample, load_spec, read_rows
 from videoreason.media import Tile, contact_sheet, decode_video
 from videoreason.tasks.agent import VR_BENCH_SETTINGS, TrajectorySettings, trajectory_settings
-from videoreason.tasks.base import failed_verdict, safe_verdict
+from videoreason.tasks.base import safe_verdict
 from videoreason.tasks.render import RenderSpec
+from videoreason.tasks.verdict import failed_verdict
 
 
 def verify_row(root: str, row: dict[str, str], spec: RenderSpec, videos: str | None = None) -> dict[str, Any]:

@@ -31,8 +31,9 @@ from videoreason.data.dataset import SPLITS, metadata_path
 from videoreason.data.generate import _append_row, _prepare, _Snapshot, write_sample
 from videoreason.data.verify import write_preview
 from videoreason.tasks.agent import distances
-from videoreason.tasks.base import MIN_CELL_PIXELS, JsonRecord, resolve_task
+from videoreason.tasks.base import MIN_CELL_PIXELS, resolve_task
 from videoreason.tasks.grid import Cell
+from videoreason.tasks.records import JsonRecord
 from videoreason.tasks.render import RenderSpec
 from videoreason.tasks.sokoban import SokobanPuzzle
 from videoreason.tasks.trapfield import TrapFieldPuzzle

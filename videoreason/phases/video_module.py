@@ -25,8 +25,8 @@ from videoreason.models.recorded import absolute, recorded_config
 from videoreason.models.text import HashTextEmbedder, TextEmbedder, UMT5Embedder
 from videoreason.models.transformer import NAMED_CONFIGS, build_transformer, cast_keep_fp32
 from videoreason.rewards.scoring import verdicts_for
-from videoreason.tasks.base import Verdict
 from videoreason.tasks.render import RenderSpec
+from videoreason.tasks.verdict import Verdict
 
 VAL_METRICS = ("precision", "recall", "f1", "success", "exact_match")
 

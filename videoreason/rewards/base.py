@@ -27,7 +27,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from videoreason.tasks.base import Verdict
+from videoreason.tasks.verdict import Verdict
 
 
 class RewardConfigError(ValueError):

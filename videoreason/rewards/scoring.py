@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from videoreason.tasks.base import Task, Verdict, resolve_task, safe_verdict
+from videoreason.tasks.base import Task, resolve_task, safe_verdict
 from videoreason.tasks.render import RenderSpec
+from videoreason.tasks.verdict import Verdict
 
 
 def _as_numpy_videos(videos: Any) -> Sequence[Any]:

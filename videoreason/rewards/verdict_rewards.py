@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from videoreason.rewards.base import RewardConfigError, VerdictReward
-from videoreason.tasks.base import Verdict
+from videoreason.tasks.verdict import Verdict
 
 
 class SuccessReward(VerdictReward):

@@ -53,18 +53,10 @@ from dataclasses import astuple, dataclass
 
 import numpy as np
 
-from videoreason.tasks.base import (
-    DifficultyT,
-    Parsed,
-    PuzzleT,
-    SolutionT,
-    Task,
-    Verdict,
-    hold_solved,
-    precision_recall_f1,
-)
+from videoreason.tasks.base import DifficultyT, PuzzleT, SolutionT, Task, hold_solved
 from videoreason.tasks.grid import Cell
 from videoreason.tasks.render import CellGeometry
+from videoreason.tasks.verdict import Parsed, Verdict, precision_recall_f1
 
 COMPONENTS = ("goal_reached", "hazard_free", "efficiency", "continuity", "progress", "layout_preserved")
 # VR-Bench's evaluator's result for a trajectory of fewer than 2 points, the trajectory metrics of a video without one

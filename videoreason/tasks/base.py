@@ -1,4 +1,6 @@
-"""The task interface shared by every puzzle domain, and the `Parsed` / `Verdict` records it produces.
+"""The task interface shared by every puzzle domain, the board helpers tasks share, the one scoring path
+(`safe_verdict`) and the task registry (`resolve_task`); the records a task reads and writes are in
+`videoreason.tasks.records` (puzzles, solutions) and `videoreason.tasks.verdict` (`Parsed`, `Verdict`).
 
 A task is a small class of pure, seeded, deterministic methods::
 
@@ -15,97 +17,23 @@ Every board is a grid of cells whose content is one of the task's ``classes``; r
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from videoreason.tasks.records import JsonRecord
 from videoreason.tasks.render import (
     DEFAULT_PALETTE,
-    CellGeometry,
     RenderSpec,
     cell_geometry,
     classify_cells,
     render_states,
 )
-
-#: A parsed video is accepted for scoring only when at least this fraction of its cells was read confidently.
-MIN_CONFIDENCE = 0.5
-
-
-@dataclass
-class Parsed:
-    """What a parser read from a video.
-
-    Attributes:
-        labels: int8 array ``[F, R, C]``; the class index of every cell in every frame, ``-1`` where unsure.
-        confidence: fraction of cells read with a clear margin (0 for garbage, 1 for a clean render).
-        geometry: where each cell lies in the frame (for trajectory metrics in frame units); ``None`` when unknown.
-    """
-
-    labels: np.ndarray
-    confidence: float
-    geometry: CellGeometry | None = None
-
-    @classmethod
-    def unreadable(cls, shape: tuple[int, int]) -> Parsed:
-        """A parse of a video that could not be read at all (no frames, wrong layout)."""
-        return cls(labels=np.full((0, *shape), -1, dtype=np.int8), confidence=0.0)
-
-
-@dataclass
-class Verdict:
-    """The verifier's judgement of one video.
-
-    Attributes:
-        success: every rule of the task holds (the SR metric averages this).
-        precision: fraction of what the video drew that the reference solution also has.
-        recall: fraction of the reference solution that the video drew.
-        f1: harmonic mean of precision and recall.
-        exact_match: success and the same trajectory as the reference solution.
-        components: dense scores in [0, 1] measuring partial progress, by name.
-        confidence: the parser's confidence.
-        trajectory: the field's trajectory metrics of agent videos (`videoreason.tasks.agent`: PR, SR, SD, EM as
-            published), ``None`` where undefined; empty for painted videos.
-    """
-
-    success: bool
-    precision: float
-    recall: float
-    f1: float
-    exact_match: bool
-    components: dict[str, float] = field(default_factory=dict)
-    confidence: float = 1.0
-    trajectory: dict[str, float | None] = field(default_factory=dict)
-
-    def metrics(self) -> dict[str, float | None]:
-        """Flat ``name -> value`` view (success/exact_match as 0/1), for tables and rewards."""
-        out = {
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
-            "success": float(self.success),
-            "exact_match": float(self.exact_match),
-        }
-        out.update(self.components)
-        out.update(self.trajectory)
-        return out
-
-
-def precision_recall_f1(predicted: set, reference: set) -> tuple[float, float, float]:
-    """Set precision, recall and F1; an empty prediction has precision 0 (nothing right was drawn)."""
-    hits = len(predicted & reference)
-    precision = hits / len(predicted) if predicted else 0.0
-    recall = hits / len(reference) if reference else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return precision, recall, f1
-
+from videoreason.tasks.verdict import MIN_CONFIDENCE, Parsed, Verdict, failed_verdict
 
 MIN_CELL_PIXELS = 5  # a cell narrower than this may not survive H.264 (a 15-block maze in 64 pixels does not)
 
@@ -124,88 +52,6 @@ def hold_solved(states: list[np.ndarray], max_states: int | None, board: str, st
             raise ValueError(f"this {board} needs {len(states)} frames {steps}, the video has {max_states}")
         states = states + [states[-1]] * (max_states - len(states))
     return np.stack(states)
-
-
-def failed_verdict(component_names: tuple[str, ...], confidence: float,
-                   trajectory: Mapping[str, float | None] | None = None) -> Verdict:
-    """The verdict of an unreadable video: nothing holds, every score is 0 (``trajectory``: an agent task's
-    trajectory metrics of a video without a trajectory)."""
-    return Verdict(False, 0.0, 0.0, 0.0, False, dict.fromkeys(component_names, 0.0), confidence, dict(trajectory or {}))
-
-
-def safe_verdict(task: Task, video: Any, puzzle: Any, spec: RenderSpec) -> tuple[Verdict, str | None]:
-    """Parse and verify one video: the one scoring path of validation, ``videoreason eval`` and ``data verify``.
-
-    Args:
-        task: the video's task.
-        video: uint8 ``[F, H, W, 3]``.
-        puzzle: the task's puzzle record or its JSON dict.
-        spec: how the video was rendered.
-
-    Returns:
-        The verdict and ``None``; or, when the puzzle record, the parse or the verification raised, the task's zero
-        verdict and the error (``"ValueError: ..."``), so one bad sample never stops a batch.
-    """
-    confidence = 0.0
-    try:
-        if isinstance(puzzle, Mapping):
-            puzzle = task.puzzle_from_dict(puzzle)
-        parsed = task.parse(video, puzzle, spec)
-        confidence = float(parsed.confidence)
-        return task.verify(parsed, puzzle), None
-    except Exception as err:  # noqa: BLE001 - one bad sample must not stop the batch
-        failed = failed_verdict(tuple(task.component_names), confidence, task.failed_trajectory)
-        return failed, f"{type(err).__name__}: {err}"
-
-
-class JsonRecord:
-    """Mixin for dataclasses that round-trip through JSON (tuples and nested lists are restored by the type)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-compatible dict."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]):
-        """Build from :meth:`to_dict` output; unknown or missing keys raise a ``ValueError`` naming them."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys: {unknown}")
-        required = {f.name for f in dataclasses.fields(cls)
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
-        missing = sorted(required - set(data))
-        if missing:
-            raise ValueError(f"missing {cls.__name__} keys: {missing}")
-        try:
-            return cls(**{k: _tuplify(v) for k, v in data.items()})
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"invalid {cls.__name__}: {err}") from err
-
-
-@dataclass(frozen=True)
-class PathSolution(JsonRecord):
-    """A solution that is a walk of cells: ``[row, col]`` pairs of non-negative integers, first to last inclusive."""
-
-    path: tuple[tuple[int, int], ...]
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.path, (tuple, list)) or not self.path:
-            raise ValueError(f"`path` must be a non-empty list of [row, col] cells, got {self.path!r}")
-        for cell in self.path:
-            if (not isinstance(cell, (tuple, list)) or len(cell) != 2 or not all(
-                    isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 0 for x in cell)):
-                raise ValueError(f"`path` cells must be [row, col] pairs of non-negative integers, got {cell!r}")
-        object.__setattr__(self, "path", tuple((int(r), int(c)) for r, c in self.path))
-
-
-def _tuplify(value: Any) -> Any:
-    """JSON lists back to (nested) tuples, the immutable form our records use."""
-    if isinstance(value, list):
-        return tuple(_tuplify(v) for v in value)
-    return value
 
 
 PuzzleT = TypeVar("PuzzleT", bound=JsonRecord)
@@ -353,6 +199,31 @@ class Task(ABC, Generic[PuzzleT, SolutionT, DifficultyT]):
     def solution_from_dict(self, data: Mapping[str, Any]) -> SolutionT:
         """Load and validate a solution from JSON data."""
         return self.solution_type.from_dict(data)
+
+
+def safe_verdict(task: Task, video: Any, puzzle: Any, spec: RenderSpec) -> tuple[Verdict, str | None]:
+    """Parse and verify one video: the one scoring path of validation, ``videoreason eval`` and ``data verify``.
+
+    Args:
+        task: the video's task.
+        video: uint8 ``[F, H, W, 3]``.
+        puzzle: the task's puzzle record or its JSON dict.
+        spec: how the video was rendered.
+
+    Returns:
+        The verdict and ``None``; or, when the puzzle record, the parse or the verification raised, the task's zero
+        verdict and the error (``"ValueError: ..."``), so one bad sample never stops a batch.
+    """
+    confidence = 0.0
+    try:
+        if isinstance(puzzle, Mapping):
+            puzzle = task.puzzle_from_dict(puzzle)
+        parsed = task.parse(video, puzzle, spec)
+        confidence = float(parsed.confidence)
+        return task.verify(parsed, puzzle), None
+    except Exception as err:  # noqa: BLE001 - one bad sample must not stop the batch
+        failed = failed_verdict(tuple(task.component_names), confidence, task.failed_trajectory)
+        return failed, f"{type(err).__name__}: {err}"
 
 
 BUILTIN_TASKS = ("maze", "flowfree", "sokoban", "trapfield", "maze_agent", "maze3d", "navigation", "pathfinder")

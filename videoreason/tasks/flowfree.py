@@ -50,7 +50,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, hold_solved, precision_recall_f1
+from videoreason.tasks.base import Task, hold_solved
 from videoreason.tasks.flowfree_solver import (
     backbite,
     board_paths,
@@ -60,7 +60,9 @@ from videoreason.tasks.flowfree_solver import (
     split_flows,
 )
 from videoreason.tasks.grid import checked_cell
+from videoreason.tasks.records import JsonRecord
 from videoreason.tasks.render import RenderSpec
+from videoreason.tasks.verdict import Parsed, Verdict, precision_recall_f1
 
 MAX_COLOURS = 10
 MIN_SIZE, MAX_SIZE = 2, 12

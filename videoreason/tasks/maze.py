@@ -45,8 +45,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from videoreason.tasks.base import JsonRecord, Parsed, PathSolution, Task, Verdict, hold_solved, precision_recall_f1
+from videoreason.tasks.base import Task, hold_solved
 from videoreason.tasks.grid import Cell, bfs_distances, component, shortest_path
+from videoreason.tasks.records import JsonRecord, PathSolution
+from videoreason.tasks.verdict import Parsed, Verdict, precision_recall_f1
 
 WALL, FLOOR, START, GOAL, PATH, DEAD_END = range(6)
 _CHARS = {"#": WALL, ".": FLOOR, "S": START, "G": GOAL}

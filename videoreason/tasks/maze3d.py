@@ -34,10 +34,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from videoreason.tasks.agent import AgentBoard, AgentTask, distances, straightest_shortest_path
-from videoreason.tasks.base import MIN_CELL_PIXELS, JsonRecord, Parsed, PathSolution, round_up
+from videoreason.tasks.base import MIN_CELL_PIXELS, round_up
 from videoreason.tasks.grid import DIRECTIONS, Cell, checked_cell
 from videoreason.tasks.maze import STYLES, carve_tree
+from videoreason.tasks.records import JsonRecord, PathSolution
 from videoreason.tasks.render import BACKGROUND, CellGeometry, RenderSpec, classify_points, frame_state_indices
+from videoreason.tasks.verdict import Parsed
 
 WALL, FLOOR, START, GOAL, LADDER, AGENT = range(6)
 _CHARS = {"#": WALL, ".": FLOOR, "S": START, "G": GOAL, "H": LADDER}

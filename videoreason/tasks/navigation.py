@@ -37,8 +37,10 @@ from videoreason.tasks.agent import (
     straightest_shortest_path,
     uniform_geometry,
 )
-from videoreason.tasks.base import JsonRecord, Parsed, PathSolution, Task, Verdict, hold_solved
+from videoreason.tasks.base import Task, hold_solved
 from videoreason.tasks.grid import Cell, checked_cell, neighbors
+from videoreason.tasks.records import JsonRecord, PathSolution
+from videoreason.tasks.verdict import Parsed, Verdict
 
 WALL, FLOOR = 0, 1
 TINTS = ("cyan", "yellow", "green", "magenta")  # room floors: labels 2..5

@@ -34,8 +34,8 @@ from typing import ClassVar
 import numpy as np
 
 from videoreason.tasks.agent import AgentBoard, AgentTask
-from videoreason.tasks.base import JsonRecord, PathSolution
 from videoreason.tasks.grid import Cell, neighbors
+from videoreason.tasks.records import JsonRecord, PathSolution
 
 GROUND, ROAD, JUNCTION, START, GOAL, AGENT = range(6)
 _CHARS = {".": GROUND, "-": ROAD, "o": JUNCTION, "S": START, "G": GOAL}

@@ -52,8 +52,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from videoreason.tasks.base import JsonRecord, Parsed, Task, Verdict, precision_recall_f1
+from videoreason.tasks.base import Task
 from videoreason.tasks.grid import Cell, bfs_distances, checked_cell, dihedral, shape_keeping_dihedral
+from videoreason.tasks.records import JsonRecord
 from videoreason.tasks.sokoban_solver import (
     LETTERS,
     board_for,
@@ -63,6 +64,7 @@ from videoreason.tasks.sokoban_solver import (
     replay,
     solve_pushes,
 )
+from videoreason.tasks.verdict import Parsed, Verdict, precision_recall_f1
 
 WALL, FLOOR, TARGET, BOX, BOX_ON_TARGET, PLAYER, PLAYER_ON_TARGET = range(7)
 MIN_SIZE, MAX_SIZE = 3, 16

@@ -23,8 +23,8 @@ from typing import ClassVar
 import numpy as np
 
 from videoreason.tasks.agent import AgentBoard, AgentTask, distances, straightest_shortest_path
-from videoreason.tasks.base import JsonRecord, PathSolution
 from videoreason.tasks.grid import Cell, neighbors
+from videoreason.tasks.records import JsonRecord, PathSolution
 
 FLOOR, TRAP, START, GOAL, AGENT = range(5)
 _CHARS = {".": FLOOR, "x": TRAP, "S": START, "G": GOAL}
