@@ -29,6 +29,7 @@ CASES = [  # (task, level at the tiny spec, level at the Wan spec)
     ("trapfield", "tiny", "hard"),  # agent videos: the tiny level's walks fit 9 frames
     ("maze_agent", "tiny", "hard"),
     ("maze3d", "tiny", "hard"),  # the oblique view, read at projected block centres
+    ("maze3d", "vr-tiny", "vr-hard"),  # VR-Bench's family: several ladders, loops, ends on ladders
     ("navigation", "tiny", "medium"),  # parse + localise the camera in every frame
     ("pathfinder", "tiny", "hard"),  # road networks: junction dots on the roads
 ]
@@ -90,7 +91,8 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=100, help="distinct puzzles per case")
     parser.add_argument("--seconds", type=float, default=2.0, help="timing window per case")
     parser.add_argument("--rollout-steps", type=int, default=20, help="steps of the tiny rollout (0: skip)")
-    parser.add_argument("--tasks", nargs="+", choices=[c[0] for c in CASES], help="only these tasks (default: all)")
+    parser.add_argument("--tasks", nargs="+", choices=sorted({c[0] for c in CASES}),
+                        help="only these tasks (default: all)")
     args = parser.parse_args()
     rows = []
     for task_name, tiny_level, wan_level in CASES:

@@ -29,6 +29,8 @@ from videoreason.tasks.render import RenderSpec
 from videoreason.tasks.verdict import Verdict
 
 TASKS = BUILTIN_TASKS
+# every task's tiny level, and Maze3D's VR-Bench family (seed 0: the start on a ladder, several ladders, no S/G letters)
+CASES = [*((name, "tiny") for name in TASKS), ("maze3d", "vr-tiny")]
 SPEC = RenderSpec.tiny()
 
 
@@ -50,10 +52,11 @@ class Case:
         return f"Case({self.task.name}, {self.puzzle})"
 
 
-@pytest.fixture(scope="module", params=TASKS)
+@pytest.fixture(scope="module", params=CASES, ids=[f"{name}-{level}" for name, level in CASES])
 def case(request) -> Case:
-    task = resolve_task(request.param)
-    puzzle = task.generate(np.random.default_rng(0), "tiny")
+    name, level = request.param
+    task = resolve_task(name)
+    puzzle = task.generate(np.random.default_rng(0), level)
     solution = task.solve(puzzle)
     video = task.render(puzzle, task.states(puzzle, solution, max_states=SPEC.num_frames), SPEC)
     video.setflags(write=False)
