@@ -239,3 +239,16 @@ def test_export_after_ema_training_holds_the_averaged_weights(tmp_path, maze_dat
     exported = load_module(tmp_path / "adapter").transformer.state_dict()
     key = "blocks.0.attn1.to_q.weight"
     assert torch.equal(exported[key], averaged[key])
+
+
+def test_phase_modules_meet_the_export_and_frame_contracts(tmp_path):
+    from videoreason.data.datamodule import ChoosesFrames
+    from videoreason.models.export import Exportable, export_module
+
+    module = SFTModule(transformer="tiny", lora=LoraSpec(rank=2))
+    assert isinstance(module, Exportable) and isinstance(module, ChoosesFrames)
+    plain = torch.nn.Module()
+    plain.transformer = torch.nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="cannot export a Module: it has no `init_lora`, `base_changed`"):
+        export_module(plain, tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -18,6 +18,7 @@ from videoreason.models.lora import (
     add_lora,
     linear_module_names,
     load_lora,
+    lora_layers,
     lora_spec_of,
     merge_lora,
     save_lora,
@@ -215,8 +216,31 @@ def test_missing_and_wrong_files(base, adapted, tmp_path):
     with pytest.raises(ValueError, match="no LoRA adapter 'other'"):
         save_lora(adapted, tmp_path, adapter_name="other")
     save_lora(adapted, tmp_path)
-    with pytest.raises(ValueError, match="already has a LoRA adapter"):
-        load_lora(adapted, tmp_path)
+    smaller = copy.deepcopy(base)
+    add_lora(smaller, LoraSpec(rank=2, alpha=2, target_modules=SPEC.target_modules))
+    with pytest.raises(ValueError, match=r"has shape .* \(different `lora.rank`\?\)"):
+        load_lora(smaller, tmp_path)  # an existing adapter the file does not fit
+    other_targets = copy.deepcopy(base)
+    add_lora(other_targets, LoraSpec(rank=SPEC.rank, alpha=SPEC.alpha, target_modules=("to_q",)))
+    with pytest.raises(ValueError, match="do not fit adapter 'default'"):
+        load_lora(other_targets, tmp_path)
+
+
+def test_loading_into_an_existing_adapter_copies_the_weights_and_keeps_its_trainability(base, adapted, inputs,
+                                                                                          tmp_path):
+    save_lora(adapted, tmp_path)
+    rebuilt = copy.deepcopy(base)
+    add_lora(rebuilt, SPEC)  # a module rebuilt from its config: the adapter exists, freshly initialised, trainable
+    load_lora(rebuilt, tmp_path)
+    torch.testing.assert_close(forward(rebuilt, inputs), forward(adapted, inputs), atol=1e-6, rtol=0)
+    assert all(p.requires_grad for n, p in rebuilt.named_parameters() if ".lora_" in n)
+    load_lora(rebuilt, tmp_path, trainable=False)
+    assert not any(p.requires_grad for p in rebuilt.parameters())
+    from safetensors.torch import load_file
+
+    pair = load_file(save_lora((lora_spec_of(adapted), lora_layers(adapted)), tmp_path / "pair"))  # spec + tensors
+    model = load_file(tmp_path / LORA_WEIGHT_NAME)
+    assert pair.keys() == model.keys() and all(torch.equal(pair[k], model[k]) for k in pair)
 
 
 def test_comfyui_and_peft_exports_follow_their_conventions_and_load_as_the_same_model(base, adapted, inputs, tmp_path):

@@ -31,7 +31,7 @@ import signal
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import lightning
 import numpy as np
@@ -270,6 +270,14 @@ def select_val_rows(rows: Sequence[dict[str, str]], num: int) -> list[dict[str, 
     return out[:num]
 
 
+@runtime_checkable
+class ChoosesFrames(Protocol):
+    """A module that tells the data module whether it trains on whole videos (SFT, a reward that reads the
+    reference) or on first frames only (GRPO otherwise: no video decoded); ``VideoModule`` is one."""
+
+    trains_on_videos: bool
+
+
 class PuzzleVideoDataModule(lightning.LightningDataModule):
     """Puzzle videos of one dataset folder, mixing several tasks by weight.
 
@@ -437,7 +445,8 @@ class PuzzleVideoDataModule(lightning.LightningDataModule):
             self._sampler = self._train_sampler(**(trainer.distributed_sampler_kwargs or {}))
         # a module that trains from first frames only (GRPO without reference-reading rewards) says so
         module = trainer.lightning_module if trainer is not None else None
-        self.train_dataset.frames = "all" if getattr(module, "trains_on_videos", True) else "first"
+        first_only = isinstance(module, ChoosesFrames) and not module.trains_on_videos
+        self.train_dataset.frames = "first" if first_only else "all"
         loader = self._loader(self.train_dataset, self._sampler, ResumableLoader)
         loader.epoch = (trainer.current_epoch if trainer is not None else 0) - 1  # reloaded loaders continue
         if self._loader_state is not None:  # resuming from a checkpoint

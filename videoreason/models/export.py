@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import lightning as L
 import torch
@@ -34,6 +34,9 @@ from videoreason.atomic import replace_folder
 from videoreason.compat import CLI_PRIVATE_KEYS, forget_given_hyperparameters
 from videoreason.parallel import builds_skeleton
 from videoreason.resources import PretrainedModel
+
+if TYPE_CHECKING:
+    from videoreason.models.lora import LoraSpec
 
 MODULE_CONFIG = "module.yaml"
 
@@ -129,6 +132,24 @@ def base_state(transformer: torch.nn.Module, state: dict[str, torch.Tensor] | No
     return {k.replace(".base_layer.", "."): v.detach().contiguous() for k, v in state.items() if ".lora_" not in k}
 
 
+@runtime_checkable
+class Exportable(Protocol):
+    """What an export reads and a load sets on a phase module (``VideoModule`` is one): its transformer, the adapter
+    it started from (stacked into the exported LoRA) and whether its base differs from the stock model."""
+
+    transformer: torch.nn.Module
+    init_lora: tuple[LoraSpec, dict[str, torch.Tensor]] | None
+    base_changed: bool
+
+
+def exportable(module: Any) -> Exportable:
+    """``module``, checked to be `Exportable` (a ``TypeError`` naming what it lacks otherwise)."""
+    if not isinstance(module, Exportable):
+        missing = [n for n in ("transformer", "init_lora", "base_changed") if not hasattr(module, n)]
+        raise TypeError(f"cannot export a {type(module).__name__}: it has no {', '.join(f'`{m}`' for m in missing)}")
+    return module
+
+
 def export_module(
     module: L.LightningModule, out_dir: str | os.PathLike[str], state: dict[str, torch.Tensor] | None = None
 ) -> Path:
@@ -136,7 +157,7 @@ def export_module(
     ``out_dir``, replacing it atomically (see the module docstring for the layout).
 
     Args:
-        module: A phase module (``.transformer``; ``init_lora`` / ``base_changed`` as ``VideoModule`` declares).
+        module: A phase module (`Exportable`).
         out_dir: Export folder.
         state: Full transformer tensors to write instead of the module's own, as
             ``videoreason.parallel.gather_state`` assembles them from a sharded model: the trainable (LoRA) ones, or
@@ -144,13 +165,13 @@ def export_module(
     """
     from safetensors.torch import save_file
 
-    from videoreason.models.lora import lora_layers, lora_spec_of, stack_lora, write_lora
+    from videoreason.models.lora import lora_layers, lora_spec_of, save_lora, stack_lora
 
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-tmp-", dir=out.parent))
     try:
-        transformer = module.transformer
+        transformer = exportable(module).transformer
         config = module_config(module)
         init_args = config["init_args"]
         notes = [f"rebuilds the trained {type(module).__name__}: videoreason eval --ckpt <this folder>"]
@@ -172,12 +193,12 @@ def export_module(
             notes.append(f"the base transformer is {EXPORTED_TRANSFORMER}/ (it differs from any stock model)")
         if getattr(transformer, "peft_config", None):
             spec, layers = lora_spec_of(transformer), lora_layers(transformer, state_dict=state)
-            if getattr(module, "init_lora", None) is not None and not module.base_changed:
+            if module.init_lora is not None and not module.base_changed:
                 first = module.init_lora
                 spec, layers = stack_lora(first, (spec, layers))
                 notes.append(f"LoRA = the start's rank-{first[0].rank} adapter stacked with the trained one: rank "
                              f"{spec.rank}, relative to the stock base `transformer`")
-            write_lora(tmp, layers, spec)
+            save_lora((spec, layers), tmp)
             init_args["lora"] = spec.to_dict()
         header = "".join(f"# {line}\n" for line in notes)
         (tmp / MODULE_CONFIG).write_text(header + yaml.safe_dump(config, sort_keys=False))
@@ -190,11 +211,11 @@ def export_module(
 def export_writes_base(module: L.LightningModule) -> bool:
     """Whether an export of ``module`` writes its base transformer: a full fine-tune, or a base that was changed
     before this run's adapter (``base_changed``). Then a sharded model gathers all tensors, not just the LoRA."""
-    return not getattr(module.transformer, "peft_config", None) or bool(getattr(module, "base_changed", False))
+    return not getattr(exportable(module).transformer, "peft_config", None) or module.base_changed
 
 
 def _load_export(path: Path, overrides: dict[str, Any]) -> L.LightningModule:
-    from videoreason.models.lora import LORA_WEIGHT_NAME, restore_lora
+    from videoreason.models.lora import LORA_WEIGHT_NAME, load_lora
 
     config_file = path / MODULE_CONFIG
     if not config_file.is_file():
@@ -214,7 +235,7 @@ def _load_export(path: Path, overrides: dict[str, Any]) -> L.LightningModule:
         return module
     old_full = path / EXPORTED_TRANSFORMER / "diffusion_pytorch_model.safetensors"
     if (path / LORA_WEIGHT_NAME).is_file():
-        restore_lora(module.transformer, path)
+        load_lora(module.transformer, path)  # into the adapter the module built: its trainability kept
     elif getattr(module.transformer, "peft_config", None):
         raise FileNotFoundError(f"export {path}: module.yaml has a LoRA adapter but {LORA_WEIGHT_NAME} is missing")
     elif not own_base and old_full.is_file():  # a full fine-tune exported before module.yaml named its base

@@ -11,7 +11,7 @@ Example::
     n_trainable = add_lora(model, spec)          # base frozen, only lora_A / lora_B train
     ...                                          # train
     save_lora(model, "runs/sft/lora")            # -> pytorch_lora_weights.safetensors + lora_spec.json
-    load_lora(fresh_model, "runs/sft/lora")      # same outputs as ``model``
+    load_lora(fresh_model, "runs/sft/lora")      # same outputs as ``model`` (into an existing adapter: copied in)
     merge_lora(fresh_model)                      # fused into the base weights, no adapter left (GRPO reference)
 
 peft/diffusers are imported lazily inside the functions so ``import videoreason.models`` stays light.
@@ -204,19 +204,39 @@ def lora_layers(
     return {k: v.detach().contiguous() for k, v in layers.items()}
 
 
-def write_lora(out_dir: str | os.PathLike[str], layers: dict[str, torch.Tensor], spec: LoraSpec) -> Path:
-    """Write ``layers`` (``lora_layers``' names) as ``out_dir/pytorch_lora_weights.safetensors`` in the diffusers LoRA
-    format, the peft config of ``spec`` as its metadata, plus ``out_dir/lora_spec.json``.
+def save_lora(
+    adapter: torch.nn.Module | tuple[LoraSpec, dict[str, torch.Tensor]],
+    out_dir: str | os.PathLike[str],
+    adapter_name: str = "default",
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """The LoRA writer: ``out_dir/pytorch_lora_weights.safetensors`` in the diffusers LoRA format (the peft config as
+    its metadata) plus ``out_dir/lora_spec.json``.
 
     Each file is written into a temporary directory inside ``out_dir`` and moved into place with ``os.replace``, so
     a reader never sees a half-written file. Weights are saved as they are (no dtype change).
 
+    Args:
+        adapter: A model carrying adapter ``adapter_name``, or its spec and tensors by ``lora_layers``' names (what
+            ``stack_lora`` returns).
+        out_dir: Directory (created if needed).
+        adapter_name: Which adapter of a model to save.
+        state_dict: Full tensors by parameter name to save instead of the model's own (how a sharded model is
+            exported: ``videoreason.parallel.gather_state``).
+
     Returns:
         Path of the written ``.safetensors`` file.
+
+    Raises:
+        ValueError: The model has no such adapter.
     """
     from diffusers.loaders import WanLoraLoaderMixin
     from peft import LoraConfig
 
+    if isinstance(adapter, tuple):
+        spec, layers = adapter
+    else:
+        spec, layers = lora_spec_of(adapter, adapter_name), lora_layers(adapter, adapter_name, state_dict)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = LoraConfig(r=spec.rank, lora_alpha=float(spec.alpha), lora_dropout=float(spec.dropout),
@@ -237,32 +257,6 @@ def write_lora(out_dir: str | os.PathLike[str], layers: dict[str, torch.Tensor],
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out / LORA_WEIGHT_NAME
-
-
-def save_lora(
-    transformer: torch.nn.Module,
-    out_dir: str | os.PathLike[str],
-    adapter_name: str = "default",
-    state_dict: dict[str, torch.Tensor] | None = None,
-) -> Path:
-    """Write adapter ``adapter_name`` as ``out_dir/pytorch_lora_weights.safetensors`` (diffusers LoRA format, with
-    the peft config as metadata) plus ``out_dir/lora_spec.json`` (``write_lora``).
-
-    Args:
-        transformer: Model carrying the adapter.
-        out_dir: Directory (created if needed).
-        adapter_name: Which adapter to save.
-        state_dict: Full tensors by parameter name to save instead of the model's own (how a sharded model is
-            exported: ``videoreason.parallel.gather_state``).
-
-    Returns:
-        Path of the written ``.safetensors`` file.
-
-    Raises:
-        ValueError: No such adapter.
-    """
-    layers = lora_layers(transformer, adapter_name, state_dict)
-    return write_lora(out_dir, layers, lora_spec_of(transformer, adapter_name))
 
 
 def stack_lora(
@@ -313,40 +307,47 @@ def load_lora(
     transformer: torch.nn.Module,
     path: str | os.PathLike[str],
     adapter_name: str = "default",
-    trainable: bool = False,
+    trainable: bool | None = None,
 ) -> None:
-    """Load a diffusers-format LoRA (ours, or any Wan LoRA diffusers reads) into ``transformer`` as ``adapter_name``.
+    """The LoRA loader: a diffusers-format LoRA (ours, or any Wan LoRA diffusers reads) into ``transformer``.
 
-    Uses the same route as ``WanImageToVideoPipeline.load_lora_weights``; rank and alpha come from the file's
-    metadata when present (else diffusers infers rank and takes alpha = rank).
+    A new ``adapter_name`` is added the way ``WanImageToVideoPipeline.load_lora_weights`` adds it (rank and alpha
+    from the file's metadata when present, else diffusers infers the rank and takes alpha = rank). An adapter the
+    model already has (a module rebuilt from its config with the same ``LoraSpec``) gets the file's tensors copied
+    in; every tensor must fit it.
 
     Args:
         transformer: A ``WanTransformer3DModel`` with the base weights the LoRA was trained on.
         path: A directory holding ``pytorch_lora_weights.safetensors``, or a ``.safetensors`` file.
-        adapter_name: Name of the loaded adapter.
-        trainable: If True, only this adapter trains afterwards (resume training); if False its parameters are
-            frozen too (a fixed reference / inference adapter). Other parameters are frozen either way.
+        adapter_name: The adapter to load into.
+        trainable: True: only this adapter trains afterwards (resume training); False: its parameters are frozen
+            too (a fixed reference / inference adapter); None: False for a new adapter, an existing one keeps its
+            trainability. Other parameters are frozen whenever it is set.
 
     Raises:
         FileNotFoundError: The weights file is missing (named in the message).
-        ValueError: ``path`` is not a ``.safetensors`` file, or the adapter name is taken.
+        ValueError: ``path`` is not a ``.safetensors`` file, or the weights do not fit the existing adapter (names
+            the first mismatch).
     """
-    from diffusers.loaders import WanLoraLoaderMixin
-
     file = _weights_file(path)
     if adapter_name in (getattr(transformer, "peft_config", None) or {}):
-        raise ValueError(f"{type(transformer).__name__} already has a LoRA adapter named {adapter_name!r}")
-    state_dict, metadata = WanLoraLoaderMixin.lora_state_dict(
-        str(file.parent),
-        weight_name=file.name,
-        use_safetensors=True,
-        local_files_only=True,
-        return_lora_metadata=True,
-    )
-    WanLoraLoaderMixin.load_lora_into_transformer(
-        state_dict, transformer=transformer, adapter_name=adapter_name, metadata=metadata
-    )
-    _mark_trainable(transformer, adapter_name, trainable=trainable)
+        _copy_into_adapter(transformer, file, adapter_name)
+    else:
+        from diffusers.loaders import WanLoraLoaderMixin
+
+        state_dict, metadata = WanLoraLoaderMixin.lora_state_dict(
+            str(file.parent),
+            weight_name=file.name,
+            use_safetensors=True,
+            local_files_only=True,
+            return_lora_metadata=True,
+        )
+        WanLoraLoaderMixin.load_lora_into_transformer(
+            state_dict, transformer=transformer, adapter_name=adapter_name, metadata=metadata
+        )
+        trainable = bool(trainable)
+    if trainable is not None:
+        _mark_trainable(transformer, adapter_name, trainable=trainable)
 
 
 def merge_lora(transformer: torch.nn.Module) -> torch.nn.Module:
@@ -374,23 +375,12 @@ def merge_lora(transformer: torch.nn.Module) -> torch.nn.Module:
     return transformer
 
 
-def restore_lora(
-    transformer: torch.nn.Module, path: str | os.PathLike[str], adapter_name: str = "default"
-) -> None:
-    """Copy saved LoRA weights into the transformer's existing adapter ``adapter_name`` (same rank and targets).
-
-    The counterpart of ``save_lora`` for a model that was rebuilt with the same ``LoraSpec`` (e.g. from an exported
-    run config); unlike ``load_lora`` it keeps the adapter's trainability. Every saved tensor must land.
-
-    Raises:
-        FileNotFoundError: The weights file is missing.
-        ValueError: The model has no such adapter, or the saved weights do not fit it (names the first mismatch).
-    """
+def _copy_into_adapter(transformer: torch.nn.Module, file: Path, adapter_name: str) -> None:
+    """Copy a LoRA file's tensors into the model's existing adapter ``adapter_name``; every saved tensor must land
+    on a parameter of the same shape."""
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    _require_adapter(transformer, adapter_name)
-    file = _weights_file(path)
     saved = {k.removeprefix("transformer."): v for k, v in load_file(file).items()}
     expected = {n.replace(f".{adapter_name}.", "."): p for n, p in transformer.named_parameters()
                 if f".{adapter_name}." in n and "lora_" in n}

@@ -1,4 +1,4 @@
-"""A trained adapter in the formats the next tools load, converted from its diffusers LoRA file (``write_lora``).
+"""A trained adapter in the formats the next tools load, converted from its diffusers LoRA file (``save_lora``).
 
 - **diffusers** (what every export holds): ``pytorch_lora_weights.safetensors``, keys
   ``transformer.blocks.0.attn1.to_q.lora_A.weight``; ``pipe.load_lora_weights(folder)``.
