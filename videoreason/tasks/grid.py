@@ -1,9 +1,10 @@
-"""4-connected grid helpers shared by the tasks: neighbours, BFS distances, components."""
+"""4-connected grid helpers shared by the tasks: neighbours, BFS distances, components, letter boards."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import ClassVar
 
 import numpy as np
 
@@ -95,3 +96,43 @@ def dihedral_images(board: np.ndarray) -> list[np.ndarray]:
 def shape_keeping_dihedral(rows: int, cols: int) -> list[int]:
     """The images ``k`` of :func:`dihedral` that keep a ``rows x cols`` shape (all 8 for a square)."""
     return list(range(DIHEDRAL)) if rows == cols else [0, 2, 4, 6]
+
+
+class LetterBoard:
+    """Mixin of a puzzle record stored as square text ``rows``, one character per cell (``chars``: character ->
+    label), with exactly one ``S`` (start) and one ``G`` (goal). ``check_rows`` validates (errors name the
+    problem); ``grid``, ``start`` and ``goal`` read the rows."""
+
+    rows: tuple[str, ...]
+    chars: ClassVar[Mapping[str, int]]
+    min_side: ClassVar[int] = 2
+
+    def check_rows(self) -> None:
+        if not self.rows or any(not isinstance(r, str) for r in self.rows):
+            raise ValueError("`rows` must be a non-empty list of strings")
+        side = len(self.rows)
+        if side < self.min_side or any(len(r) != side for r in self.rows):
+            raise ValueError(f"`rows` must be a square of side >= {self.min_side}, got {side} rows of lengths "
+                             f"{sorted({len(r) for r in self.rows})}")
+        bad = sorted({ch for r in self.rows for ch in r} - set(self.chars))
+        if bad:
+            raise ValueError(f"`rows` has unknown characters {bad}; use {', '.join(map(repr, self.chars))}")
+        text = "".join(self.rows)
+        if text.count("S") != 1 or text.count("G") != 1:
+            raise ValueError("`rows` must contain exactly one 'S' and one 'G'")
+
+    @property
+    def grid(self) -> np.ndarray:
+        """Label grid ``[n, n]`` of the board without the agent."""
+        return np.array([[self.chars[ch] for ch in row] for row in self.rows], dtype=np.int8)
+
+    @property
+    def start(self) -> Cell:
+        return self._find("S")
+
+    @property
+    def goal(self) -> Cell:
+        return self._find("G")
+
+    def _find(self, ch: str) -> Cell:
+        return next((r, row.index(ch)) for r, row in enumerate(self.rows) if ch in row)

@@ -34,7 +34,7 @@ from typing import ClassVar
 import numpy as np
 
 from videoreason.tasks.agent import AgentBoard, AgentTask
-from videoreason.tasks.grid import Cell, neighbors
+from videoreason.tasks.grid import Cell, LetterBoard, neighbors
 from videoreason.tasks.records import JsonRecord, PathSolution
 
 GROUND, ROAD, JUNCTION, START, GOAL, AGENT = range(6)
@@ -43,38 +43,16 @@ MAX_DRAWS = 2_000  # random networks tried per puzzle before a level is declared
 
 
 @dataclass(frozen=True)
-class PathFinderPuzzle(JsonRecord):
+class PathFinderPuzzle(LetterBoard, JsonRecord):
     """A road network as text rows of ``.`` (ground), ``-`` (road), ``o`` (junction), ``S`` (start junction) and
     ``G`` (goal junction)."""
 
     rows: tuple[str, ...]
+    chars: ClassVar[dict[str, int]] = _CHARS
+    min_side: ClassVar[int] = 3
 
     def __post_init__(self) -> None:
-        if not self.rows or any(not isinstance(r, str) for r in self.rows):
-            raise ValueError("`rows` must be a non-empty list of strings")
-        side = len(self.rows)
-        if side < 3 or any(len(r) != side for r in self.rows):
-            raise ValueError(f"`rows` must be a square of side >= 3, got {side} rows of lengths "
-                             f"{sorted({len(r) for r in self.rows})}")
-        bad = sorted({ch for r in self.rows for ch in r} - set(_CHARS))
-        if bad:
-            raise ValueError(f"`rows` has unknown characters {bad}; use '.', '-', 'o', 'S', 'G'")
-        text = "".join(self.rows)
-        if text.count("S") != 1 or text.count("G") != 1:
-            raise ValueError("`rows` must contain exactly one 'S' and one 'G'")
-
-    @property
-    def grid(self) -> np.ndarray:
-        """Label grid ``[n, n]`` of the network without the agent."""
-        return np.array([[_CHARS[ch] for ch in row] for row in self.rows], dtype=np.int8)
-
-    @property
-    def start(self) -> Cell:
-        return _find(self.rows, "S")
-
-    @property
-    def goal(self) -> Cell:
-        return _find(self.rows, "G")
+        self.check_rows()
 
 
 @dataclass(frozen=True)
@@ -105,13 +83,6 @@ class PathFinderDifficulty:
         if self.max_moves < (self.min_junctions - 1) * self.spacing:
             raise ValueError(f"`max_moves` {self.max_moves} is fewer than {self.min_junctions} junctions "
                              f"{self.spacing} cells apart need")
-
-
-def _find(rows: tuple[str, ...], ch: str) -> Cell:
-    for r, row in enumerate(rows):
-        if ch in row:
-            return r, row.index(ch)
-    raise ValueError(f"no {ch!r} in network")
 
 
 class PathFinder(AgentTask[PathFinderPuzzle, PathFinderSolution, PathFinderDifficulty]):
@@ -150,11 +121,10 @@ class PathFinder(AgentTask[PathFinderPuzzle, PathFinderSolution, PathFinderDiffi
                          "`min_junctions` or raise `max_moves`")
 
     def solve(self, puzzle: PathFinderPuzzle) -> PathFinderSolution:
-        grid = puzzle.grid
-        path = fewest_junctions_route(_moves(grid != GROUND), grid >= JUNCTION, puzzle.start, puzzle.goal)
-        if path is None:
+        board = _board(puzzle)
+        if board.reference[-1] != board.goal:
             raise ValueError("the network has no road from the start to the goal")
-        return PathFinderSolution(path=tuple(path))
+        return PathFinderSolution(path=board.reference)
 
     def prompt(self, puzzle: PathFinderPuzzle) -> str:
         n = len(puzzle.rows)

@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from videoreason.tasks.agent import AgentBoard, AgentTask, distances, straightest_shortest_path
-from videoreason.tasks.grid import Cell, neighbors
+from videoreason.tasks.grid import Cell, LetterBoard, neighbors
 from videoreason.tasks.records import JsonRecord, PathSolution
 
 FLOOR, TRAP, START, GOAL, AGENT = range(5)
@@ -32,27 +32,17 @@ MAX_DRAWS = 10_000  # random fields tried per puzzle before a level is declared 
 
 
 @dataclass(frozen=True)
-class TrapFieldPuzzle(JsonRecord):
+class TrapFieldPuzzle(LetterBoard, JsonRecord):
     """A field as text rows of ``.`` (floor), ``x`` (trap), ``S`` (start) and ``G`` (goal); ``reference``, when
     given, is the walk exact match compares with (a shortest safe walk from start to goal, e.g. an imported
     benchmark's own), else the planner's."""
 
     rows: tuple[str, ...]
+    chars: ClassVar[dict[str, int]] = _CHARS
     reference: tuple[Cell, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not self.rows or any(not isinstance(r, str) for r in self.rows):
-            raise ValueError("`rows` must be a non-empty list of strings")
-        side = len(self.rows)
-        if side < 2 or any(len(r) != side for r in self.rows):
-            raise ValueError(f"`rows` must be a square of side >= 2, got {side} rows of lengths "
-                             f"{sorted({len(r) for r in self.rows})}")
-        bad = sorted({ch for r in self.rows for ch in r} - set(_CHARS))
-        if bad:
-            raise ValueError(f"`rows` has unknown characters {bad}; use '.', 'x', 'S', 'G'")
-        text = "".join(self.rows)
-        if text.count("S") != 1 or text.count("G") != 1:
-            raise ValueError("`rows` must contain exactly one 'S' and one 'G'")
+        self.check_rows()
         if self.reference is not None:
             object.__setattr__(self, "reference", PathSolution(path=self.reference).path)
             _check_reference(self)
@@ -62,19 +52,6 @@ class TrapFieldPuzzle(JsonRecord):
         if self.reference is None:  # puzzles without one keep their JSON (and hashes) as before
             del out["reference"]
         return out
-
-    @property
-    def grid(self) -> np.ndarray:
-        """Label grid ``[n, n]`` of the field without the agent."""
-        return np.array([[_CHARS[ch] for ch in row] for row in self.rows], dtype=np.int8)
-
-    @property
-    def start(self) -> Cell:
-        return _find(self.rows, "S")
-
-    @property
-    def goal(self) -> Cell:
-        return _find(self.rows, "G")
 
 
 @dataclass(frozen=True)
@@ -101,13 +78,6 @@ class TrapFieldDifficulty:
                              f"max_moves {self.max_moves}")
         if self.min_path_length > self.size * self.size - 1:
             raise ValueError(f"`min_path_length` must be < size^2, got {self.min_path_length}")
-
-
-def _find(rows: tuple[str, ...], ch: str) -> Cell:
-    for r, row in enumerate(rows):
-        if ch in row:
-            return r, row.index(ch)
-    raise ValueError(f"no {ch!r} in field")
 
 
 class TrapField(AgentTask[TrapFieldPuzzle, TrapFieldSolution, TrapFieldDifficulty]):
@@ -153,12 +123,10 @@ class TrapField(AgentTask[TrapFieldPuzzle, TrapFieldSolution, TrapFieldDifficult
                          f"{level.max_moves} moves in {MAX_DRAWS} draws; lower `min_path_length` or `density`")
 
     def solve(self, puzzle: TrapFieldPuzzle) -> TrapFieldSolution:
-        if puzzle.reference is not None:
-            return TrapFieldSolution(path=puzzle.reference)
-        path = straightest_shortest_path(_moves(puzzle.grid != TRAP), puzzle.start, puzzle.goal)
-        if path is None:
+        board = _board(puzzle)  # the given reference, else the planner's walk
+        if board.reference[-1] != board.goal:
             raise ValueError("the field has no trap-free path from start to goal")
-        return TrapFieldSolution(path=tuple(path))
+        return TrapFieldSolution(path=board.reference)
 
     def prompt(self, puzzle: TrapFieldPuzzle) -> str:
         n = len(puzzle.rows)
