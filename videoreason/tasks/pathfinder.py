@@ -157,12 +157,13 @@ def _moves(road: np.ndarray) -> Callable[[Cell], list[Cell]]:
     return moves
 
 
-def fewest_junctions_route(moves: Callable[[Cell], Iterable[Cell]], junction: np.ndarray, start: Cell, goal: Cell
-                           ) -> list[Cell] | None:
-    """The route from ``start`` to ``goal`` (inclusive) through the fewest ``junction`` cells, the fewest moves among
-    those; remaining ties go to the smallest next cell. ``None`` when the goal cannot be reached."""
-    cost = {goal: (0, 0)}  # cell -> (junctions entered, moves) from the cell to the goal
-    heap = [(0, 0, goal)]
+def junction_costs(moves: Callable[[Cell], Iterable[Cell]], junction: np.ndarray, source: Cell
+                   ) -> dict[Cell, tuple[int, int]]:
+    """``cell -> (junctions, moves)`` of the best route between ``cell`` and ``source`` (Dijkstra, lexicographic):
+    the junction cells it enters on the way to ``source``, ``source`` included, then its moves. Moves are
+    symmetric, so from a junction ``source`` to a junction ``cell`` the count is the same either way."""
+    cost = {source: (0, 0)}
+    heap = [(0, 0, source)]
     while heap:
         hops, steps, cell = heapq.heappop(heap)
         if (hops, steps) > cost[cell]:
@@ -172,6 +173,14 @@ def fewest_junctions_route(moves: Callable[[Cell], Iterable[Cell]], junction: np
             if step < cost.get(prev, (np.inf, np.inf)):
                 cost[prev] = step
                 heapq.heappush(heap, (*step, prev))
+    return cost
+
+
+def fewest_junctions_route(moves: Callable[[Cell], Iterable[Cell]], junction: np.ndarray, start: Cell, goal: Cell
+                           ) -> list[Cell] | None:
+    """The route from ``start`` to ``goal`` (inclusive) through the fewest ``junction`` cells, the fewest moves among
+    those; remaining ties go to the smallest next cell. ``None`` when the goal cannot be reached."""
+    cost = junction_costs(moves, junction, goal)
     if start not in cost:
         return None
     path = [start]
@@ -271,17 +280,14 @@ def _route_road(road: np.ndarray, site_at: np.ndarray, a: Cell, b: Cell) -> bool
 def _farthest_junction(moves: Callable[[Cell], list[Cell]], junction: np.ndarray, start: Cell,
                        level: PathFinderDifficulty) -> Cell | None:
     """VR-Bench's goal: the junction whose reference route from ``start`` passes the most junctions (then the
-    longest, then the smallest cell), among routes the level accepts; ``None`` when there is none."""
+    longest, then the smallest cell), among routes the level accepts; ``None`` when there is none. One Dijkstra from
+    ``start`` prices every junction's route (`junction_costs`)."""
     best, best_key = None, None
-    for cell in map(tuple, np.argwhere(junction)):
-        cell = (int(cell[0]), int(cell[1]))
-        if cell == start:
+    for cell, (hops, steps) in junction_costs(moves, junction, start).items():
+        passed = hops + 1  # the junctions entered on the way, and ``start`` itself
+        if cell == start or not junction[cell] or steps > level.max_moves or passed < level.min_junctions:
             continue
-        route = fewest_junctions_route(moves, junction, start, cell)
-        if route is None or len(route) - 1 > level.max_moves:
-            continue
-        passed = sum(int(junction[c]) for c in route)
-        key = (passed, len(route), tuple(-x for x in cell))
-        if passed >= level.min_junctions and (best_key is None or key > best_key):
+        key = (passed, steps, tuple(-x for x in cell))
+        if best_key is None or key > best_key:
             best, best_key = cell, key
     return best
