@@ -102,7 +102,7 @@ def _field(grid: list[list[int]], entities: dict[str, Any]) -> TrapFieldPuzzle:
     unknown = sorted({v for row in grid for v in row} - set(FIELD_CHARS))
     if unknown:
         raise ValueError(f"grid codes {unknown} are not floor (0), wall or trap (1), player (2) or goal (3)")
-    start, goal = (_grid_pos(entities[k], k) for k in ("player", "goal"))
+    start, goal = (_grid_pos(entities[k]) for k in ("player", "goal"))
     rows = [[FIELD_CHARS[v] if v in (0, 1) else "." for v in row] for row in grid]
     for cell, ch in ((start, "S"), (goal, "G")):
         if rows[cell[0]][cell[1]] == "x":
@@ -129,7 +129,8 @@ def _sokoban(grid: list[list[int]]) -> SokobanPuzzle:
                          targets=tuple(cells["target"]), boxes=tuple(cells["box"]), player=cells["player"][0])
 
 
-def _grid_pos(entity: dict[str, Any], name: str) -> Cell:
+def _grid_pos(entity: dict[str, Any]) -> Cell:
+    """An entity's ``grid_pos`` as ``(row, col)`` (VR-Bench writes ``row`` / ``col``; ``x`` / ``y`` also read)."""
     pos = entity["grid_pos"]
     return (int(pos["row"]), int(pos["col"])) if "row" in pos else (int(pos["y"]), int(pos["x"]))
 
