@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from videoreason.tasks.agent import AgentBoard, AgentTask, distances, straightest_shortest_path
+from videoreason.tasks.agent import AgentBoard, AgentTask, straightest_shortest_path
 from videoreason.tasks.base import MIN_CELL_PIXELS, round_up
 from videoreason.tasks.grid import DIRECTIONS, Cell, checked_cell
 from videoreason.tasks.maze import STYLES, carve_tree
@@ -209,9 +209,8 @@ class Maze3D(AgentTask[Maze3DPuzzle, Maze3DSolution, Maze3DDifficulty]):
         draw = _draw_classic if level.classic else _draw_wide
         for _ in range(MAX_DRAWS):
             puzzle = draw(rng, level)
-            start, goal = puzzle.end_cells()
-            steps = distances(_board(puzzle).moves, goal).get(start)
-            if steps is not None and level.min_path_length <= steps <= level.max_moves:
+            path = _board(puzzle).reference  # a shortest path, or just the start when there is none
+            if path[-1] == puzzle.end_cells()[1] and level.min_path_length <= len(path) - 1 <= level.max_moves:
                 return puzzle
         raise ValueError(f"no {level.floors}-floor maze of {level.size}x{level.size} cells with a path of "
                          f"{level.min_path_length} to {level.max_moves} moves in {MAX_DRAWS} draws")
