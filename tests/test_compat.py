@@ -103,10 +103,6 @@ def test_never_sync_stops_compute_from_syncing():
     assert calls(metric) == [False]
 
 
-def test_accepted_inputs_keeps_what_update_takes():
-    assert compat.accepted_inputs(Count(), {"verdicts": [1], "ids": ["a"]}) == {"verdicts": [1]}
-
-
 def test_count_update_counts_and_silences_the_never_updated_warning():
     metric = Count()
     compat.count_update(metric)

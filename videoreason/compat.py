@@ -13,7 +13,7 @@ private override not listed here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -117,11 +117,6 @@ def never_sync(metric: Any) -> None:
     """Stop a metric from syncing across ranks in ``compute``: torchmetrics reads ``_to_sync``, which it sets from
     ``sync_on_compute`` only in ``__init__``. GRPO gathers group rewards itself."""
     metric.sync_on_compute = metric._to_sync = False
-
-
-def accepted_inputs(metric: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword inputs ``metric.update`` accepts (torchmetrics' own filter, as ``MetricCollection`` uses it)."""
-    return metric._filter_kwargs(**inputs)
 
 
 def count_update(metric: Any) -> None:

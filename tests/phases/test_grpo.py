@@ -14,18 +14,23 @@ from videoreason.models.lora import LoraSpec
 from videoreason.phases.grpo import GRPOModule
 from videoreason.phases.sft import SFTModule
 from videoreason.rewards.base import Reward
+from videoreason.rewards.groups import RolloutGroups
 
 
 class Brightness(Reward):
     """A reward that varies between rollouts of a random model: mean brightness of the generated frames."""
 
-    def update(self, *, videos, ids=None, **_) -> None:
-        self._record([float(v[1:].mean()) / 255.0 for v in videos], ids)
+    inputs = frozenset({"videos"})
+
+    def score(self, groups):
+        return groups.videos[:, :, 1:].mean(axis=(2, 3, 4, 5)) / 255.0
 
 
 class Broken(Reward):
-    def update(self, *, videos, ids=None, **_) -> None:
-        self._record([0.5] * (len(videos) - 1), ids)  # one sample short
+    inputs = frozenset({"videos"})
+
+    def score(self, groups):
+        return [[0.5] * (groups.group_size - 1)] * groups.size  # one rollout short per puzzle
 
 
 def _fit(module: GRPOModule, data: PuzzleVideoDataModule, steps: int = 1, callbacks=()) -> L.Trainer:
@@ -92,7 +97,7 @@ def test_inner_epochs_move_the_ratio_and_clip(data):
 
 
 def test_reward_of_wrong_shape_is_refused(data):
-    with pytest.raises(ValueError, match=r"`model.reward` \(Broken\) returned shape \(5,\) for 6 samples"):
+    with pytest.raises(ValueError, match=r"Broken scored shape \(2, 2\) for 2 puzzles x 3 rollouts"):
         _fit(_module(reward=Broken()), data)
 
 
@@ -188,7 +193,8 @@ def test_a_puzzle_drawn_twice_is_two_groups_with_their_own_noise():
     assert len(twice) == 9 and len({tuple(d.tolist()) for d in draw}) == 9  # 9 rollouts, 9 different noises
     assert all(torch.equal(torch.randn(2, generator=g), d) for g, d in zip(once, draw[:3], strict=True))
     rewards = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]])  # the second draw all solved
-    adv, tied = module.advantages(rewards, {})
+    groups, tied = module.advantages(RolloutGroups(["p", "p", "q"], verdicts=[[None] * 3] * 3, rewards=rewards))
+    adv = groups.advantages
     assert adv.shape == (3, 3) and adv[1].abs().max() == 0 and adv[0, 0] > 0  # each draw against its own group
     assert tied == pytest.approx(1 / 3)
 

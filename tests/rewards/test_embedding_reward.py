@@ -11,6 +11,7 @@ from scipy.stats import spearmanr
 
 from videoreason.rewards import EmbeddingReward, ImageModelFrames, PooledPixels, WanVAEFrames
 from videoreason.rewards.base import reward_inputs
+from videoreason.rewards.groups import RolloutGroups
 from videoreason.tasks.agent import distances, straightest_shortest_path
 from videoreason.tasks.navigation import Navigation, _scene
 from videoreason.tasks.render import RenderSpec
@@ -45,9 +46,9 @@ def variants(seed: int):
 
 def score(reward: EmbeddingReward, videos: list[np.ndarray], reference: np.ndarray) -> np.ndarray:
     reward.reset()
-    reward.update(videos=torch.from_numpy(np.stack(videos)),
-                  references=torch.from_numpy(np.repeat(reference[None], len(videos), axis=0)))
-    return reward.compute().numpy()
+    reward.update(RolloutGroups.of_samples(videos=torch.from_numpy(np.stack(videos)),
+                  references=torch.from_numpy(np.repeat(reference[None], len(videos), axis=0))))
+    return reward.compute().flatten().numpy()
 
 
 @pytest.mark.parametrize("encoder", [WanVAEFrames("tiny"), PooledPixels(8)], ids=["wan_vae", "pixels"])
@@ -73,7 +74,7 @@ def test_reward_reads_references_and_checks_its_arguments():
     assert "references" in reward_inputs(reward)
     videos = np.zeros((2, 3, 16, 16, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="references"):
-        reward.update(videos=videos, references=videos[:1])
+        reward.update(RolloutGroups.of_samples(videos=videos, references=videos[:1]))
     with pytest.raises(ValueError, match="weights"):
         EmbeddingReward(PooledPixels(4), weights={"speed": 1.0})
     with pytest.raises(ValueError, match="weights"):
@@ -112,7 +113,7 @@ def test_navigation_embedding_preset_uses_the_wan_vae_and_logs_success():
     assert isinstance(reward.rewards["success"], SuccessReward) and reward.weights["success"] == 0.0
 
 
-def test_a_reference_shared_by_a_group_is_encoded_once():
+def test_a_group_reads_its_reference_once():
     calls = []
 
     class Counting(PooledPixels):
@@ -120,10 +121,13 @@ def test_a_reference_shared_by_a_group_is_encoded_once():
             calls.append(len(frames))
             return super().__call__(frames)
 
-    videos = torch.randint(0, 255, (4, 3, 16, 16, 3), dtype=torch.uint8)
-    references = videos[:2].repeat_interleave(2, dim=0)  # two groups of two rollouts
-    shared, separate = EmbeddingReward(Counting(4)), EmbeddingReward(PooledPixels(4))
-    shared.update(videos=videos, references=references)
-    assert calls == [12, 6]  # 4 videos x 3 frames, then 2 distinct references x 3 frames
-    separate.update(videos=videos, references=references.clone())
-    torch.testing.assert_close(shared.compute(), separate.compute())
+    videos = torch.randint(0, 255, (2, 2, 3, 16, 16, 3), dtype=torch.uint8)  # two puzzles, two rollouts each
+    references = videos[:, 0]
+    grouped = EmbeddingReward(Counting(4))
+    grouped.update(RolloutGroups(["p", "q"], videos=videos, references=references))
+    assert calls == [12, 6]  # 4 videos x 3 frames, then 2 references x 3 frames
+    separate = EmbeddingReward(PooledPixels(4))  # the same rollouts as independent samples, references repeated
+    repeated = references.repeat_interleave(2, 0)
+    separate.update(RolloutGroups.of_samples(videos=videos.flatten(0, 1), references=repeated))
+    torch.testing.assert_close(grouped.compute().flatten(), separate.compute().flatten())
+    assert grouped.compute()[:, 0].tolist() == pytest.approx([1.0, 1.0])  # rollout 0 is its puzzle's reference

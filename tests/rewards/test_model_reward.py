@@ -14,6 +14,7 @@ from videoreason.models.lora import LoraSpec
 from videoreason.phases.grpo import GRPOModule
 from videoreason.rewards import ColourFractionScorer, ModelReward, SuccessReward, WeightedSum, load_reward
 from videoreason.rewards.base import reward_inputs
+from videoreason.rewards.groups import RolloutGroups
 
 YELLOW = (250, 196, 20)
 
@@ -28,19 +29,20 @@ def videos_with_yellow(shares: list[float]) -> np.ndarray:
 
 def test_colour_judge_scores_the_yellow_share_and_is_fooled_by_any_yellow():
     reward = ModelReward(ColourFractionScorer(saturation=0.5))
-    reward.update(videos=torch.from_numpy(videos_with_yellow([0.0, 0.25, 0.5, 1.0])))
-    torch.testing.assert_close(reward.compute(), torch.tensor([0.0, 0.5, 1.0, 1.0]))
+    reward.update(RolloutGroups.of_samples(videos=torch.from_numpy(videos_with_yellow([0.0, 0.25, 0.5, 1.0]))))
+    torch.testing.assert_close(reward.compute().flatten(), torch.tensor([0.0, 0.5, 1.0, 1.0]))
 
 
 def test_scorers_from_import_paths_classes_and_callables():
     by_path = ModelReward("videoreason.rewards.ColourFractionScorer", {"colour": [236, 236, 236]})
-    by_path.update(videos=videos_with_yellow([0.0, 1.0]))
-    torch.testing.assert_close(by_path.compute(), torch.tensor([1.0, 0.0]))  # likes the floor colour instead
+    by_path.update(RolloutGroups.of_samples(videos=videos_with_yellow([0.0, 1.0])))
+    torch.testing.assert_close(by_path.compute().flatten(), torch.tensor([1.0, 0.0]))  # likes the floor colour instead
     seen = []
     judge = ModelReward(lambda videos, prompts: seen.extend(prompts) or [0.3] * len(videos), batch_size=2)
-    judge.update(videos=videos_with_yellow([0.0] * 3), prompts=["a", "b", "c"])
-    assert seen == ["a", "b", "c"] and judge.compute().tolist() == pytest.approx([0.3] * 3)  # two calls of <= 2
-    assert reward_inputs(judge) == {"videos", "prompts", "ids"}
+    judge.update(RolloutGroups.of_samples(videos=videos_with_yellow([0.0] * 3), prompts=["a", "b", "c"]))
+    assert seen == ["a", "b", "c"]  # two calls of <= 2
+    assert judge.compute().flatten().tolist() == pytest.approx([0.3] * 3)
+    assert reward_inputs(judge) == {"videos"}  # prompts too, when the record has them
 
 
 def test_bad_scorers_and_scores_are_named():
@@ -52,13 +54,13 @@ def test_bad_scorers_and_scores_are_named():
         ModelReward(lambda v, p: [0.0] * len(v), {"path": "/models/judge"})
     short = ModelReward(lambda videos, prompts: [0.5])
     with pytest.raises(ValueError, match="returned 1 scores for 2 videos"):
-        short.update(videos=videos_with_yellow([0.0, 0.0]))
+        short.update(RolloutGroups.of_samples(videos=videos_with_yellow([0.0, 0.0])))
     loud = ModelReward(lambda videos, prompts: [7.0] * len(videos))
     with pytest.warns(RuntimeWarning, match="clipped"):
-        loud.update(videos=videos_with_yellow([0.0]))
-    assert loud.compute().tolist() == [1.0]
+        loud.update(RolloutGroups.of_samples(videos=videos_with_yellow([0.0])))
+    assert loud.compute().flatten().tolist() == [1.0]
     with pytest.raises(ValueError, match="prompts"):
-        ModelReward(ColourFractionScorer()).update(videos=videos_with_yellow([0.0, 0.0]), prompts=["one"])
+        RolloutGroups.of_samples(videos=videos_with_yellow([0.0, 0.0]), prompts=["one"])
 
 
 def test_judge_preset_logs_success_beside_the_judge():
@@ -111,8 +113,8 @@ def test_local_image_text_model_judges_frames_against_prompts(tmp_path):
     save_tiny_clip(tmp_path / "clip")
     judge = ModelReward("videoreason.rewards.ImageTextScorer", {"path": str(tmp_path / "clip")})
     videos = videos_with_yellow([0.0, 0.5, 1.0])
-    judge.update(videos=videos, prompts=["a yellow path", "a yellow path", "a red maze"])
-    scores = judge.compute()
+    judge.update(RolloutGroups.of_samples(videos=videos, prompts=["a yellow path", "a yellow path", "a red maze"]))
+    scores = judge.compute().flatten()
     assert scores.shape == (3,) and bool(((scores > 0) & (scores < 1)).all())
     assert len(set(scores.tolist())) == 3  # different frames or texts, different scores
     direct = ImageTextScorer(str(tmp_path / "clip"), text="a yellow path")(videos, None)

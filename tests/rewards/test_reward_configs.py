@@ -17,6 +17,7 @@ from videoreason.rewards import (
     load_reward,
     preset_names,
 )
+from videoreason.rewards.groups import RolloutGroups
 from videoreason.rewards.presets import PRESETS
 from videoreason.tasks.base import BUILTIN_TASKS, resolve_task
 from videoreason.tasks.verdict import Verdict, failed_verdict
@@ -42,8 +43,8 @@ def test_config_instantiates_and_scores_its_task(path):
     reward = load_reward(path)
     assert not any(isinstance(m, (ModelReward, EmbeddingReward)) for m in reward.modules())
     assert isinstance(reward, WeightedSum)
-    reward.update(verdicts=task_verdicts(path.stem.rsplit("_", 1)[0]))
-    out = reward.compute()
+    reward.update(RolloutGroups.of_samples(verdicts=task_verdicts(path.stem.rsplit("_", 1)[0])))
+    out = reward.compute().flatten()
     assert out.shape == (3,) and out[2] == 0.0 and out[0] >= 1.0 > out[1]
     assert set(reward.components()) == set(reward.weights)
 
@@ -54,9 +55,9 @@ def test_yaml_dense_equals_python_composition():
                "monotonic": 1.0}
     python = SuccessReward() + 0.5 * DenseReward(weights) + 0.5 * F1Reward()
     verdicts = task_verdicts("maze")
-    reward.update(verdicts=verdicts)
-    python.update(verdicts=verdicts)
-    torch.testing.assert_close(reward.compute(), python.compute())
+    reward.update(RolloutGroups.of_samples(verdicts=verdicts))
+    python.update(RolloutGroups.of_samples(verdicts=verdicts))
+    torch.testing.assert_close(reward.compute().flatten(), python.compute().flatten())
 
 
 def test_presets_load_by_name_and_unknown_names_list_them():

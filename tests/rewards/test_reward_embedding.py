@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from videoreason.rewards import FrameSimilarityReward, SuccessReward, WeightedSum, verdicts_for
+from videoreason.rewards.groups import RolloutGroups
 from videoreason.tasks.maze import Maze
 from videoreason.tasks.render import RenderSpec
 
@@ -28,19 +29,20 @@ def test_similarity_ranks_reference_order_and_endpoint():
     _, videos = maze_videos()
     references = np.repeat(videos[:1], len(videos), axis=0)
     reward = FrameSimilarityReward(size=16)
-    reward.update(videos=torch.from_numpy(videos), references=references)
-    solved, stuck, half, noise, backwards = reward.compute().tolist()
+    reward.update(RolloutGroups.of_samples(videos=torch.from_numpy(videos), references=references))
+    solved, stuck, half, noise, backwards = reward.compute().flatten().tolist()
     assert solved == pytest.approx(1.0, abs=1e-5)
     assert stuck == 0.0  # no change since the first frame
     assert 0.2 < half < 0.9
     assert noise < 0.1 and backwards < 0.1
     absolute = FrameSimilarityReward(size=16, relative=False)  # the shared static board dominates
-    absolute.update(videos=videos, references=references)
-    solved, stuck, half, noise, backwards = absolute.compute().tolist()
+    absolute.update(RolloutGroups.of_samples(videos=videos, references=references))
+    solved, stuck, half, noise, backwards = absolute.compute().flatten().tolist()
     assert solved > half > stuck > noise and stuck > 0.5
     endpoint_only = FrameSimilarityReward(size=16, endpoint_weight=1.0)
-    endpoint_only.update(videos=videos[:3], references=references[:3, ::2])  # other reference frame count
-    assert endpoint_only.compute()[0] == pytest.approx(1.0, abs=1e-5)
+    # another reference frame count
+    endpoint_only.update(RolloutGroups.of_samples(videos=videos[:3], references=references[:3, ::2]))
+    assert endpoint_only.compute().flatten()[0] == pytest.approx(1.0, abs=1e-5)
 
 
 def test_similarity_composes_with_verdict_rewards_in_one_call():
@@ -49,11 +51,11 @@ def test_similarity_composes_with_verdict_rewards_in_one_call():
     verdicts = verdicts_for(videos, [puzzle] * len(videos), "maze", SPEC)
     reward = WeightedSum({"success": SuccessReward(), "similarity": FrameSimilarityReward()},
                          {"success": 1.0, "similarity": 0.5})
-    reward.update(verdicts=verdicts, videos=videos, references=references)
+    reward.update(RolloutGroups.of_samples(verdicts=verdicts, videos=videos, references=references))
     parts = reward.components()
     torch.testing.assert_close(reward.compute(), parts["success"] + 0.5 * parts["similarity"])
-    assert parts["success"].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert parts["success"].flatten().tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="references"):
-        FrameSimilarityReward().update(videos=videos, references=references[:2])
+        FrameSimilarityReward().update(RolloutGroups.of_samples(videos=videos, references=references[:2]))
     with pytest.raises(ValueError, match="endpoint_weight"):
         FrameSimilarityReward(endpoint_weight=2.0)

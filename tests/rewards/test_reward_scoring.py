@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from videoreason.rewards import DenseReward, F1Reward, SuccessReward, VerdictPool, WeightedSum, verdicts_for
+from videoreason.rewards.groups import RolloutGroups
 from videoreason.tasks.base import BUILTIN_TASKS, resolve_task
 from videoreason.tasks.render import RenderSpec
 
@@ -32,8 +33,8 @@ def test_solution_scores_one_stuck_video_less_and_noise_zero(name):
     rewards = {"success": SuccessReward(), "f1": F1Reward(), "dense": DenseReward()}
     values = {}
     for key, reward in rewards.items():
-        reward.update(verdicts=verdicts)
-        values[key] = reward.compute().tolist()
+        reward.update(RolloutGroups.of_samples(verdicts=verdicts))
+        values[key] = reward.compute().flatten().tolist()
     assert values["success"] == [1.0, 0.0, 0.0]
     assert values["f1"][0] == 1.0 and values["f1"][2] == 0.0
     assert values["dense"][0] == 1.0
@@ -71,8 +72,9 @@ def test_mixed_task_batch_and_pool_match_direct_scoring():
         pooled = [f.result(timeout=60) for f in futures]
     assert pooled[0] == direct and pooled[1] == direct
     reward = WeightedSum({"success": SuccessReward(), "f1": F1Reward()}, {"success": 1.0, "f1": 0.5})
-    reward.update(verdicts=pooled[0])
+    reward.update(RolloutGroups.of_samples(verdicts=pooled[0]))
     stuck_f1 = [0.0 if i % 2 == 0 else v.f1 for i, v in enumerate(direct)]
-    torch.testing.assert_close(reward.compute(), torch.tensor([1.5, 0.0] * len(TASKS)) + 0.5 * torch.tensor(stuck_f1))
+    expected = torch.tensor([1.5, 0.0] * len(TASKS)) + 0.5 * torch.tensor(stuck_f1)
+    torch.testing.assert_close(reward.compute().flatten(), expected)
     with pytest.raises(ValueError, match="workers"):
         VerdictPool(workers=0)

@@ -9,10 +9,11 @@ One training step (manual optimisation), for a batch of puzzles:
    of the one before and denoised along the whole plan: a video's SDE steps are those of all its windows.
    Rollouts go in chunks of ``rollout_batch_size``; each decoded chunk is verified on a CPU thread pool while the
    next chunk denoises.
-2. Rewards: each video is parsed and verified once; the reward metric (``WeightedSum`` etc.) turns verdicts into
-   per-sample rewards and components.
-3. Advantages: rewards ``[B, G]``, ``A = (r - mean_group) / (std_group + 1e-8)`` over each row (a puzzle drawn, its
-   ``G`` rollouts, all on one rank), optionally per reward component before weighting, optionally clipped.
+2. Rewards: the step's `RolloutGroups` record (per puzzle: id, task, puzzle, prompt, reference video; per rollout
+   ``[B, G]``: videos and verdicts, each video parsed and verified once) is scored by the reward metric
+   (``WeightedSum`` etc.): rewards and components ``[B, G]``.
+3. Advantages: ``A = (r - mean_group) / (std_group + 1e-8)`` over each row of the record (a puzzle drawn, its ``G``
+   rollouts, all on one rank), optionally per reward component before weighting, optionally clipped.
 4. Policy update, for every SDE step of the plan and every micro-batch: ratio ``rho = exp(log p_theta - log p_old)``,
    loss ``mean(max(-A rho, -A clip(rho, 1 - eps, 1 + eps))) + beta KL(p_theta || p_ref)``, gradients accumulated over
    steps and micro-batches, one optimizer step per inner epoch.
@@ -54,6 +55,7 @@ from videoreason.phases.video_module import VideoModule
 from videoreason.rewards.advantages import gather_groups, group_advantages, tied_group_fraction
 from videoreason.rewards.base import Reward, reward_inputs
 from videoreason.rewards.composition import WeightedSum
+from videoreason.rewards.groups import RolloutGroups
 from videoreason.rewards.scoring import VerdictPool
 from videoreason.rewards.verdict_rewards import DenseReward, SuccessReward
 
@@ -268,16 +270,22 @@ class GRPOModule(VideoModule):
         self, first_frames: torch.Tensor, prompts: list[str], generators: list[torch.Generator], scorer: Any = None,
         progress: tqdm | None = None,
     ) -> tuple[Rollout, torch.Tensor, np.ndarray, list[Any]]:
-        """Roll out videos in chunks; ``scorer(chunk_videos, rows)`` is called on each decoded chunk (returns a
-        future). Returns the merged rollout, prompt embeddings, uint8 videos and scorer results. ``progress``
-        advances by the videos of each chunk."""
-        n = len(first_frames)
-        embeds = self.text_embedder.embed(prompts).to(self.device)
+        """Roll out ``G = len(generators) // B`` videos of each of ``B`` puzzles (``first_frames`` ``[B, 3, H, W]``,
+        ``prompts`` ``[B]``; ``generators`` one per rollout, rows ``b * G + g``) in chunks of ``rollout_batch_size``
+        rows; ``scorer(chunk_videos, rows)`` is called on each decoded chunk (returns a future).
+
+        Returns the merged rollout (its rows ``b * G + g``), the prompt embedding of each row, the uint8 videos
+        ``[B, G, F, H, W, 3]`` and the scorer's results. ``progress`` advances by the videos of each chunk."""
+        draws, n = len(prompts), len(generators)
+        if n % draws:
+            raise ValueError(f"{n} generators for {draws} puzzles: expected G per puzzle")
+        puzzle_of_row = torch.arange(draws).repeat_interleave(n // draws)  # the transformer's batch is flat
+        embeds = self.text_embedder.embed(prompts).to(self.device)[puzzle_of_row.to(self.device)]
         chunk = self.hparams.rollout_batch_size or n
         parts, videos, futures = [], [], []
         for start in range(0, n, chunk):
             rows = slice(start, min(start + chunk, n))
-            part, video = self._rollout_videos(first_frames[rows], embeds[rows], generators[rows])
+            part, video = self._rollout_videos(first_frames[puzzle_of_row[rows]], embeds[rows], generators[rows])
             if self.hparams.offload_rollouts:  # free the chunk's step latents on the device right away
                 part = part.to("cpu")
             if scorer is not None:
@@ -289,7 +297,8 @@ class GRPOModule(VideoModule):
         merged = Rollout.cat(parts)
         if self.hparams.offload_rollouts and torch.cuda.is_available():
             merged = merged.to("cpu", pin=True)  # async copies back in _update
-        return merged, embeds, np.concatenate(videos), futures
+        videos = np.concatenate(videos)
+        return merged, embeds, videos.reshape(draws, n // draws, *videos.shape[1:]), futures
 
     def _rollout_videos(self, first_frames: torch.Tensor, embeds: torch.Tensor, generators: list[torch.Generator]
                         ) -> tuple[Rollout, np.ndarray]:
@@ -317,50 +326,47 @@ class GRPOModule(VideoModule):
         return dataclasses.replace(part, steps=steps), video
 
     # ------------------------------------------------------------------ rewards
-    def rewards(
-        self, verdicts: list[Any], ids: list[str], videos: np.ndarray, references: torch.Tensor | None = None,
-        prompts: list[str] | None = None,
-    ) -> tuple[torch.Tensor, dict]:
-        """Per-sample total reward ``[N]`` and named components (``{}`` unless the reward is a ``WeightedSum``).
-
-        Rewards get ``verdicts``, ``ids``, ``videos`` (uint8 ``[N, F, H, W, 3]``), ``prompts`` (for judges,
-        ``ModelReward``) and ``references``: the ground-truth solution video of each sample's puzzle, same layout
-        (for embedding rewards such as ``FrameSimilarityReward``).
-        """
+    def score(self, groups: RolloutGroups) -> RolloutGroups:
+        """``groups`` with ``rewards`` ``[B, G]`` and named ``components`` (a ``WeightedSum``'s, else ``{}``) set."""
         self.reward.reset()
-        inputs = {"verdicts": verdicts, "ids": ids, "videos": videos, "prompts": prompts}
-        if references is not None:
-            inputs["references"] = references
-        self.reward.update(**inputs)
-        total = self.reward.compute().cpu().float()
-        components = self.reward.components() if isinstance(self.reward, WeightedSum) else {}
+        self.reward.update(groups)
         name = f"`model.reward` ({type(self.reward).__name__})"
-        if total.shape != (len(ids),):
-            raise ValueError(f"{name} returned shape {tuple(total.shape)} for {len(ids)} samples; a reward returns "
-                             f"one value per sample, shape ({len(ids)},)")
+        total = self.reward.compute().cpu().float()
+        if total.numel() != groups.size * groups.group_size:
+            raise ValueError(f"{name} returned shape {tuple(total.shape)} for {groups.size} puzzles x "
+                             f"{groups.group_size} rollouts; a reward scores each rollout, shape {groups.shape}")
+        total = total.reshape(groups.shape)  # a composition of one rollout comes back as a scalar
         if not torch.isfinite(total).all():
-            raise ValueError(f"{name} returned non-finite values for samples "
-                             f"{[i for i, r in zip(ids, total.tolist(), strict=True) if not math.isfinite(r)][:5]}")
-        return total, {k: v.cpu().float() for k, v in components.items()}
+            bad = (~torch.isfinite(total)).nonzero().tolist()
+            names = groups.rollout_ids()
+            raise ValueError(f"{name} returned non-finite values for rollouts {[names[b][g] for b, g in bad][:5]}")
+        components = self.reward.components() if isinstance(self.reward, WeightedSum) else {}
+        return groups.with_scores(rewards=total, components={k: v.cpu().float() for k, v in components.items()})
 
-    def advantages(self, rewards: torch.Tensor, components: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
-        """Group-normalised advantages ``[B, G]`` of this rank's rewards ``[B, G]`` (and components, each ``[B, G]``),
-        and the fraction of all ranks' groups whose rewards all tie (``videoreason.rewards.advantages``)."""
-        stacked = torch.stack([rewards, *components.values()], dim=2)  # [B, G, 1 + K]
+    def advantages(self, groups: RolloutGroups) -> tuple[RolloutGroups, float]:
+        """``groups`` with group-normalised ``advantages`` ``[B, G]`` set (over this rank's rows, with every rank's
+        groups for batch-wide scales), and the fraction of all ranks' groups whose rewards all tie
+        (``videoreason.rewards.advantages``)."""
+        stacked = torch.stack([groups.rewards, *groups.components.values()], dim=2)  # [B, G, 1 + K]
         everyone, mine = gather_groups(stacked)
         weights = None
-        if self.hparams.per_reward_normalization and components:
-            weights = torch.tensor([self.reward.weights[k] for k in components])
+        if self.hparams.per_reward_normalization and groups.components:
+            weights = torch.tensor([self.reward.weights[k] for k in groups.components])
         adv = group_advantages(everyone[..., 0], everyone[..., 1:] if weights is not None else None, weights,
                                clip=self.hparams.adv_clip, scale=self.hparams.scale_rewards)
-        return adv[mine], tied_group_fraction(everyone[..., 0])
+        return groups.with_scores(advantages=adv[mine]), tied_group_fraction(everyone[..., 0])
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        """Verified metrics as every phase, plus ``val/reward``: the training reward on held-out puzzles."""
+        """Verified metrics as every phase, plus ``val/reward``: the training reward on held-out puzzles (the
+        same record and path as training, one rollout per puzzle)."""
         verdicts, videos = self.validate_batch(batch)
-        references = to_uint8(batch["video"]).cpu() if self.reward_reads_references else None
-        rewards, _ = self.rewards(verdicts, list(batch["id"]), videos, references, list(batch["prompt"]))
-        self.log("val/reward", rewards.mean(), batch_size=len(verdicts), on_epoch=True)
+        groups = RolloutGroups.of_samples(list(batch["id"]), videos=videos, verdicts=verdicts,
+                                          prompts=list(batch["prompt"]), references=self._references(batch))
+        self.log("val/reward", self.score(groups).rewards.mean(), batch_size=len(verdicts), on_epoch=True)
+
+    def _references(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """The batch's ground-truth videos, uint8 ``[B, F, H, W, 3]``, when a reward reads them."""
+        return to_uint8(batch["video"]).cpu() if self.reward_reads_references else None
 
     # ------------------------------------------------------------------ policy update
     @contextmanager
@@ -398,49 +404,48 @@ class GRPOModule(VideoModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if self.spec is None:
             raise ValueError("GRPO needs the dataset's RenderSpec: use a PuzzleVideoDataModule")
-        draws, group = len(batch["id"]), self.hparams.group_size
-
-        def copies(values: list[Any]) -> list[Any]:  # [B] -> [B * G], rollout b * G + g is copy g of draw b
-            return [v for v in values for _ in range(group)]
-
-        ids, tasks, puzzles, prompts = (copies(batch[k]) for k in ("id", "task", "puzzle", "prompt"))
-        first_frames = batch["first_frame"].repeat_interleave(group, dim=0)  # [B*G, 3, H, W]
+        ids, group = list(batch["id"]), self.hparams.group_size
+        tasks, puzzles = list(batch["task"]), list(batch["puzzle"])
 
         t0 = time.perf_counter()
-        with VerdictPool(self.hparams.reward_workers) as pool, self._step_progress(len(ids)) as progress:
-            def scorer(videos: np.ndarray, rows: slice):
-                return pool.submit(videos, puzzles[rows], tasks[rows], self.spec, ids[rows])
+        with VerdictPool(self.hparams.reward_workers) as pool, self._step_progress(len(ids) * group) as progress:
+            def scorer(videos: np.ndarray, rows: slice) -> Any:  # rows b * G + g of the sampler's flat batch
+                flat = range(rows.start, rows.stop)
+                return pool.submit(videos, [puzzles[r // group] for r in flat], [tasks[r // group] for r in flat],
+                                   self.spec, [f"{ids[r // group]}#{r % group}" for r in flat])
 
-            rollout, embeds, videos, futures = self.rollout(first_frames, prompts, self._generators(list(batch["id"])),
-                                                            scorer, progress)
+            rollout, embeds, videos, futures = self.rollout(batch["first_frame"], list(batch["prompt"]),
+                                                            self._generators(ids), scorer, progress)
             t1 = time.perf_counter()
             progress.set_description(f"step {self.global_step + 1}: scoring")
             verdicts = [v for f in futures for v in f.result()]
-            references = None
-            if self.reward_reads_references:
-                references = to_uint8(batch["video"]).cpu().repeat_interleave(group, dim=0)  # [B*G, F, H, W, 3]
-            rewards, components = self.rewards(verdicts, ids, videos, references, prompts)
-            adv, tied = self.advantages(rewards.view(draws, group),
-                                        {k: v.view(draws, group) for k, v in components.items()})
+            groups = RolloutGroups(ids, videos=videos, prompts=list(batch["prompt"]), tasks=tasks, puzzles=puzzles,
+                                   references=self._references(batch),
+                                   verdicts=[verdicts[b * group:(b + 1) * group] for b in range(len(ids))])
+            groups, tied = self.advantages(self.score(groups))
             t2 = time.perf_counter()
             progress.set_description(f"step {self.global_step + 1}: update")
-            stats = self._update(rollout, embeds, adv.flatten().to(self.device), progress)
+            stats = self._update(rollout, embeds, groups.flat_rows(groups.advantages).to(self.device), progress)
             t3 = time.perf_counter()
+        self._log_step(groups, tied, rollout, stats, times=(t1 - t0, t2 - t1, t3 - t2))
 
-        shown = slice(0, self.num_sample_videos)
-        self.rollouts = [Tile(v, f"{i} reward {r:.2f}", d.success) for v, i, r, d in zip(
-            videos[shown], ids[shown], rewards.tolist()[shown], verdicts[shown], strict=True)]
-        # named as TRL's GRPOTrainer logs them (README, "GRPO metrics")
-        log = {"reward": rewards.mean(), "reward_std": rewards.std(unbiased=False),
-               "success_rate": torch.tensor([float(v.success) for v in verdicts]).mean(),
-               "frac_reward_zero_std": tied, "time/rollout_s": t1 - t0, "time/reward_s": t2 - t1,
-               "time/train_s": t3 - t2, "train/sde_steps": float(len(rollout.steps)), **stats}
-        for name, values in components.items():
+    def _log_step(self, groups: RolloutGroups, tied: float, rollout: Rollout, stats: dict,
+                  times: tuple[float, float, float]) -> None:
+        """Keep the first rollouts for the sample videos and log the step as TRL's ``GRPOTrainer`` names it
+        (README, "GRPO metrics")."""
+        rewards, names = groups.rewards, groups.rollout_ids()
+        shown = [(b, g) for b in range(groups.size) for g in range(groups.group_size)][:self.num_sample_videos]
+        self.rollouts = [Tile(groups.videos[b, g], f"{names[b][g]} reward {float(rewards[b, g]):.2f}",
+                              groups.verdicts[b][g].success) for b, g in shown]
+        log = {"reward_std": rewards.std(unbiased=False), "success_rate": groups.success().mean(),
+               "frac_reward_zero_std": tied, "time/rollout_s": times[0], "time/reward_s": times[1],
+               "time/train_s": times[2], "train/sde_steps": float(len(rollout.steps)), **stats}
+        for name, values in groups.components.items():
             log[f"rewards/{name}/mean"] = values.mean()
             log[f"rewards/{name}/std"] = values.std(unbiased=False)
-        self.log_dict({k: float(v) for k, v in log.items() if k != "reward"}, on_step=True, prog_bar=False,
-                      batch_size=len(ids))
-        self.log("reward", float(rewards.mean()), prog_bar=True, batch_size=len(ids))
+        rollouts = groups.size * groups.group_size
+        self.log_dict({k: float(v) for k, v in log.items()}, on_step=True, prog_bar=False, batch_size=rollouts)
+        self.log("reward", float(rewards.mean()), prog_bar=True, batch_size=rollouts)
 
     @contextmanager
     def _step_progress(self, videos: int) -> Iterator[tqdm]:

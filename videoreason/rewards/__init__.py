@@ -1,4 +1,5 @@
-"""Rewards as torchmetrics metrics with per-sample ``compute()``, their composition, and batch scoring.
+"""Rewards as torchmetrics metrics updated with a `RolloutGroups` record (per-rollout ``compute()``, ``[B, G]``),
+their composition, and batch scoring.
 
 ``0.5 * F1Reward() + SuccessReward()`` composes element-wise; `WeightedSum` is the YAML form that keeps each
 component's name. `FrameSimilarityReward` compares videos with reference videos, for domains without a parser;
@@ -11,6 +12,7 @@ from videoreason.rewards.base import Reward, RewardConfigError, VerdictReward
 from videoreason.rewards.composition import WeightedSum
 from videoreason.rewards.embedding import EmbeddingReward, FrameSimilarityReward
 from videoreason.rewards.encoders import ImageModelFrames, PooledPixels, WanVAEFrames
+from videoreason.rewards.groups import RolloutGroups
 from videoreason.rewards.model import ColourFractionScorer, ImageTextScorer, ModelReward
 from videoreason.rewards.presets import load_reward, preset_names
 from videoreason.rewards.scoring import VerdictPool, verdict_of, verdicts_for
@@ -37,6 +39,7 @@ __all__ = [
     "PooledPixels",
     "PrecisionRecallF1Reward",
     "Reward",
+    "RolloutGroups",
     "RewardConfigError",
     "SuccessReward",
     "VerdictPool",

@@ -1,18 +1,18 @@
-"""The `Reward` metric base: per-sample scores in a ``cat`` state, so rewards compose element-wise.
+"""The `Reward` metric base: per-rollout scores in a ``cat`` state, so rewards compose element-wise.
 
-A reward is a `torchmetrics.Metric`. ``update(**inputs)`` scores a batch and appends one float per sample;
-``compute()`` returns every sample scored since the last ``reset()`` as a float32 tensor ``[N]`` (not a mean), so
-``0.5 * F1Reward() + SuccessReward()`` (torchmetrics' own operators) is a per-sample reward, and ``.mean()`` of the
-same tensor is the epoch value to log. Inputs are passed by keyword; every reward takes the ones it needs
-(``verdicts``, ``videos``, ``prompts``, ``references``, ``ids``) and ignores the rest, so a composition can share
-one call::
+A reward is a `torchmetrics.Metric` updated with a `RolloutGroups` record (``B`` puzzles, ``G`` rollouts each):
+``update(groups)`` scores every rollout and appends a ``[B, G]`` block; ``compute()`` returns every block since the
+last ``reset()`` as float32 ``[sum B, G]`` (not a mean), so ``0.5 * F1Reward() + SuccessReward()`` (torchmetrics'
+own operators) is a per-rollout reward, and ``.mean()`` of the same tensor is the epoch value to log. Each reward
+reads the record's fields it names in ``inputs`` (``verdicts``, ``videos``, ``prompts``, ``references``) and a
+reference or prompt once per puzzle, however many rollouts share it::
 
     reward = 0.5 * F1Reward() + SuccessReward()
-    reward.update(verdicts=verdicts, ids=ids)
-    rewards = reward.compute()        # [N]
+    reward.update(RolloutGroups.of_samples(verdicts=verdicts))   # N samples: groups of one
+    rewards = reward.compute()        # [N, 1]
 
-Under DDP, ``compute()`` gathers the samples of every rank (``sync_on_compute``), which is what group
-normalisation across ranks needs; ``reward.sync_on_compute = False`` keeps it rank-local.
+Under DDP, ``compute()`` gathers the blocks of every rank (``sync_on_compute``); GRPO keeps rewards rank-local and
+gathers the groups itself (``rewards.advantages.gather_groups``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
+from videoreason.rewards.groups import RolloutGroups
 from videoreason.tasks.verdict import Verdict
 
 
@@ -35,15 +37,14 @@ class RewardConfigError(ValueError):
 
 
 class Reward(Metric):
-    """Base of every reward: a metric whose ``compute()`` is the float32 per-sample tensor ``[N]``.
+    """Base of every reward: a metric updated with `RolloutGroups` whose ``compute()`` is float32 ``[sum B, G]``.
 
-    Subclasses implement ``update(*, ..., ids=None, **_)`` and call :meth:`_record` with the batch's scores, and
-    name the inputs ``update`` reads in ``inputs``: GRPO decodes and passes the ground-truth ``references`` (a copy
-    of every training video per rollout) only when some reward of the composition names them.
+    Subclasses implement :meth:`score` and name the record's fields it reads in ``inputs``: GRPO decodes and passes
+    the ground-truth ``references`` (one video per puzzle) only when some reward of the composition names them.
     """
 
-    inputs: ClassVar[frozenset[str]] = frozenset({"verdicts", "videos", "ids"})
-    """The keyword inputs ``update`` reads, among ``verdicts``, ``videos``, ``prompts``, ``references`` and ``ids``."""
+    inputs: ClassVar[frozenset[str]] = frozenset({"verdicts", "videos"})
+    """The fields of the record ``score`` reads, among ``verdicts``, ``videos``, ``prompts`` and ``references``."""
     full_state_update = False
     higher_is_better = True
     is_differentiable = False
@@ -52,81 +53,86 @@ class Reward(Metric):
         super().__init__()
         self.add_state("scores", default=[], dist_reduce_fx="cat")
 
-    def _record(self, scores: Sequence[float] | Tensor, ids: Sequence[str] | None = None) -> None:
-        """Append a batch of scores; a NaN/inf score raises a ``ValueError`` naming this reward and the sample."""
-        values = torch.as_tensor(scores, dtype=torch.float32).detach().reshape(-1).cpu()
-        bad = (~torch.isfinite(values)).nonzero().flatten().tolist()
-        if bad:
-            sample = self._sample_ids(ids, len(values))[bad[0]]
-            raise ValueError(f"{type(self).__name__} gave a non-finite score {values[bad[0]].item()} "
-                             f"to sample {sample!r}")
-        self.scores.append(values.to(self.device))
+    @abstractmethod
+    def score(self, groups: RolloutGroups) -> Tensor | np.ndarray | Sequence[Sequence[float]]:
+        """The score of every rollout of ``groups``, shaped ``[B, G]`` (finite)."""
 
-    def _sample_ids(self, ids: Sequence[str] | None, size: int) -> list[str]:
-        """The given ids, or the sample's position among all samples since the last reset."""
-        if ids is None:
-            start = self.num_samples
-            return [str(start + i) for i in range(size)]
-        if len(ids) != size:
-            raise ValueError(f"`ids` has {len(ids)} entries for a batch of {size}")
-        return [str(i) for i in ids]
+    def update(self, groups: RolloutGroups | None = None, **inputs: Any) -> None:
+        """Score the rollouts of ``groups`` and append the ``[B, G]`` block (`scored`)."""
+        if inputs:
+            raise TypeError(f"{type(self).__name__}.update takes a RolloutGroups record, not keywords "
+                            f"{sorted(inputs)}: RolloutGroups.of_samples(verdicts=..., videos=...) wraps a batch")
+        self.scores.append(self.scored(groups).to(self.device))
+
+    def scored(self, groups: RolloutGroups) -> Tensor:
+        """:meth:`score` checked, as float32 ``[B, G]``, without updating the state; a missing input, a wrong shape
+        or a non-finite score raises a ``ValueError`` naming this reward (and the rollout)."""
+        if not isinstance(groups, RolloutGroups):
+            raise TypeError(f"{type(self).__name__}.update takes a RolloutGroups record, got "
+                            f"{type(groups).__name__} (RolloutGroups.of_samples(verdicts=...) wraps a list)")
+        missing = sorted(name for name in self.inputs if getattr(groups, name) is None)
+        if missing:
+            raise ValueError(f"{type(self).__name__} reads {missing}, which this RolloutGroups record lacks")
+        with torch.no_grad():
+            values = torch.as_tensor(np.asarray(self.score(groups), dtype=np.float32))
+        if tuple(values.shape) != groups.shape:
+            raise ValueError(f"{type(self).__name__} scored shape {tuple(values.shape)} for {groups.size} puzzles x "
+                             f"{groups.group_size} rollouts; a reward scores each rollout, shape {groups.shape}")
+        bad = (~torch.isfinite(values)).nonzero().tolist()
+        if bad:
+            b, g = bad[0]
+            raise ValueError(f"{type(self).__name__} gave a non-finite score {values[b, g].item()} to rollout "
+                             f"{groups.rollout_ids()[b][g]!r}")
+        return values
 
     @property
     def num_samples(self) -> int:
-        """Samples scored since the last reset (on this rank)."""
+        """Rollouts scored since the last reset (on this rank)."""
         return sum(int(s.numel()) for s in self.scores) if isinstance(self.scores, list) else self.scores.numel()
 
     def compute(self) -> Tensor:
-        """Per-sample scores since the last reset, float32 ``[N]`` (empty before any update)."""
+        """Per-rollout scores since the last reset, float32 ``[sum B, G]`` (``[0, 0]`` before any update)."""
         if isinstance(self.scores, list) and not self.scores:  # a list before any update; one tensor once synced
-            return torch.zeros(0, dtype=torch.float32, device=self.device)
+            return torch.zeros(0, 0, dtype=torch.float32, device=self.device)
         return dim_zero_cat(self.scores).to(torch.float32)
 
     def _wrap_compute(self, compute: Callable) -> Callable:
-        # torchmetrics squeezes one-element results to a scalar; a batch of one is still a batch: keep ``[N]``.
+        # torchmetrics squeezes a one-element result to a scalar; one puzzle with one rollout is still ``[1, 1]``
         wrapped = super()._wrap_compute(compute)
 
-        def per_sample(*args: Any, **kwargs: Any) -> Tensor:
-            return wrapped(*args, **kwargs).reshape(-1)
+        def per_rollout(*args: Any, **kwargs: Any) -> Tensor:
+            value = wrapped(*args, **kwargs)
+            return value.reshape(1, 1) if value.dim() == 0 else value
 
-        return per_sample
+        return per_rollout
 
 
 class VerdictReward(Reward):
-    """A reward computed from each sample's `Verdict` alone (parse once, score many).
+    """A reward computed from each rollout's `Verdict` alone (parse once, score many).
 
-    A ``reward`` that raises on one sample scores it 0 with a warning naming the sample and the reward, so one odd
+    A ``reward`` that raises on one rollout scores it 0 with a warning naming the rollout and the reward, so one odd
     verdict never stops training; a `RewardConfigError` (the reward is misconfigured) is raised.
     """
+
+    inputs = frozenset({"verdicts"})
 
     @abstractmethod
     def reward(self, verdict: Verdict) -> float:
         """The reward of one verdict (finite; usually in [0, 1])."""
 
-    inputs = frozenset({"verdicts", "ids"})
+    def score(self, groups: RolloutGroups) -> list[list[float]]:
+        return [[self._safe_reward(v, name) for v, name in zip(row, names, strict=True)]
+                for row, names in zip(groups.verdicts, groups.rollout_ids(), strict=True)]
 
-    def update(self, *, verdicts: Sequence[Verdict], ids: Sequence[str] | None = None, **_: Any) -> None:
-        """Score a batch of verdicts.
-
-        Args:
-            verdicts: one `Verdict` per sample.
-            ids: sample names for warnings and errors; default: the sample's index since the last reset.
-            **_: inputs meant for other rewards of a composition (ignored).
-        """
-        names = self._sample_ids(ids, len(verdicts))
-        scores = []
-        with torch.no_grad():
-            for verdict, name in zip(verdicts, names, strict=True):
-                try:
-                    value = float(self.reward(verdict))
-                except RewardConfigError:
-                    raise
-                except Exception as err:  # noqa: BLE001 - one bad sample must not stop training
-                    warnings.warn(f"{type(self).__name__} could not score sample {name!r} ({type(err).__name__}: "
-                                  f"{err}); scoring it 0", RuntimeWarning, stacklevel=2)
-                    value = 0.0
-                scores.append(value)
-        self._record(scores, names)
+    def _safe_reward(self, verdict: Verdict, name: str) -> float:
+        try:
+            return float(self.reward(verdict))
+        except RewardConfigError:
+            raise
+        except Exception as err:  # noqa: BLE001 - one bad sample must not stop training
+            warnings.warn(f"{type(self).__name__} could not score rollout {name!r} ({type(err).__name__}: {err}); "
+                          f"scoring it 0", RuntimeWarning, stacklevel=3)
+            return 0.0
 
 
 def reward_inputs(reward: Metric) -> frozenset[str]:

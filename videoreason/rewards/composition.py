@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from videoreason.compat import accepted_inputs, count_update
+from videoreason.compat import count_update
 from videoreason.rewards.base import Reward
+from videoreason.rewards.groups import RolloutGroups
 
 
 class WeightedSum(Reward):
-    """Per-sample ``sum_k weights[k] * rewards[k]``; ``components()`` gives each named child's per-sample value.
+    """Per-rollout ``sum_k weights[k] * rewards[k]``; ``components()`` gives each named child's per-rollout value.
 
     Equivalent to ``w1 * r1 + w2 * r2`` built with torchmetrics' operators, but writable in YAML and logged by
     component name::
@@ -47,31 +47,38 @@ class WeightedSum(Reward):
         self.weights = {name: float(weights[name]) for name in rewards}
         self.compute_with_cache = False  # children can be updated on their own; always recompute
 
-    def update(self, **inputs: Any) -> None:
-        """Forward the keyword inputs (``verdicts=``, ``ids=``, ...) to every child reward."""
-        for reward in self.rewards.values():
-            reward.update(**accepted_inputs(reward, inputs))
+    @property
+    def inputs(self) -> frozenset[str]:  # type: ignore[override]
+        """What the children read."""
+        return frozenset().union(*(r.inputs for r in self.rewards.values()))
 
-    def forward(self, **inputs: Any) -> Tensor:
-        """Update every child and return this batch's weighted sum ``[B]``."""
+    def score(self, groups: RolloutGroups) -> Tensor:
+        """This record's weighted sum ``[B, G]`` (no state changes)."""
+        return self._combine({name: reward.scored(groups) for name, reward in self.rewards.items()})
+
+    def update(self, groups: RolloutGroups) -> None:
+        """Update every child reward with ``groups``."""
+        for reward in self.rewards.values():
+            reward.update(groups)
+
+    def forward(self, groups: RolloutGroups) -> Tensor:
+        """Update every child and return this record's weighted sum ``[B, G]``."""
         count_update(self)
-        batch = {name: reward(**accepted_inputs(reward, inputs)) for name, reward in self.rewards.items()}
-        return self._combine(batch)
+        return self._combine({name: reward(groups) for name, reward in self.rewards.items()})
 
     def components(self) -> dict[str, Tensor]:
-        """Per-sample value ``[N]`` of each named child since the last reset (unweighted)."""
+        """Per-rollout value ``[sum B, G]`` of each named child since the last reset (unweighted)."""
         return {name: reward.compute() for name, reward in self.rewards.items()}
 
     def compute(self) -> Tensor:
-        """Weighted per-sample sum, float32 ``[N]``."""
+        """Weighted per-rollout sum, float32 ``[sum B, G]``."""
         return self._combine(self.components())
 
     def _combine(self, values: dict[str, Tensor]) -> Tensor:
-        sizes = {name: int(v.numel()) for name, v in values.items()}
-        if len(set(sizes.values())) > 1:
-            raise ValueError(f"the rewards of a WeightedSum scored different numbers of samples: {sizes}")
-        total = sum(self.weights[name] * v.reshape(-1).to(torch.float32) for name, v in values.items())
-        return total.to(torch.float32)
+        shapes = {name: tuple(v.shape) for name, v in values.items()}
+        if len(set(shapes.values())) > 1:
+            raise ValueError(f"the rewards of a WeightedSum scored different shapes: {shapes}")
+        return sum(self.weights[name] * v.to(torch.float32) for name, v in values.items()).to(torch.float32)
 
     def reset(self) -> None:
         """Reset this metric and every child."""

@@ -12,7 +12,6 @@ for the reference itself, about 0 for noise or no change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from torch import Tensor
 
 from videoreason.rewards.base import Reward
 from videoreason.rewards.encoders import FrameEncoder, PooledPixels, WanVAEFrames
+from videoreason.rewards.groups import RolloutGroups
 
 
 def frame_embeddings(videos: Any, size: int) -> Tensor:
@@ -33,8 +33,8 @@ def frame_embeddings(videos: Any, size: int) -> Tensor:
 class FrameSimilarityReward(Reward):
     """Similarity of each video to its reference video, per frame and at the endpoint, in [0, 1].
 
-    ``update(videos=..., references=...)`` takes uint8 ``[B, F, H, W, 3]`` batches (tensor or numpy); a reference
-    with another frame count is resampled to the video's frames by nearest index.
+    It reads the record's ``videos`` and ``references`` (uint8); a reference with another frame count is resampled
+    to the video's frames by nearest index.
 
     Args:
         size: side of the pooled frame (the embedding has ``3 * size**2`` dimensions).
@@ -53,31 +53,22 @@ class FrameSimilarityReward(Reward):
         self.endpoint_weight = float(endpoint_weight)
         self.relative = relative
 
-    inputs = frozenset({"videos", "references", "ids"})
+    inputs = frozenset({"videos", "references"})
 
-    def update(self, *, videos: Any, references: Any, ids: Sequence[str] | None = None, **_: Any) -> None:
-        """Score a batch of videos against their references.
-
-        Args:
-            videos: generated videos, uint8 ``[B, F, H, W, 3]``.
-            references: reference videos, uint8 ``[B, F', H, W', 3]`` (any resolution and frame count).
-            ids: sample names for errors.
-            **_: inputs meant for other rewards of a composition (ignored).
-        """
-        with torch.no_grad():
-            video = frame_embeddings(videos, self.size)
-            reference = frame_embeddings(references, self.size)
-            if reference.shape[0] != video.shape[0]:
-                raise ValueError(f"`references` has {reference.shape[0]} videos for a batch of {video.shape[0]}")
-            steps = video.shape[1]
-            index = torch.round(torch.arange(steps) * (reference.shape[1] - 1) / max(steps - 1, 1)).long()
-            reference = reference[:, index]  # [B, F, D]
-            if self.relative and steps > 1:
-                video = video[:, 1:] - video[:, :1]  # [B, F-1, D]
-                reference = reference[:, 1:] - reference[:, :1]
-            similarity = F.cosine_similarity(video, reference, dim=-1, eps=1e-8).clamp(min=0)  # [B, F or F-1]
-            score = (1 - self.endpoint_weight) * similarity.mean(dim=1) + self.endpoint_weight * similarity[:, -1]
-        self._record(score, ids)
+    def score(self, groups: RolloutGroups) -> Tensor:
+        """Each rollout video ``[B, G, F, H, W, 3]`` against its puzzle's reference ``[B, F', H', W', 3]`` (any
+        resolution and frame count; each reference embedded once)."""
+        video = frame_embeddings(groups.videos.reshape(-1, *groups.videos.shape[2:]), self.size)
+        video = video.reshape(*groups.shape, *video.shape[1:])  # [B, G, F, D]
+        reference = frame_embeddings(groups.references, self.size)  # [B, F', D]
+        steps = video.shape[2]
+        index = torch.round(torch.arange(steps) * (reference.shape[1] - 1) / max(steps - 1, 1)).long()
+        reference = reference[:, None, index]  # [B, 1, F, D]
+        if self.relative and steps > 1:
+            video = video[:, :, 1:] - video[:, :, :1]  # [B, G, F-1, D]
+            reference = reference[:, :, 1:] - reference[:, :, :1]
+        similarity = F.cosine_similarity(video, reference, dim=-1, eps=1e-8).clamp(min=0)  # [B, G, F or F-1]
+        return (1 - self.endpoint_weight) * similarity.mean(dim=2) + self.endpoint_weight * similarity[..., -1]
 
 
 class EmbeddingReward(Reward):
@@ -93,15 +84,15 @@ class EmbeddingReward(Reward):
       the first frames to the last), so the right frames in the wrong order score low;
     - ``endpoint`` = ``S`` of the last frames;
 
-    and the reward is their weighted mean. ``update(videos=..., references=...)`` takes uint8 ``[B, F, H, W, 3]``
-    batches (references may have another frame count).
+    and the reward is their weighted mean. It reads the record's ``videos`` and ``references`` (uint8; references
+    may have another frame count and resolution).
 
     Args:
         encoder: a frame encoder (`videoreason.rewards.encoders`); default: the tiny Wan VAE's encoder.
         weights: of ``similarity``, ``order`` and ``endpoint``.
     """
 
-    inputs = frozenset({"videos", "references", "ids"})
+    inputs = frozenset({"videos", "references"})
 
     def __init__(self, encoder: FrameEncoder | None = None, weights: dict[str, float] | None = None) -> None:
         super().__init__()
@@ -123,43 +114,17 @@ class EmbeddingReward(Reward):
         return {"similarity": float(sim.max(axis=0).mean()), "order": monotone_alignment(sim),
                 "endpoint": float(sim[-1, -1])}
 
-    def update(self, *, videos: Any, references: Any, ids: Sequence[str] | None = None, **_: Any) -> None:
-        """Score a batch of videos against their references.
-
-        Args:
-            videos: generated videos, uint8 ``[B, F, H, W, 3]``.
-            references: reference videos, uint8 ``[B, F', H', W', 3]``.
-            ids: sample names for errors.
-            **_: inputs meant for other rewards of a composition (ignored).
-        """
-        video, reference = _frames(videos), _frames(references)
-        if len(reference) != len(video):
-            raise ValueError(f"`references` has {len(reference)} videos for a batch of {len(video)}")
-        with torch.no_grad():
-            embedded = self.encoder(video.flatten(0, 1)).reshape(*video.shape[:2], -1)  # [B, F, D]
-            reference_embedded = self._embed_unique(reference)  # [B, F', D]
-            total = sum(self.weights.values())
-            values = []
-            for g, r in zip(embedded, reference_embedded, strict=True):
-                parts = self.parts(g, r)
-                values.append(sum(w * parts[k] for k, w in self.weights.items()) / total)
-        self._record(values, ids)
-
-
-    def _embed_unique(self, videos: Tensor) -> Tensor:
-        """Frame embeddings ``[B, F, D]`` of ``videos``, each distinct video encoded once (GRPO passes the same
-        reference for every rollout of a group)."""
-        seen: dict[bytes, int] = {}  # video bytes -> its row among the distinct videos
-        firsts, slot = [], []
-        for i, video in enumerate(videos.cpu()):
-            key = video.contiguous().numpy().tobytes()
-            if key not in seen:
-                seen[key] = len(firsts)
-                firsts.append(i)
-            slot.append(seen[key])
-        distinct = videos[firsts]
-        embedded = self.encoder(distinct.flatten(0, 1)).reshape(*distinct.shape[:2], -1)  # [U, F, D]
-        return embedded[slot]
+    def score(self, groups: RolloutGroups) -> list[list[float]]:
+        """Each rollout video ``[B, G, F, H, W, 3]`` against its puzzle's reference ``[B, F', H', W', 3]``, each
+        reference encoded once."""
+        video = _frames(groups.videos.reshape(-1, *groups.videos.shape[2:]))
+        reference = _frames(groups.references)
+        embedded = self.encoder(video.flatten(0, 1)).reshape(*groups.shape, video.shape[1], -1)  # [B, G, F, D]
+        references = self.encoder(reference.flatten(0, 1)).reshape(*reference.shape[:2], -1)  # [B, F', D]
+        total = sum(self.weights.values())
+        return [[sum(w * parts[k] for k, w in self.weights.items()) / total
+                 for parts in (self.parts(g, r) for g in rollouts)]
+                for rollouts, r in zip(embedded, references, strict=True)]
 
 
 def monotone_alignment(similarity: np.ndarray) -> float:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from videoreason.rewards.base import Reward
+from videoreason.rewards.groups import RolloutGroups
 
 
 def resolve_scorer(scorer: str | Callable, scorer_args: dict[str, Any] | None = None) -> Callable:
@@ -54,7 +55,7 @@ class ModelReward(Reward):
         high: upper clip of the scores.
     """
 
-    inputs = frozenset({"videos", "prompts", "ids"})
+    inputs = frozenset({"videos"})  # and ``prompts`` when the record has them
 
     def __init__(self, scorer: str | Callable, scorer_args: dict[str, Any] | None = None, batch_size: int = 16,
                  low: float = 0.0, high: float = 1.0) -> None:
@@ -66,35 +67,23 @@ class ModelReward(Reward):
         self.scorer = resolve_scorer(scorer, scorer_args)
         self.batch_size, self.low, self.high = batch_size, float(low), float(high)
 
-    def update(self, *, videos: Any, prompts: Sequence[str] | None = None, ids: Sequence[str] | None = None,
-               **_: Any) -> None:
-        """Score a batch of videos.
-
-        Args:
-            videos: uint8 ``[B, F, H, W, 3]`` (tensor or numpy).
-            prompts: the B prompts, for judges that read them.
-            ids: sample names for errors.
-            **_: inputs meant for other rewards of a composition (ignored).
-        """
-        frames = videos.detach().cpu().numpy() if isinstance(videos, torch.Tensor) else np.asarray(videos)
-        if frames.ndim != 5 or frames.shape[-1] != 3:
-            raise ValueError(f"videos must be [B, F, H, W, 3], got shape {frames.shape}")
-        if prompts is not None and len(prompts) != len(frames):
-            raise ValueError(f"`prompts` has {len(prompts)} entries for a batch of {len(frames)}")
+    def score(self, groups: RolloutGroups) -> np.ndarray:
+        """The scorer's score of every rollout video, with its puzzle's prompt, in batches of ``batch_size``."""
+        frames = groups.videos.reshape(-1, *groups.videos.shape[2:])  # [B * G, F, H, W, 3]
+        prompts = None if groups.prompts is None else [p for p in groups.prompts for _ in range(groups.group_size)]
         scores = []
-        with torch.no_grad():
-            for start in range(0, len(frames), self.batch_size):
-                chunk = slice(start, start + self.batch_size)
-                out = np.asarray(self.scorer(frames[chunk], None if prompts is None else list(prompts[chunk])),
-                                 dtype=np.float64).reshape(-1)
-                if len(out) != len(frames[chunk]):
-                    raise ValueError(f"the scorer returned {len(out)} scores for {len(frames[chunk])} videos")
-                scores.append(out)
+        for start in range(0, len(frames), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            out = np.asarray(self.scorer(frames[chunk], None if prompts is None else prompts[chunk]),
+                             dtype=np.float64).reshape(-1)
+            if len(out) != len(frames[chunk]):
+                raise ValueError(f"the scorer returned {len(out)} scores for {len(frames[chunk])} videos")
+            scores.append(out)
         values = np.concatenate(scores) if scores else np.zeros(0)
         if np.any((values < self.low) | (values > self.high)):
             warnings.warn(f"{type(self).__name__}: scores outside [{self.low}, {self.high}] were clipped",
                           RuntimeWarning, stacklevel=2)
-        self._record(np.clip(values, self.low, self.high), ids)
+        return np.clip(values, self.low, self.high).reshape(groups.shape)
 
 
 class ColourFractionScorer:
