@@ -104,3 +104,9 @@ def test_json_round_trip_and_errors_name_the_problem():
         TASK.puzzle_from_dict({**data, "rows": ["x" * 10] * 10})
     with pytest.raises(ValueError, match="rooms"):
         NavigationDifficulty(size=10, rooms=5, view=2, min_path_length=3, max_moves=8)
+
+
+def test_a_boolean_view_radius_is_refused():
+    record = TASK.generate(np.random.default_rng(0), "tiny").to_dict()
+    with pytest.raises(ValueError, match="`view` must be an integer"):
+        TASK.puzzle_from_dict(dict(record, view=True))  # bool is an int to Python, not a radius

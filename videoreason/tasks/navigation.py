@@ -74,7 +74,7 @@ class NavigationPuzzle(JsonRecord):
         for name in ("start", "goal"):
             if self.grid[getattr(self, name)] == WALL:
                 raise ValueError(f"`{name}` {getattr(self, name)} is a wall")
-        if not isinstance(self.view, int) or not 1 <= self.view <= 6:
+        if isinstance(self.view, bool) or not isinstance(self.view, int) or not 1 <= self.view <= 6:
             raise ValueError(f"`view` must be an integer in [1, 6], got {self.view!r}")
 
     @property
