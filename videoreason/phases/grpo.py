@@ -53,7 +53,7 @@ from videoreason.models.lora import LoraSpec, lora_layers, lora_spec_of, merge_l
 from videoreason.models.text import TextEmbedder
 from videoreason.phases.video_module import VideoModule
 from videoreason.rewards.advantages import gather_groups, group_advantages, tied_group_fraction
-from videoreason.rewards.base import Reward, reward_inputs
+from videoreason.rewards.base import Reward, check_finite, reward_inputs
 from videoreason.rewards.composition import WeightedSum
 from videoreason.rewards.groups import RolloutGroups
 from videoreason.rewards.scoring import VerdictPool
@@ -336,10 +336,7 @@ class GRPOModule(VideoModule):
             raise ValueError(f"{name} returned shape {tuple(total.shape)} for {groups.size} puzzles x "
                              f"{groups.group_size} rollouts; a reward scores each rollout, shape {groups.shape}")
         total = total.reshape(groups.shape)  # a composition of one rollout comes back as a scalar
-        if not torch.isfinite(total).all():
-            bad = (~torch.isfinite(total)).nonzero().tolist()
-            names = groups.rollout_ids()
-            raise ValueError(f"{name} returned non-finite values for rollouts {[names[b][g] for b, g in bad][:5]}")
+        check_finite(total, groups, name)
         components = self.reward.components() if isinstance(self.reward, WeightedSum) else {}
         return groups.with_scores(rewards=total, components={k: v.cpu().float() for k, v in components.items()})
 
@@ -405,7 +402,7 @@ class GRPOModule(VideoModule):
         if self.spec is None:
             raise ValueError("GRPO needs the dataset's RenderSpec: use a PuzzleVideoDataModule")
         ids, group = list(batch["id"]), self.hparams.group_size
-        tasks, puzzles = list(batch["task"]), list(batch["puzzle"])
+        tasks, puzzles, prompts = list(batch["task"]), list(batch["puzzle"]), list(batch["prompt"])
 
         t0 = time.perf_counter()
         with VerdictPool(self.hparams.reward_workers) as pool, self._step_progress(len(ids) * group) as progress:
@@ -414,12 +411,12 @@ class GRPOModule(VideoModule):
                 return pool.submit(videos, [puzzles[r // group] for r in flat], [tasks[r // group] for r in flat],
                                    self.spec, [f"{ids[r // group]}#{r % group}" for r in flat])
 
-            rollout, embeds, videos, futures = self.rollout(batch["first_frame"], list(batch["prompt"]),
-                                                            self._generators(ids), scorer, progress)
+            rollout, embeds, videos, futures = self.rollout(batch["first_frame"], prompts, self._generators(ids),
+                                                            scorer, progress)
             t1 = time.perf_counter()
             progress.set_description(f"step {self.global_step + 1}: scoring")
             verdicts = [v for f in futures for v in f.result()]
-            groups = RolloutGroups(ids, videos=videos, prompts=list(batch["prompt"]), tasks=tasks, puzzles=puzzles,
+            groups = RolloutGroups(ids, videos=videos, prompts=prompts, tasks=tasks, puzzles=puzzles,
                                    references=self._references(batch),
                                    verdicts=[verdicts[b * group:(b + 1) * group] for b in range(len(ids))])
             groups, tied = self.advantages(self.score(groups))

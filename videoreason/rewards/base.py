@@ -78,11 +78,7 @@ class Reward(Metric):
         if tuple(values.shape) != groups.shape:
             raise ValueError(f"{type(self).__name__} scored shape {tuple(values.shape)} for {groups.size} puzzles x "
                              f"{groups.group_size} rollouts; a reward scores each rollout, shape {groups.shape}")
-        bad = (~torch.isfinite(values)).nonzero().tolist()
-        if bad:
-            b, g = bad[0]
-            raise ValueError(f"{type(self).__name__} gave a non-finite score {values[b, g].item()} to rollout "
-                             f"{groups.rollout_ids()[b][g]!r}")
+        check_finite(values, groups, type(self).__name__)
         return values
 
     @property
@@ -133,6 +129,16 @@ class VerdictReward(Reward):
             warnings.warn(f"{type(self).__name__} could not score rollout {name!r} ({type(err).__name__}: {err}); "
                           f"scoring it 0", RuntimeWarning, stacklevel=3)
             return 0.0
+
+
+def check_finite(values: Tensor, groups: RolloutGroups, who: str) -> None:
+    """Raise a ``ValueError`` naming ``who`` and the first rollout whose score in ``values`` ``[B, G]`` is NaN or
+    inf."""
+    bad = (~torch.isfinite(values)).nonzero().tolist()
+    if bad:
+        b, g = bad[0]
+        raise ValueError(f"{who} gave a non-finite score {values[b, g].item()} to rollout "
+                         f"{groups.rollout_ids()[b][g]!r}")
 
 
 def reward_inputs(reward: Metric) -> frozenset[str]:
