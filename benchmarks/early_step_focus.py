@@ -131,6 +131,7 @@ def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
     from videoreason.diffusion.solvers import TailSpec
     from videoreason.models.transformer import build_transformer
     from videoreason.phases.grpo import GRPOModule
+    from videoreason.phases.settings import PolicyLoss, PolicyOptimization, Sampling
     from videoreason.rewards.scoring import verdicts_for
 
     case = case_settings(args)[name]
@@ -144,11 +145,12 @@ def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
                                             init_seed=args.seed)
     videos_per_iter = args.batch_size * args.group_size
     module = GRPOModule(
-        transformer=transformer, codec=codec, group_size=args.group_size, num_steps=args.num_steps,
-        tail=TailSpec(steps=case["tail"], solver="dpmpp_2m") if case["tail"] else None,
-        rollout_batch_size=case["rbs"], micro_batch_size=args.micro_batch_size,
-        reward_workers=args.reward_workers, gradient_checkpointing=args.gradient_checkpointing, beta=args.beta,
-        num_sample_videos=videos_per_iter, seed=args.seed)
+        transformer=transformer, codec=codec,
+        sampling=Sampling(group_size=args.group_size, num_steps=args.num_steps,
+                          tail=TailSpec(steps=case["tail"], solver="dpmpp_2m") if case["tail"] else None,
+                          batch_size=case["rbs"], reward_workers=args.reward_workers),
+        loss=PolicyLoss(beta=args.beta), optimization=PolicyOptimization(micro_batch_size=args.micro_batch_size),
+        gradient_checkpointing=args.gradient_checkpointing, num_sample_videos=videos_per_iter, seed=args.seed)
     record: dict[str, Any] = {"rollout": [], "reward": [], "train": [], "verify": [], "sde": []}
 
     class Timer(StepTimer):

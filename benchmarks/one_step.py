@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from videoreason.diffusion.schedule import sample_training_sigmas
 from videoreason.models.codec import Codec, PaletteCodec, PixelCodec
+from videoreason.phases.settings import FlowMatchingLoss
 from videoreason.phases.sft import SFTModule
 from videoreason.tasks.grid import DIHEDRAL, dihedral
 from videoreason.tasks.maze import Maze, MazePuzzle
@@ -109,9 +110,10 @@ def step_accuracy(module: SFTModule, boards: list, batch: int = 64) -> dict[str,
 def run(name: str, steps: int, eval_every: int, train: list, test: list, batch_size: int) -> list[dict]:
     variant = VARIANTS[name]
     torch.manual_seed(0)
-    module = SFTModule(transformer="medium", codec=codec_of(variant.codec), clip_frames=2, change_weight=3.0,
-                       sigma_sampling=variant.sigma_sampling, shift=variant.shift, val_shift=variant.shift,
-                       val_steps=10)
+    module = SFTModule(transformer="medium", codec=codec_of(variant.codec), clip_frames=2,
+                       loss=FlowMatchingLoss(change_weight=3.0, sigma_sampling=variant.sigma_sampling,
+                                             shift=variant.shift),
+                       val_shift=variant.shift, val_steps=10)
     optimizer = torch.optim.AdamW(module.transformer.parameters(), lr=5e-4, weight_decay=0.0)
     warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 50))
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)

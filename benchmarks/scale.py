@@ -123,6 +123,7 @@ def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
     from videoreason.models.text import HashTextEmbedder
     from videoreason.models.transformer import build_transformer
     from videoreason.phases.grpo import GRPOModule
+    from videoreason.phases.settings import Optimization, PolicyLoss, PolicyOptimization, Sampling
     from videoreason.phases.sft import SFTModule
 
     phase, optimizer, plan = CASES[name]
@@ -133,18 +134,21 @@ def run_case(args: argparse.Namespace, name: str, root: str) -> dict[str, Any]:
     with torch.device(args.device):  # a real-size random init is much faster on the GPU
         transformer = build_transformer(args.model, dtype=getattr(torch, args.dtype),
                                         in_channels=codec.latent_channels, init_seed=args.seed)
-    common = dict(transformer=transformer, codec=codec, optimizer=optimizer, seed=args.seed,
+    common = dict(transformer=transformer, codec=codec, seed=args.seed,
                   text_embedder=HashTextEmbedder(dim=transformer.config.text_dim, max_tokens=args.text_tokens),
                   lora=LoraSpec(rank=args.lora_rank, alpha=args.lora_rank),
                   gradient_checkpointing=args.gradient_checkpointing)
     callbacks: list[Any] = []
     if phase == "sft":
-        module: Any = SFTModule(**common)
+        module: Any = SFTModule(**common, optimization=Optimization(optimizer=optimizer))
     else:
         tail = TailSpec(steps=args.tail_steps, solver="dpmpp_2m") if plan == "esf" and args.tail_steps else None
-        module = GRPOModule(**common, group_size=args.group_size, num_steps=args.num_steps, tail=tail,
-                            micro_batch_size=args.micro_batch_size, rollout_batch_size=args.rollout_batch_size,
-                            beta=args.beta, num_sample_videos=0)
+        module = GRPOModule(**common, sampling=Sampling(group_size=args.group_size, num_steps=args.num_steps,
+                                                        tail=tail, batch_size=args.rollout_batch_size),
+                            loss=PolicyLoss(beta=args.beta),
+                            optimization=PolicyOptimization(optimizer=optimizer,
+                                                            micro_batch_size=args.micro_batch_size),
+                            num_sample_videos=0)
         callbacks.append(AllSteps() if plan == "all" else EarlyStepFocus(args.num_sde_steps))
     sde_steps: list[int] = []
 
@@ -265,19 +269,24 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None
 
 def config_settings(path: Path) -> dict[str, Any]:
     """What the estimates need from a real-size run config (model and shape from its folder and file name)."""
+    from videoreason.phases.settings import Optimization, PolicyLoss, PolicyOptimization, Sampling
+
     config = yaml.safe_load(path.read_text())
     init = config["model"]["init_args"]
+    grpo = "grpo" in config["model"]["class_path"]
+    optim = (PolicyOptimization if grpo else Optimization)(**init.get("optimization", {}))
+    sampling, loss = Sampling(**init.get("sampling", {})), PolicyLoss(**init.get("loss", {}) if grpo else {})
     height, width, frames = (int(v) for v in re.search(r"(\d+)x(\d+)x(\d+)", path.stem).groups())
     plan = [c for c in config["trainer"].get("callbacks", []) if c["class_path"].endswith("EarlyStepFocus")]
     return {"model": path.parent.name.replace("_", "-"), "frames": frames, "height": height, "width": width,
-            "phase": "grpo" if "grpo" in config["model"]["class_path"] else "sft",
+            "phase": "grpo" if grpo else "sft",
             "batch": config["data"]["init_args"]["batch_size"], "rank": (init.get("lora") or {}).get("rank"),
-            "optimizer": init.get("optimizer", "adamw"), "gc": init.get("gradient_checkpointing", False),
-            "group": init.get("group_size"), "steps": init.get("num_steps"), "beta": init.get("beta", 0.0),
+            "optimizer": optim.optimizer, "gc": init.get("gradient_checkpointing", False),
+            "group": sampling.group_size, "steps": sampling.num_steps, "beta": loss.beta,
             "k": plan[0]["init_args"]["num_sde_steps"] if plan else None,
-            "tail": (init.get("tail") or {}).get("steps", 0),
-            "micro": init.get("micro_batch_size", 0), "rollout": init.get("rollout_batch_size", 0),
-            "int8": bool(init.get("quantize_base", False)), "offload": bool(init.get("offload_rollouts", False))}
+            "tail": sampling.tail.steps if sampling.tail else 0,
+            "micro": getattr(optim, "micro_batch_size", 0), "rollout": sampling.batch_size,
+            "int8": bool(init.get("quantize_base", False)), "offload": sampling.offload}
 
 
 def estimate_rows(s: dict[str, Any], weight_bytes: int = 2) -> list[tuple[str, float, est.MemoryEstimate]]:

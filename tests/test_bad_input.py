@@ -143,16 +143,26 @@ def grpo_config(run: Path, data: Path, reward) -> dict:
     return config
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("noise_level", 0.0, "`model.noise_level` must be > 0"),
-    ("adv_clip", 0.0, "`model.adv_clip` must be > 0 or null"),
-    ("adv_clip", -1.0, "`model.adv_clip` must be > 0 or null"),
+@pytest.mark.parametrize(("group", "key", "value", "message"), [
+    ("sampling", "noise_level", 0.0, "`sampling.noise_level` must be > 0"),
+    ("loss", "adv_clip", 0.0, "`loss.adv_clip` must be > 0"),
+    ("loss", "adv_clip", -1.0, "`loss.adv_clip` must be > 0"),
+    ("optimization", "inner_epochs", 0, "`optimization.inner_epochs` must be >= 1"),
 ])
-def test_grpo_settings_that_cannot_train_are_named(key, value, message, tmp_path, maze_dataset, capsys,
+def test_grpo_settings_that_cannot_train_are_named(group, key, value, message, tmp_path, maze_dataset, capsys,
                                                     varying_reward):
     config = grpo_config(tmp_path / "run", maze_dataset, varying_reward)
-    config["model"]["init_args"][key] = value
+    config["model"]["init_args"][group][key] = value
     assert message in run_fit(config, tmp_path, capsys)
+
+
+@pytest.mark.parametrize(("key", "new"), [("beta", "loss.beta"), ("rollout_batch_size", "sampling.batch_size"),
+                                          ("learning_rate", "optimization.learning_rate")])
+def test_a_flat_key_from_before_the_grouping_names_its_new_key(key, new, tmp_path, maze_dataset, capsys,
+                                                               varying_reward):
+    config = grpo_config(tmp_path / "run", maze_dataset, varying_reward)
+    config["model"]["init_args"][key] = 0.5
+    assert f"`model.init_args.{key}` is now `model.init_args.{new}`" in run_fit(config, tmp_path, capsys)
 
 
 def test_grpo_refuses_rotated_training_videos(tmp_path, maze_dataset, capsys, varying_reward):
@@ -164,9 +174,9 @@ def test_grpo_refuses_rotated_training_videos(tmp_path, maze_dataset, capsys, va
 
 def test_per_reward_normalization_needs_a_weighted_sum(tmp_path, maze_dataset, capsys):
     config = grpo_config(tmp_path / "run", maze_dataset, {"class_path": "videoreason.rewards.SuccessReward"})
-    config["model"]["init_args"]["per_reward_normalization"] = True
+    config["model"]["init_args"]["loss"]["per_reward_normalization"] = True
     err = run_fit(config, tmp_path, capsys)
-    assert "`model.per_reward_normalization`" in err and "SuccessReward" in err
+    assert "`model.loss.per_reward_normalization`" in err and "SuccessReward" in err
 
 
 def test_incomplete_pretrained_folder_is_named(tmp_path, maze_dataset, capsys, tiny_wan_dir):

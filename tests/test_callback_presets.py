@@ -78,8 +78,8 @@ def test_step_plan_presets_replace_the_configs_plan(tmp_path, maze_dataset, sft,
     assert main(["fit", "--config", str(CONFIGS / "grpo_tiny.yaml"), "--trainer.default_root_dir", str(run),
                  "--model.init_args.init_from", str(sft / "adapter"), "--trainer.max_steps", "1",
                  "--data.init_args.root", str(maze_dataset), "--data.init_args.num_val_puzzles", "0",
-                 "--model.init_args.group_size", "2", "--model.init_args.num_steps", "6",
-                 "--model.init_args.rollout_batch_size", "2", "--model.init_args.reward_workers", "1", *TINY,
+                 "--model.init_args.sampling.group_size", "2", "--model.init_args.sampling.num_steps", "6",
+                 "--model.init_args.sampling.batch_size", "2", "--model.init_args.sampling.reward_workers", "1", *TINY,
                  f"--trainer.callbacks+=callbacks/{preset}.yaml"]) == 0
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
     plans = {k: v["last_plan"] for k, v in checkpoint["callbacks"].items() if "last_plan" in v}

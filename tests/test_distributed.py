@@ -45,9 +45,10 @@ def data(tmp_path_factory) -> Path:
 def write_config(folder: Path, phase: str, data: Path, *, devices: int, batch_size: int, steps: int,
                  strategy: dict | None, num_nodes: int = 1, **model_args: object) -> Path:
     """A tiny LoRA run config (``phase`` = ``sft`` or ``grpo``) in ``folder/run.yaml``; the run dir is ``folder``."""
-    model = {"transformer": "tiny", "lora": {"rank": 4, "alpha": 4}, "learning_rate": 1e-2, **model_args}
+    model = {"transformer": "tiny", "lora": {"rank": 4, "alpha": 4}, "optimization": {"learning_rate": 1e-2},
+             **model_args}
     if phase == "grpo":
-        model.update(group_size=4, num_steps=4, reward_workers=1, rollout_batch_size=3)
+        model["sampling"] = {"group_size": 4, "num_steps": 4, "reward_workers": 1, "batch_size": 3}
     config = {
         "seed_everything": 0,
         "trainer": {"default_root_dir": str(folder), "accelerator": "cpu", "devices": devices, "num_nodes": num_nodes,

@@ -32,7 +32,7 @@ def _sizes(phase: str) -> list[str]:
     common = ["--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false",
               "--data.init_args.num_workers", "0", "--data.init_args.num_val_puzzles", "0"]
     if phase == "grpo":
-        return [*common, "--model.init_args.group_size", "2", "--data.init_args.batch_size", "1"]
+        return [*common, "--model.init_args.sampling.group_size", "2", "--data.init_args.batch_size", "1"]
     return [*common, "--data.init_args.batch_size", "1", "--trainer.accumulate_grad_batches", "1"]
 
 

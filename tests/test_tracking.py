@@ -46,9 +46,9 @@ def project(tmp_path_factory, maze_dataset):
                  "--model.init_args.init_from", str(runs / "sft" / "adapter"), "--trainer.max_steps", "1",
                  "--trainer.enable_progress_bar", "false", "--data.init_args.root", str(maze_dataset),
                  "--data.init_args.batch_size", "1", "--data.init_args.num_workers", "0",
-                 "--data.init_args.num_val_puzzles", "0", "--model.init_args.group_size", "2",
-                 "--model.init_args.num_steps", "6", "--model.init_args.rollout_batch_size", "2",
-                 "--model.init_args.lora.rank", "2", "--model.init_args.reward_workers", "1"]) == 0
+                 "--data.init_args.num_val_puzzles", "0", "--model.init_args.sampling.group_size", "2",
+                 "--model.init_args.sampling.num_steps", "6", "--model.init_args.sampling.batch_size", "2",
+                 "--model.init_args.lora.rank", "2", "--model.init_args.sampling.reward_workers", "1"]) == 0
     assert main(["eval", "--ckpt", str(runs / "sft" / "adapter"), "--data", str(maze_dataset), "--limit", "1",
                  "--steps", "1", "--workers", "1"]) == 0
     yield root

@@ -25,9 +25,10 @@ the default ``RunCheckpoint``), and ``--ckpt_path`` checkpoints are read with ``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import lightning as L
 from jsonargparse import Namespace
@@ -87,6 +88,33 @@ class PlainArgumentParser(LightningArgumentParser):
 
     def __init__(self, *args: Any, formatter_class: type = PlainHelp, **kwargs: Any) -> None:
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """jsonargparse's error, plus the new name of each refused key that moved into a settings group."""
+        super().error(message + moved_key_hints(message), ex)
+
+
+REFUSED_KEY = re.compile(r"class_path '([\w.]+)':\s*Option '(\w+)' is not accepted")
+
+
+def moved_key_hints(message: str) -> str:
+    """``"\n  `model.init_args.beta` is now `model.init_args.loss.beta`"`` for each flat phase key that a parser
+    ``message`` refuses (configs written before the phases grouped their settings); empty if none."""
+    import importlib
+
+    from videoreason.phases.settings import flat_key_hint
+
+    hints = []
+    for path, key in REFUSED_KEY.findall(message):
+        module_name, _, name = path.rpartition(".")
+        try:
+            module_class = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError, ValueError):
+            continue
+        hint = flat_key_hint(module_class, key) if isinstance(module_class, type) else None
+        if hint:
+            hints.append(hint)
+    return "".join(f"\n  {hint}" for hint in dict.fromkeys(hints))
 
 
 class VideoReasonCLI(LightningCLI):

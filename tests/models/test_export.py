@@ -18,6 +18,7 @@ from videoreason.models.export import EXPORTED_TRANSFORMER, export_module, load_
 from videoreason.models.lora import LoraSpec, lora_layers, stack_lora
 from videoreason.models.text import HashTextEmbedder, UMT5Embedder
 from videoreason.phases.grpo import GRPOModule
+from videoreason.phases.settings import Optimization, PolicyOptimization, Sampling
 from videoreason.phases.sft import SFTModule
 from videoreason.rewards.embedding import FrameSimilarityReward
 
@@ -96,8 +97,9 @@ def test_grpo_export_stands_alone_and_is_the_trained_model(tmp_path, maze_datase
     sft = SFTModule(transformer="small", lora=LoraSpec(rank=4, alpha=8), val_steps=2)
     _randomise_lora(sft)
     export_module(sft, tmp_path / "sft")
-    grpo = GRPOModule(init_from=str(tmp_path / "sft"), lora=LoraSpec(rank=2, alpha=2), group_size=2, num_steps=3,
-                      reward=FrameSimilarityReward(), learning_rate=5e-2, reward_workers=1)
+    grpo = GRPOModule(init_from=str(tmp_path / "sft"), lora=LoraSpec(rank=2, alpha=2), reward=FrameSimilarityReward(),
+                      sampling=Sampling(group_size=2, num_steps=3, reward_workers=1),
+                      optimization=PolicyOptimization(learning_rate=5e-2))
     assert grpo.hparams["transformer"] == "small"  # what the SFT model was, not GRPO's default
     _grpo_step(grpo, maze_dataset)
     grpo.eval()
@@ -117,8 +119,9 @@ def test_grpo_from_a_full_fine_tune_writes_its_base(tmp_path, maze_dataset):
         param.data.add_(torch.randn_like(param) * 0.01)
     export_module(sft, tmp_path / "sft")
     assert (tmp_path / "sft" / EXPORTED_TRANSFORMER / "config.json").is_file()
-    grpo = GRPOModule(init_from=str(tmp_path / "sft"), lora=LoraSpec(rank=2, alpha=2), group_size=2, num_steps=3,
-                      reward=FrameSimilarityReward(), learning_rate=5e-2, reward_workers=1)
+    grpo = GRPOModule(init_from=str(tmp_path / "sft"), lora=LoraSpec(rank=2, alpha=2), reward=FrameSimilarityReward(),
+                      sampling=Sampling(group_size=2, num_steps=3, reward_workers=1),
+                      optimization=PolicyOptimization(learning_rate=5e-2))
     _grpo_step(grpo, maze_dataset)
     grpo.eval()
     want = grpo.generate(FIRST, ["p"], 9, seeds=[1], steps=2)
@@ -134,8 +137,8 @@ def test_grpo_checkpoint_loads_without_its_start(tmp_path, maze_dataset):
     sft = SFTModule(transformer="tiny", codec=PixelCodec(patch=4), lora=LoraSpec(rank=4))
     _randomise_lora(sft)
     export_module(sft, tmp_path / "sft")
-    grpo = GRPOModule(init_from=str(tmp_path / "sft"), lora=LoraSpec(rank=2), group_size=2, num_steps=3,
-                      reward=FrameSimilarityReward(), reward_workers=1)
+    grpo = GRPOModule(init_from=str(tmp_path / "sft"), lora=LoraSpec(rank=2), reward=FrameSimilarityReward(),
+                      sampling=Sampling(group_size=2, num_steps=3, reward_workers=1))
     data = PuzzleVideoDataModule(str(maze_dataset), batch_size=1, num_val_puzzles=0, samples_per_epoch=1)
     trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
@@ -165,8 +168,9 @@ def test_export_modes_follow_the_umask(tmp_path, mask):
 def test_grpo_decodes_first_frames_only_unless_a_reward_reads_references(maze_dataset):
     from videoreason.rewards.verdict_rewards import DenseReward
 
-    first_only = GRPOModule(transformer="tiny", reward=DenseReward(), group_size=2, num_steps=2)
-    with_refs = GRPOModule(transformer="tiny", reward=FrameSimilarityReward(), group_size=2, num_steps=2)
+    sampling = Sampling(group_size=2, num_steps=2)
+    first_only = GRPOModule(transformer="tiny", reward=DenseReward(), sampling=sampling)
+    with_refs = GRPOModule(transformer="tiny", reward=FrameSimilarityReward(), sampling=sampling)
     assert not first_only.trains_on_videos and with_refs.trains_on_videos
     data = PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=0)
     data.setup("fit")
@@ -228,7 +232,7 @@ def test_export_after_ema_training_holds_the_averaged_weights(tmp_path, maze_dat
 
     from videoreason.callbacks.export import ExportAdapter
 
-    module = SFTModule(transformer="tiny", lora=None, learning_rate=1e-2)
+    module = SFTModule(transformer="tiny", lora=None, optimization=Optimization(learning_rate=1e-2))
     data = PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=0, samples_per_epoch=12)
     ema = EMAWeightAveraging(decay=0.5, update_starting_at_step=2)
     L.Trainer(max_steps=6, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -10,6 +10,7 @@ import torch
 from videoreason.models.lora import LoraSpec, add_lora
 from videoreason.models.quantize import linear_weight_bytes, quantize_8bit
 from videoreason.models.transformer import build_transformer
+from videoreason.phases.settings import Optimization
 
 
 def _inputs(device: str = "cpu", dtype: torch.dtype = torch.float32) -> dict:
@@ -110,7 +111,7 @@ def test_int8_base_on_cuda_saves_memory_and_trains():
 
     plain, module = allocated_by()
     del module
-    quant, module = allocated_by(quantize_base=True, optimizer="adamw8bit")
+    quant, module = allocated_by(quantize_base=True, optimization=Optimization(optimizer="adamw8bit"))
     assert quant < 0.5 * plain  # fp32 blocks -> int8 (+ fp32 scales, LoRA and the unquantized layers)
     video = torch.rand(2, 3, 5, 64, 64, device="cuda") * 2 - 1
     noise = torch.randn(2, 48, 5, 16, 16, device="cuda")

@@ -12,6 +12,7 @@ from videoreason.data.datamodule import PuzzleVideoDataModule
 from videoreason.models.export import export_module
 from videoreason.models.lora import LoraSpec
 from videoreason.phases.grpo import GRPOModule
+from videoreason.phases.settings import PolicyLoss, PolicyOptimization, Sampling
 from videoreason.phases.sft import SFTModule
 from videoreason.rewards.base import Reward
 from videoreason.rewards.groups import RolloutGroups
@@ -46,15 +47,19 @@ def data(maze_dataset) -> PuzzleVideoDataModule:
     return PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=0, samples_per_epoch=4)
 
 
-def _module(**kwargs) -> GRPOModule:
+def _module(sampling: dict | None = None, loss: dict | None = None, optimization: dict | None = None,
+            **kwargs) -> GRPOModule:
+    """A tiny GRPO module; ``sampling``, ``loss`` and ``optimization`` override fields of the test's settings."""
     torch.manual_seed(0)
-    defaults = dict(transformer="tiny", lora=LoraSpec(rank=4, alpha=4), group_size=3, num_steps=4,
-                    reward=Brightness(), learning_rate=1e-2, reward_workers=1)
-    return GRPOModule(**{**defaults, **kwargs})
+    settings = dict(sampling=Sampling(**{"group_size": 3, "num_steps": 4, "reward_workers": 1, **(sampling or {})}),
+                    loss=PolicyLoss(**(loss or {})),
+                    optimization=PolicyOptimization(**{"learning_rate": 1e-2, **(optimization or {})}))
+    return GRPOModule(**{"transformer": "tiny", "lora": LoraSpec(rank=4, alpha=4), "reward": Brightness(),
+                         **settings, **kwargs})
 
 
 def test_one_step_changes_only_lora_and_is_on_policy(data):
-    module = _module(beta=0.1)
+    module = _module(loss={"beta": 0.1})
     base = {n: p.detach().clone() for n, p in module.transformer.named_parameters()}
     trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
     metrics = trainer.callback_metrics
@@ -68,7 +73,7 @@ def test_one_step_changes_only_lora_and_is_on_policy(data):
     for key in ("time/rollout_s", "time/reward_s", "time/train_s", "clip_ratio", "success_rate"):
         assert key in metrics
     assert float(metrics["grad_norm"]) > 0
-    assert float(metrics["learning_rate"]) == pytest.approx(module.hparams.learning_rate)
+    assert float(metrics["learning_rate"]) == pytest.approx(module.optimization.learning_rate)
 
 
 def test_reference_is_the_starting_model_and_kl_grows(data, tmp_path):
@@ -77,7 +82,7 @@ def test_reference_is_the_starting_model_and_kl_grows(data, tmp_path):
         if "lora_B" in name:
             param.data.normal_(std=0.05)
     export_module(sft, tmp_path / "sft")
-    module = _module(init_from=str(tmp_path / "sft"), beta=0.1, learning_rate=5e-2)
+    module = _module(init_from=str(tmp_path / "sft"), loss={"beta": 0.1}, optimization={"learning_rate": 5e-2})
     first = torch.zeros(1, 3, 64, 64)
     want = sft.generate(first, ["p"], 9, steps=2)
     torch.testing.assert_close(module.generate(first, ["p"], 9, steps=2), want, atol=1, rtol=0)  # merged SFT
@@ -89,7 +94,7 @@ def test_reference_is_the_starting_model_and_kl_grows(data, tmp_path):
 
 
 def test_inner_epochs_move_the_ratio_and_clip(data):
-    module = _module(inner_epochs=2, clip_range=1e-4, learning_rate=5e-2)
+    module = _module(loss={"clip_range": 1e-4}, optimization={"inner_epochs": 2, "learning_rate": 5e-2})
     trainer = _fit(module, data, steps=2)  # one batch, two optimizer steps
     metrics = trainer.callback_metrics
     assert float(metrics["ratio/max"]) - float(metrics["ratio/min"]) > 0
@@ -102,10 +107,10 @@ def test_reward_of_wrong_shape_is_refused(data):
 
 
 def test_bad_settings_name_the_argument():
-    with pytest.raises(ValueError, match="group_size"):
-        GRPOModule(transformer="tiny", group_size=1)
-    with pytest.raises(ValueError, match="clip_range"):
-        GRPOModule(transformer="tiny", clip_range=0)
+    with pytest.raises(ValueError, match="`sampling.group_size` must be >= 2"):
+        GRPOModule(transformer="tiny", sampling=Sampling(group_size=1))
+    with pytest.raises(ValueError, match="`loss.clip_range` must be > 0"):
+        GRPOModule(transformer="tiny", loss={"clip_range": 0})
 
 
 def test_step_plan_defaults_to_all_steps_and_is_checked_when_set():
@@ -128,7 +133,7 @@ def test_a_step_shows_its_rollout_scoring_and_update_progress(data, capfd):
     err = capfd.readouterr().err
     assert "step 1: rollout" in err and "step 1: update" in err
     # 2 puzzles x G videos, then 2 SDE steps x 1 micro-batch of policy-loss terms
-    total = 2 * module.hparams.group_size + 2
+    total = 2 * module.sampling.group_size + 2
     assert f"/{total} [" in err  # tqdm redraws at most every 0.1 s: the last state need not be printed
 
 
@@ -149,7 +154,7 @@ def test_reward_curve_plot_is_written(maze_dataset, tmp_path):
 
 
 def test_fast_tail_config_runs(data):
-    module = _module(tail={"steps": 2, "solver": "dpmpp_2m"})
+    module = _module(sampling={"tail": {"steps": 2, "solver": "dpmpp_2m"}})
     trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
     assert float(trainer.callback_metrics["train/sde_steps"]) == 2.0
 
@@ -223,7 +228,7 @@ def test_offloaded_rollouts_give_the_same_update(data, monkeypatch):
     results = {}
     for offload in (False, True):
         moves.clear()
-        module = _module(offload_rollouts=offload, rollout_batch_size=3, micro_batch_size=2)
+        module = _module(sampling={"offload": offload, "batch_size": 3}, optimization={"micro_batch_size": 2})
         seen = _capture_rollouts(module, monkeypatch)
         trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
         results[offload] = (float(trainer.callback_metrics["train/loss"]),
@@ -237,7 +242,7 @@ def test_offloaded_rollouts_give_the_same_update(data, monkeypatch):
 
 
 def test_grpo_trains_lora_on_an_int8_base(data):
-    module = _module(quantize_base=True, beta=0.1)
+    module = _module(quantize_base=True, loss={"beta": 0.1})
     base = {n: p.detach().clone() for n, p in module.transformer.named_parameters()}
     assert module.transformer.blocks[0].attn1.to_q.base_layer.weight.dtype == torch.int8
     trainer = _fit(module, data, callbacks=[EarlyStepFocus(num_sde_steps=2)])
@@ -252,7 +257,7 @@ def test_grpo_trains_lora_on_an_int8_base(data):
 def test_offloaded_rollouts_on_cuda_are_pinned_and_update_the_same(data, monkeypatch):
     results = {}
     for offload in (False, True):
-        module = _module(offload_rollouts=offload, rollout_batch_size=3, micro_batch_size=2)
+        module = _module(sampling={"offload": offload, "batch_size": 3}, optimization={"micro_batch_size": 2})
         seen = []
         update = module._update
 
@@ -277,7 +282,7 @@ def test_offloaded_rollouts_on_cuda_are_pinned_and_update_the_same(data, monkeyp
 
 def test_a_clip_trained_start_rolls_out_window_by_window(data, tmp_path, monkeypatch):
     sft = SFTModule(transformer="tiny", clip_frames=2, val_steps=2)
-    module = _module(init_from=str(export_module(sft, tmp_path / "sft")), num_steps=3)
+    module = _module(init_from=str(export_module(sft, tmp_path / "sft")), sampling={"num_steps": 3})
     assert module.hparams.clip_frames == 2  # the start's windows
     seen = _capture_rollouts(module, monkeypatch)
     rollouts = []

@@ -46,7 +46,8 @@ def test_grpo_raises_held_out_success_of_the_packaged_model(tmp_path, seed):
                 "--model.init_args.init_from", START.path, "--data.init_args.root", data,
                 "--data.init_args.num_val_puzzles", 0, "--trainer.limit_val_batches", 0,
                 "--trainer.max_steps", STEPS, "--trainer.default_root_dir", run, "--trainer.logger", "false",
-                "--seed_everything", seed, "--model.init_args.seed", seed, "--model.init_args.reward_workers", 1)
+                "--seed_everything", seed, "--model.init_args.seed", seed,
+                "--model.init_args.sampling.reward_workers", 1)
     after = tmp_path / "after"
     videoreason("eval", "--ckpt", run / "adapter", "--data", data, "--out", after, "--workers", 1, "--track", "false")
     (sr_before, f1_before), (sr_after, f1_after) = scores(before), scores(after)

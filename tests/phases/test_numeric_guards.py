@@ -11,6 +11,7 @@ from videoreason.data.datamodule import PuzzleVideoDataModule
 from videoreason.models.export import load_module
 from videoreason.models.lora import LoraSpec
 from videoreason.phases.grpo import GRPOModule
+from videoreason.phases.settings import Optimization, PolicyOptimization, Sampling
 from videoreason.phases.sft import SFTModule
 from videoreason.phases.video_module import NonFiniteTrainingError
 
@@ -46,12 +47,12 @@ def lora_of(module) -> dict[str, torch.Tensor]:
 def test_a_nan_sft_step_is_skipped_and_training_goes_on(tmp_path, maze_dataset):
     data = PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=0)
     L.seed_everything(0)
-    clean = PoisonedSFT(transformer="tiny", lora=LoraSpec(rank=2), learning_rate=1e-2)
+    clean = PoisonedSFT(transformer="tiny", lora=LoraSpec(rank=2), optimization=Optimization(learning_rate=1e-2))
     trainer(tmp_path / "a", 1).fit(clean, datamodule=data)
     after_one = lora_of(clean)
 
     L.seed_everything(0)
-    module = PoisonedSFT(transformer="tiny", lora=LoraSpec(rank=2), learning_rate=1e-2)
+    module = PoisonedSFT(transformer="tiny", lora=LoraSpec(rank=2), optimization=Optimization(learning_rate=1e-2))
     module.poisoned = {1}
     run = trainer(tmp_path / "b", 3)
     run.fit(module, datamodule=PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=0))
@@ -62,7 +63,8 @@ def test_a_nan_sft_step_is_skipped_and_training_goes_on(tmp_path, maze_dataset):
 
 
 def test_too_many_nan_steps_stop_with_a_clear_error_and_a_finite_checkpoint(tmp_path, maze_dataset):
-    module = PoisonedSFT(transformer="tiny", lora=LoraSpec(rank=2), learning_rate=1e-2, max_nonfinite_steps=3)
+    module = PoisonedSFT(transformer="tiny", lora=LoraSpec(rank=2), optimization=Optimization(learning_rate=1e-2),
+                         max_nonfinite_steps=3)
     module.poisoned = set(range(1, 100))
     with pytest.raises(NonFiniteTrainingError, match="max_nonfinite_steps"):
         trainer(tmp_path, 10).fit(module, datamodule=PuzzleVideoDataModule(str(maze_dataset), batch_size=2,
@@ -80,8 +82,9 @@ def test_a_nan_grpo_update_is_skipped_without_touching_the_adapter(tmp_path, maz
     parser = ArgumentParser()
     parser.add_argument("--reward", type=torch.nn.Module)
     reward = parser.instantiate_classes(parser.parse_object({"reward": varying_reward})).reward
-    module = PoisonedGRPO(transformer="tiny", lora=LoraSpec(rank=2), reward=reward, group_size=2, num_steps=3,
-                          learning_rate=1e-2, reward_workers=1)
+    module = PoisonedGRPO(transformer="tiny", lora=LoraSpec(rank=2), reward=reward,
+                          sampling=Sampling(group_size=2, num_steps=3, reward_workers=1),
+                          optimization=PolicyOptimization(learning_rate=1e-2))
     module.poisoned = {0}
     before = lora_of(module)
     # a skipped update does not count as a step: one batch, one (skipped) update

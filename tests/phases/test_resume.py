@@ -35,8 +35,8 @@ def fit_args(run: Path, data: Path, phase: str, steps: int, *extra: str, reward:
                  "--data.init_args.samples_per_epoch", "16", "--model.init_args.lora.rank", "4"]
     else:
         args += ["--data.init_args.batch_size", "2", "--model.init_args.init_from", "null",
-                 "--model.init_args.group_size", "2", "--model.init_args.num_steps", "6",
-                 "--model.init_args.rollout_batch_size", "2", "--model.init_args.lora.rank", "4",
+                 "--model.init_args.sampling.group_size", "2", "--model.init_args.sampling.num_steps", "6",
+                 "--model.init_args.sampling.batch_size", "2", "--model.init_args.lora.rank", "4",
                  "--model.init_args.reward", json.dumps(reward)]
     return args + list(extra)
 

@@ -9,6 +9,7 @@ import torch
 from videoreason.data.datamodule import PuzzleVideoDataModule
 from videoreason.data.generate import generate_dataset
 from videoreason.models.lora import LoraSpec
+from videoreason.phases.settings import FlowMatchingLoss, Optimization
 from videoreason.phases.sft import SFTModule
 
 
@@ -33,7 +34,7 @@ def fixed_loss(module: SFTModule, batch: dict) -> float:
 def test_sft_loss_falls_and_only_lora_changes(dataset):
     torch.manual_seed(0)
     data = PuzzleVideoDataModule(str(dataset), batch_size=4, num_val_puzzles=2, samples_per_epoch=8)
-    module = SFTModule(lora=LoraSpec(rank=8, alpha=8), learning_rate=1e-2, val_steps=4)
+    module = SFTModule(lora=LoraSpec(rank=8, alpha=8), optimization=Optimization(learning_rate=1e-2), val_steps=4)
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
     before = fixed_loss(module, batch)
@@ -55,8 +56,8 @@ def test_generated_video_shape_and_bad_config():
     first = torch.zeros(2, 3, 64, 64)
     video = module.generate(first, ["a", "b"], num_frames=9)
     assert video.shape == (2, 9, 64, 64, 3) and video.dtype == torch.uint8
-    with pytest.raises(ValueError, match="learning_rate"):
-        SFTModule(learning_rate=0)
+    with pytest.raises(ValueError, match="`optimization.learning_rate` must be > 0"):
+        SFTModule(optimization=Optimization(learning_rate=0))
     from videoreason.models.text import HashTextEmbedder
 
     with pytest.raises(ValueError, match="text_dim"):
@@ -64,18 +65,18 @@ def test_generated_video_shape_and_bad_config():
 
 
 def test_change_weight_upweights_where_the_solution_is_drawn():
-    module = SFTModule(change_weight=9.0)
+    module = SFTModule(loss=FlowMatchingLoss(change_weight=9.0))
     torch.nn.init.zeros_(module.transformer.proj_out.weight)
     torch.nn.init.zeros_(module.transformer.proj_out.bias)  # v = 0: the loss is the weighted mean of target^2
     video = torch.full((1, 3, 9, 64, 64), -1.0)
     sigma, gen = torch.tensor([0.5]), torch.Generator().manual_seed(0)
     noise = torch.randn(module.codec.encode(video).shape, generator=gen)
     static = module.flow_matching_loss(video, ["p"], sigma, noise)
-    module.hparams.change_weight = 0.0
+    module.loss = FlowMatchingLoss(change_weight=0.0)
     assert torch.allclose(static, module.flow_matching_loss(video, ["p"], sigma, noise))  # nothing changes: plain
     video[:, :, 4:, :8, :8] = 1.0  # one 8x8 block painted from frame 4 on
     plain = module.flow_matching_loss(video, ["p"], sigma, noise)
-    module.hparams.change_weight = 9.0
+    module.loss = FlowMatchingLoss(change_weight=9.0)
     weighted = module.flow_matching_loss(video, ["p"], sigma, noise)
     target = (noise - module.codec.encode(video))[:, :, 1:].square()
     changed = torch.zeros(1, 1, *target.shape[2:])
@@ -83,12 +84,12 @@ def test_change_weight_upweights_where_the_solution_is_drawn():
     weight = 1 + 9.0 * changed
     assert torch.allclose(plain, target.mean())
     assert torch.allclose(weighted, (target * weight).mean() / weight.mean())
-    with pytest.raises(ValueError, match="change_weight"):
-        SFTModule(change_weight=-1)
+    with pytest.raises(ValueError, match="`loss.change_weight` must be >= 0"):
+        SFTModule(loss={"change_weight": -1})
 
 
 def test_rising_frame_noise_draws_one_sorted_level_per_frame_and_noises_each_frame_at_it(dataset):
-    module = SFTModule(frame_noise="rising", sigma_sampling="uniform", shift=1.0)
+    module = SFTModule(loss=FlowMatchingLoss(frame_noise="rising", sigma_sampling="uniform", shift=1.0))
     data = PuzzleVideoDataModule(str(dataset), batch_size=4, num_val_puzzles=0)
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
@@ -111,8 +112,8 @@ def test_rising_frame_noise_draws_one_sorted_level_per_frame_and_noises_each_fra
     per_frame = module.flow_matching_loss(batch["video"][:1], batch["prompt"][:1], clean_first, seen["noise"][:1])
     shared = module.flow_matching_loss(batch["video"][:1], batch["prompt"][:1], torch.ones(1), seen["noise"][:1])
     assert not torch.allclose(per_frame, shared)  # frame 1 was not noised like the others
-    with pytest.raises(ValueError, match="frame_noise"):
-        SFTModule(frame_noise="sometimes")
+    with pytest.raises(ValueError, match="`loss.frame_noise` must be one of"):
+        SFTModule(loss=FlowMatchingLoss(frame_noise="sometimes"))
     with pytest.raises(ValueError, match="frame_lag"):
         SFTModule(frame_lag=-1)
 
@@ -134,9 +135,9 @@ def test_frame_lag_samples_frames_one_after_another():
 def test_export_keeps_the_staggered_sampler(tmp_path):
     from videoreason.models.export import export_module, load_module
 
-    module = SFTModule(val_steps=2, frame_noise="rising", frame_lag=1)
+    module = SFTModule(val_steps=2, loss=FlowMatchingLoss(frame_noise="rising"), frame_lag=1)
     loaded = load_module(export_module(module, tmp_path / "adapter"))
-    assert loaded.hparams.frame_noise == "rising" and loaded.hparams.frame_lag == 1
+    assert loaded.loss.frame_noise == "rising" and loaded.hparams.frame_lag == 1
     first = torch.rand(1, 3, 64, 64) * 2 - 1
     assert torch.equal(module.generate(first, ["p"], num_frames=5), loaded.generate(first, ["p"], num_frames=5))
 

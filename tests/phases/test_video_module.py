@@ -11,6 +11,7 @@ from conftest import CountingEmbedder
 from videoreason.data.datamodule import PuzzleVideoDataModule
 from videoreason.models.lora import LoraSpec
 from videoreason.models.text import HashTextEmbedder
+from videoreason.phases.settings import Optimization
 from videoreason.phases.sft import SFTModule
 
 
@@ -51,8 +52,8 @@ def _train(
     """``steps`` optimizer steps on a fixed batch; returns losses, the flat LoRA update and the module."""
     video, prompts, sigma, noise = _batch(device)
     torch.manual_seed(0)
-    module = SFTModule(transformer="small", lora=LoraSpec(rank=16, alpha=16), optimizer=optimizer,
-                       learning_rate=lr).to(device)
+    module = SFTModule(transformer="small", lora=LoraSpec(rank=16, alpha=16),
+                       optimization=Optimization(learning_rate=lr, optimizer=optimizer)).to(device)
     params = [p for p in module.transformer.parameters() if p.requires_grad]
     start = torch.cat([p.detach().flatten() for p in params]).clone()
     opt = module._optimizer()
@@ -114,12 +115,14 @@ def test_prompts_are_embedded_once_at_fit_start(maze_dataset):
 
 @pytest.mark.parametrize("phase", ["sft", "grpo"])
 @pytest.mark.parametrize(("key", "value"), [
-    ("learning_rate", 0.0), ("weight_decay", -1.0), ("warmup_steps", -1), ("optimizer", "sgd"), ("val_steps", 0),
-    ("val_shift", 0.0), ("num_sample_videos", -1), ("max_nonfinite_steps", 0), ("clip_frames", 1),
+    ("optimization.learning_rate", 0.0), ("optimization.weight_decay", -1.0), ("optimization.warmup_steps", -1),
+    ("optimization.optimizer", "sgd"), ("val_steps", 0), ("val_shift", 0.0), ("num_sample_videos", -1),
+    ("max_nonfinite_steps", 0), ("clip_frames", 1),
 ])
 def test_both_phases_check_the_shared_arguments_the_same_way(phase, key, value):
     from videoreason.phases.grpo import GRPOModule
 
     module = SFTModule if phase == "sft" else GRPOModule
+    group, _, name = key.rpartition(".")
     with pytest.raises(ValueError, match=f"`{key}` must"):
-        module(transformer="tiny", **{key: value})
+        module(transformer="tiny", **({group: {name: value}} if group else {name: value}))

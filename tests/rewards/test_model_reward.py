@@ -12,6 +12,7 @@ import torch
 from videoreason.data.datamodule import PuzzleVideoDataModule
 from videoreason.models.lora import LoraSpec
 from videoreason.phases.grpo import GRPOModule
+from videoreason.phases.settings import PolicyOptimization, Sampling
 from videoreason.rewards import ColourFractionScorer, ModelReward, SuccessReward, WeightedSum, load_reward
 from videoreason.rewards.base import reward_inputs
 from videoreason.rewards.groups import RolloutGroups
@@ -79,8 +80,9 @@ def test_grpo_hands_prompts_to_the_judge_and_logs_it_next_to_success(maze_datase
 
     torch.manual_seed(0)
     reward = WeightedSum({"judge": ModelReward(judge), "success": SuccessReward()}, {"judge": 1.0, "success": 0.0})
-    module = GRPOModule(transformer="tiny", lora=LoraSpec(rank=4, alpha=4), group_size=3, num_steps=4, reward=reward,
-                        learning_rate=1e-2, reward_workers=1)
+    module = GRPOModule(transformer="tiny", lora=LoraSpec(rank=4, alpha=4), reward=reward,
+                        sampling=Sampling(group_size=3, num_steps=4, reward_workers=1),
+                        optimization=PolicyOptimization(learning_rate=1e-2))
     data = PuzzleVideoDataModule(str(maze_dataset), batch_size=2, num_val_puzzles=0, samples_per_epoch=4)
     trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)

@@ -98,14 +98,18 @@ def instantiate_module(config: dict[str, Any], where: str = "module config",
 
     if not isinstance(config, dict) or "class_path" not in config:
         raise ValueError(f"{where} must be a mapping with a `class_path`, got {type(config).__name__}")
-    flat = {"_class_path": config["class_path"], **(config.get("init_args") or {})}
-    if overrides:
-        module_name, _, name = str(config["class_path"]).rpartition(".")
-        try:
-            accepted = inspect.signature(getattr(importlib.import_module(module_name), name)).parameters
-        except (ImportError, AttributeError, ValueError) as err:
-            raise ValueError(f"cannot build the module of {where}: {err}") from err
-        flat.update({k: v for k, v in overrides.items() if k in accepted})
+    module_name, _, name = str(config["class_path"]).rpartition(".")
+    try:
+        module_class = getattr(importlib.import_module(module_name), name)
+        accepted = inspect.signature(module_class).parameters
+    except (ImportError, AttributeError, ValueError, TypeError) as err:
+        raise ValueError(f"cannot build the module of {where}: {err}") from err
+    init_args = dict(config.get("init_args") or {})
+    if hasattr(module_class, "upgrade_init_args"):  # a module saved by an older version (flat keys) still loads
+        init_args = module_class.upgrade_init_args(init_args)
+    flat = {"_class_path": config["class_path"], **init_args}
+    flat.update({k: v for k, v in (overrides or {}).items() if k in accepted})
+
     def build() -> L.LightningModule:
         forget_given_hyperparameters()  # else, inside a module LightningCLI builds, it saves the outer one's
         return lightning_instantiate(L.LightningModule, flat)

@@ -2,12 +2,12 @@
 
 One training step (manual optimisation), for a batch of puzzles:
 
-1. Rollout: ``group_size`` videos per puzzle from its first frame and prompt, different noise, following
+1. Rollout: ``sampling.group_size`` videos per puzzle from its first frame and prompt, different noise, following
    ``step_plan`` (set by a step-plan callback such as ``EarlyStepFocus``): ``"sde"`` steps are stochastic and keep
    latents + log-probs, ``"ode"`` steps run without grad or storage (optionally a fast multistep tail). A model
    trained on clips (``clip_frames``) rolls a video out window by window, each window conditioned on the last frame
    of the one before and denoised along the whole plan: a video's SDE steps are those of all its windows.
-   Rollouts go in chunks of ``rollout_batch_size``; each decoded chunk is verified on a CPU thread pool while the
+   Rollouts go in chunks of ``sampling.batch_size``; each decoded chunk is verified on a CPU thread pool while the
    next chunk denoises.
 2. Rewards: the step's `RolloutGroups` record (per puzzle: id, task, puzzle, prompt, reference video; per rollout
    ``[B, G]``: videos and verdicts, each video parsed and verified once) is scored by the reward metric
@@ -44,13 +44,13 @@ from videoreason.diffusion.noise import sample_generators, standard_normal
 from videoreason.diffusion.plans import default_plan, validate_plan
 from videoreason.diffusion.sampler import FlowSampler, Rollout, RolloutStep
 from videoreason.diffusion.schedule import sampling_sigmas
-from videoreason.diffusion.solvers import TailSpec
 from videoreason.diffusion.steps import sde_kl
 from videoreason.media import Tile, to_uint8
 from videoreason.models.codec import Codec
 from videoreason.models.export import make_hparams_portable
 from videoreason.models.lora import LoraSpec, lora_layers, lora_spec_of, merge_lora
 from videoreason.models.text import TextEmbedder
+from videoreason.phases.settings import PolicyLoss, PolicyOptimization, Sampling, settings_of
 from videoreason.phases.video_module import VideoModule
 from videoreason.rewards.advantages import gather_groups, group_advantages, tied_group_fraction
 from videoreason.rewards.base import Reward, check_finite, reward_inputs
@@ -61,6 +61,7 @@ from videoreason.rewards.verdict_rewards import DenseReward, SuccessReward
 
 DEFAULT_LORA = LoraSpec()
 """The GRPO adapter unless configured: rank 16 on attention and FFN."""
+DEFAULT_SAMPLING, DEFAULT_LOSS, DEFAULT_OPTIMIZATION = Sampling(), PolicyLoss(), PolicyOptimization()
 
 
 def default_reward() -> WeightedSum:
@@ -88,37 +89,15 @@ class GRPOModule(VideoModule):
         reward: Reward metric; default ``success + 0.5 * dense``. Given as a YAML file, the one exception to paths
             relative to the working directory: a file named inside a config is read relative to that config
             (jsonargparse), so the packaged configs find their packaged reward files wherever they are installed.
-        group_size: Rollouts per puzzle (G).
-        num_steps: Denoising steps N of a rollout.
-        shift: Sigma shift of the rollout schedule.
-        noise_level: SDE noise scale ``a``.
-        sde_variant: ``flow_grpo`` or ``cps`` (coefficients-preserving).
-        tail: Fast deterministic solver for the steps after the last SDE step (``None``: plain Euler steps).
-        clip_range: PPO clip epsilon (log-probs are means over latent elements, so small: 1e-4 .. 1e-3).
-        adv_clip: Clip advantages to ``[-adv_clip, adv_clip]`` (``None``: no clipping).
-        beta: KL weight to the reference policy (0 skips the reference pass).
-        per_reward_normalization: Normalise each ``WeightedSum`` component within its group before weighting
-            (needs a ``WeightedSum`` reward).
-        scale_rewards: Divide advantages by the group's reward std (``group``, GRPO), the batch's (``batch``) or
-            nothing (``none``, Dr. GRPO); TRL's ``scale_rewards`` (``videoreason.rewards.advantages``).
-        inner_epochs: Optimizer steps on each batch of rollouts.
-        micro_batch_size: Samples per backward pass (0: all rollouts of the step at once).
-        rollout_batch_size: Videos denoised at once (0: all); chunks are verified while the next one denoises.
-        reward_workers: CPU threads verifying videos.
-        learning_rate: AdamW learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: Linear LR warm-up in optimizer steps.
-        optimizer: ``adamw``, ``adamw8bit`` (bitsandbytes 8-bit moments) or ``paged_adamw8bit`` (state paged to the
-            host under GPU memory pressure).
-        max_grad_norm: Gradient-norm clip (0: off).
+        sampling: How the groups of videos are rolled out (`Sampling`: group size, denoising steps, SDE noise,
+            chunking, offloading).
+        loss: The clipped objective and its advantages (`PolicyLoss`: clip range, KL weight, reward scaling).
+        optimization: The optimizer, inner epochs, micro-batches and gradient clip (`PolicyOptimization`).
         gradient_checkpointing: Recompute transformer blocks in backward.
         quantize_base: Int8 frozen base weights under the GRPO adapter (``videoreason.models.quantize``); needs
             ``lora``. The reference policy (adapter disabled) is then the int8 base too.
-        offload_rollouts: Keep the stored SDE-step latents of a rollout in CPU memory (pinned on CUDA) from the end
-            of each chunk until the policy update, which moves one micro-batch at a time back to the device: the
-            device then holds ``micro_batch_size`` samples' step latents instead of ``2 x steps x G x B``.
-        val_steps: Denoising steps of validation videos (default ``num_steps``).
-        val_shift: Sigma shift of validation sampling (default ``shift``).
+        val_steps: Denoising steps of validation videos (default ``sampling.num_steps``).
+        val_shift: Sigma shift of validation sampling (default ``sampling.shift``).
         num_sample_videos: Videos kept for logging (validation and rollouts).
         seed: Seed of rollout and validation noise.
         max_nonfinite_steps: Stop (with a checkpoint of the last finite weights) after this many optimizer steps in
@@ -138,59 +117,29 @@ class GRPOModule(VideoModule):
         lora: LoraSpec | None = DEFAULT_LORA,
         base_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto",
         reward: Reward | None = None,
-        group_size: int = 4,
-        num_steps: int = 10,
-        shift: float = 5.0,
-        noise_level: float = 0.7,
-        sde_variant: Literal["flow_grpo", "cps"] = "flow_grpo",
-        tail: TailSpec | None = None,
-        clip_range: float = 1e-3,
-        adv_clip: float | None = 5.0,
-        beta: float = 0.0,
-        per_reward_normalization: bool = False,
-        scale_rewards: Literal["group", "batch", "none"] = "group",
-        inner_epochs: int = 1,
-        micro_batch_size: int = 0,
-        rollout_batch_size: int = 0,
-        reward_workers: int = 2,
-        learning_rate: float = 1e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
-        optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit"] = "adamw",
-        max_grad_norm: float = 1.0,
+        sampling: Sampling = DEFAULT_SAMPLING,
+        loss: PolicyLoss = DEFAULT_LOSS,
+        optimization: PolicyOptimization = DEFAULT_OPTIMIZATION,
         gradient_checkpointing: bool = False,
         quantize_base: bool = False,
-        offload_rollouts: bool = False,
         val_steps: int | None = None,
         val_shift: float | None = None,
         num_sample_videos: int = 8,
         seed: int = 0,
         max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=warmup_steps,
-                         optimizer=optimizer, quantize_base=quantize_base, clip_frames=clip_frames,
-                         val_steps=num_steps if val_steps is None else val_steps,
-                         val_shift=shift if val_shift is None else val_shift,
+        sampling, loss = settings_of(sampling, Sampling), settings_of(loss, PolicyLoss)
+        super().__init__(optimization=settings_of(optimization, PolicyOptimization), quantize_base=quantize_base,
+                         clip_frames=clip_frames, val_steps=sampling.num_steps if val_steps is None else val_steps,
+                         val_shift=sampling.shift if val_shift is None else val_shift,
                          num_sample_videos=num_sample_videos, seed=seed, max_nonfinite_steps=max_nonfinite_steps)
-        for name, value, low in (("group_size", group_size, 2), ("num_steps", num_steps, 2),
-                                 ("inner_epochs", inner_epochs, 1), ("micro_batch_size", micro_batch_size, 0),
-                                 ("rollout_batch_size", rollout_batch_size, 0), ("reward_workers", reward_workers, 1)):
-            if value < low:
-                raise ValueError(f"`{name}` must be >= {low}, got {value}")
-        if not clip_range > 0:
-            raise ValueError(f"`clip_range` must be > 0, got {clip_range}")
-        if beta < 0:
-            raise ValueError(f"`model.beta` must be >= 0, got {beta}")
-        if not noise_level > 0:
-            raise ValueError(f"`model.noise_level` must be > 0 (the SDE steps' noise gives the log-probs GRPO "
-                             f"trains on), got {noise_level}")
-        if adv_clip is not None and not adv_clip > 0:
-            raise ValueError(f"`model.adv_clip` must be > 0 or null (no clipping), got {adv_clip}")
+        self.sampling, self.loss = sampling, loss
         reward = reward if reward is not None else default_reward()
-        if per_reward_normalization and not isinstance(reward, WeightedSum):
-            raise ValueError(f"`model.per_reward_normalization` normalises the components of a WeightedSum reward; "
-                             f"`model.reward` is a {type(reward).__name__}")
+        if loss.per_reward_normalization and not isinstance(reward, WeightedSum):
+            raise ValueError(f"`model.loss.per_reward_normalization` normalises the components of a WeightedSum "
+                             f"reward; `model.reward` is a {type(reward).__name__}")
         self.save_hyperparameters(ignore=["codec", "text_embedder", "reward"])
+        self.hparams.update(sampling=sampling, loss=loss, optimization=self.optimization)  # every field, recorded
         make_hparams_portable(self)
         self.hparams.val_steps, self.hparams.val_shift = self.val_steps, self.val_shift  # what validation uses
         source = None
@@ -206,7 +155,7 @@ class GRPOModule(VideoModule):
         self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base,
                              pretrained=pretrained, base_dtype=base_dtype, default_transformer="small",
                              source=source)
-        if lora is None and beta > 0:
+        if lora is None and loss.beta > 0:
             self.reference = copy.deepcopy(self.transformer).requires_grad_(False).eval()
         self.reward = reward
         for metric in self.reward.modules():
@@ -215,14 +164,13 @@ class GRPOModule(VideoModule):
         # ground-truth videos are a large copy per step (B x G videos): made only for rewards that read them
         self.reward_reads_references = "references" in reward_inputs(self.reward)
         self.trains_on_videos = self.reward_reads_references  # else the data module decodes first frames only
-        self.tail = TailSpec(**tail) if isinstance(tail, dict) else tail  # hparams keep it as a dict
         self.automatic_optimization = False
-        self.step_plan = default_plan(num_steps)
+        self.step_plan = default_plan(sampling.num_steps)
 
     @property
     def num_steps(self) -> int:
-        """Denoising steps of a rollout (``hparams.num_steps``)."""
-        return int(self.hparams.num_steps)
+        """Denoising steps of a rollout (``sampling.num_steps``)."""
+        return self.sampling.num_steps
 
     @property
     def step_plan(self) -> list[str]:
@@ -231,7 +179,7 @@ class GRPOModule(VideoModule):
 
     @step_plan.setter
     def step_plan(self, plan: list[str]) -> None:
-        self._step_plan = validate_plan(plan, self.hparams.num_steps)
+        self._step_plan = validate_plan(plan, self.sampling.num_steps)
 
     def _start_from(self, init_from: str, codec: Codec | None, text_embedder: TextEmbedder | None
                     ) -> tuple[torch.nn.Module, str, Codec, TextEmbedder]:
@@ -258,7 +206,7 @@ class GRPOModule(VideoModule):
         (seed, optimizer step, puzzle id, copy number): resumable, and a rollout is the same whatever rank, batch or
         chunk it lands in (so 1 and N processes agree). A puzzle drawn again in the same batch continues its copy
         numbers (``G .. 2G - 1``): its second group is rolled out with other noise."""
-        group, draws = self.hparams.group_size, Counter()
+        group, draws = self.sampling.group_size, Counter()
         keys = []
         for i in ids:
             keys += [f"{i}#{draws[i] * group + g}" for g in range(group)]
@@ -271,7 +219,7 @@ class GRPOModule(VideoModule):
         progress: tqdm | None = None,
     ) -> tuple[Rollout, torch.Tensor, np.ndarray, list[Any]]:
         """Roll out ``G = len(generators) // B`` videos of each of ``B`` puzzles (``first_frames`` ``[B, 3, H, W]``,
-        ``prompts`` ``[B]``; ``generators`` one per rollout, rows ``b * G + g``) in chunks of ``rollout_batch_size``
+        ``prompts`` ``[B]``; ``generators`` one per rollout, rows ``b * G + g``) in chunks of ``sampling.batch_size``
         rows; ``scorer(chunk_videos, rows)`` is called on each decoded chunk (returns a future).
 
         Returns the merged rollout (its rows ``b * G + g``), the prompt embedding of each row, the uint8 videos
@@ -281,12 +229,12 @@ class GRPOModule(VideoModule):
             raise ValueError(f"{n} generators for {draws} puzzles: expected G per puzzle")
         puzzle_of_row = torch.arange(draws).repeat_interleave(n // draws)  # the transformer's batch is flat
         embeds = self.text_embedder.embed(prompts).to(self.device)[puzzle_of_row.to(self.device)]
-        chunk = self.hparams.rollout_batch_size or n
+        chunk = self.sampling.batch_size or n
         parts, videos, futures = [], [], []
         for start in range(0, n, chunk):
             rows = slice(start, min(start + chunk, n))
             part, video = self._rollout_videos(first_frames[puzzle_of_row[rows]], embeds[rows], generators[rows])
-            if self.hparams.offload_rollouts:  # free the chunk's step latents on the device right away
+            if self.sampling.offload:  # free the chunk's step latents on the device right away
                 part = part.to("cpu")
             if scorer is not None:
                 futures.append(scorer(video, rows))
@@ -295,7 +243,7 @@ class GRPOModule(VideoModule):
             if progress is not None:
                 progress.update(len(video))
         merged = Rollout.cat(parts)
-        if self.hparams.offload_rollouts and torch.cuda.is_available():
+        if self.sampling.offload and torch.cuda.is_available():
             merged = merged.to("cpu", pin=True)  # async copies back in _update
         videos = np.concatenate(videos)
         return merged, embeds, videos.reshape(draws, n // draws, *videos.shape[1:]), futures
@@ -309,14 +257,14 @@ class GRPOModule(VideoModule):
         frames = self.spec.num_frames
         clip, windows = self.clip_windows(frames)
         first = self.codec.encode(first_frames.unsqueeze(2))  # [n, C, 1, h, w]
-        sigmas = sampling_sigmas(self.hparams.num_steps, shift=self.hparams.shift)
+        sigmas = sampling_sigmas(self.sampling.num_steps, shift=self.sampling.shift)
         sampler = FlowSampler(self.transformer)
         shape = self.codec.latent_shape(clip, height, width)
         steps, pieces = [], []
         for w in range(windows):
             noise = standard_normal(generators, shape, first.device)  # [n, C, f, h, w]; frame 0 unused
-            part = sampler.rollout(noise, first, embeds, sigmas, self.step_plan, noise_level=self.hparams.noise_level,
-                                   variant=self.hparams.sde_variant, generator=generators, tail=self.tail)
+            part = sampler.rollout(noise, first, embeds, sigmas, self.step_plan, noise_level=self.sampling.noise_level,
+                                   variant=self.sampling.sde_variant, generator=generators, tail=self.sampling.tail)
             video = to_uint8(self.codec.decode(part.latents))  # [n, clip, H, W, 3]
             steps += part.steps
             pieces.append(video if w == 0 else video[:, 1:])
@@ -347,10 +295,10 @@ class GRPOModule(VideoModule):
         stacked = torch.stack([groups.rewards, *groups.components.values()], dim=2)  # [B, G, 1 + K]
         everyone, mine = gather_groups(stacked)
         weights = None
-        if self.hparams.per_reward_normalization and groups.components:
+        if self.loss.per_reward_normalization and groups.components:
             weights = torch.tensor([self.reward.weights[k] for k in groups.components])
         adv = group_advantages(everyone[..., 0], everyone[..., 1:] if weights is not None else None, weights,
-                               clip=self.hparams.adv_clip, scale=self.hparams.scale_rewards)
+                               clip=self.loss.adv_clip, scale=self.loss.scale_rewards)
         return groups.with_scores(advantages=adv[mine]), tied_group_fraction(everyone[..., 0])
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -384,28 +332,28 @@ class GRPOModule(VideoModule):
         """Clipped GRPO loss (+ beta KL) of one SDE step for the samples in ``step``; returns loss and stats. The
         condition frame is the step's own latent frame 0 (a window's, in a window-by-window rollout)."""
         first = step.latents[:, :, :1]
-        kwargs = dict(noise_level=self.hparams.noise_level, variant=self.hparams.sde_variant)
+        kwargs = dict(noise_level=self.sampling.noise_level, variant=self.sampling.sde_variant)
         log_prob, mean, std = FlowSampler(self.transformer).step_log_prob(step, first, embeds, **kwargs)
         ratio = torch.exp(log_prob - step.log_prob.to(log_prob))
-        eps = self.hparams.clip_range
+        eps = self.loss.clip_range
         loss = torch.maximum(-adv * ratio, -adv * ratio.clamp(1 - eps, 1 + eps)).mean()
         kl = torch.zeros((), device=loss.device)
-        if self.hparams.beta > 0:
+        if self.loss.beta > 0:
             with torch.no_grad(), self.reference_policy() as reference:
                 _, ref_mean, _ = FlowSampler(reference).step_log_prob(step, first, embeds, **kwargs)
             kl = sde_kl(mean, ref_mean, std).mean()
-            loss = loss + self.hparams.beta * kl
+            loss = loss + self.loss.beta * kl
         clipped = ((ratio - 1).abs() > eps).float().mean()
         return loss, {"kl": kl.detach(), "clip_fraction": clipped.detach(), "ratio": ratio.detach()}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if self.spec is None:
             raise ValueError("GRPO needs the dataset's RenderSpec: use a PuzzleVideoDataModule")
-        ids, group = list(batch["id"]), self.hparams.group_size
+        ids, group = list(batch["id"]), self.sampling.group_size
         tasks, puzzles, prompts = list(batch["task"]), list(batch["puzzle"]), list(batch["prompt"])
 
         t0 = time.perf_counter()
-        with VerdictPool(self.hparams.reward_workers) as pool, self._step_progress(len(ids) * group) as progress:
+        with VerdictPool(self.sampling.reward_workers) as pool, self._step_progress(len(ids) * group) as progress:
             def scorer(videos: np.ndarray, rows: slice) -> Any:  # rows b * G + g of the sampler's flat batch
                 flat = range(rows.start, rows.stop)
                 return pool.submit(videos, [puzzles[r // group] for r in flat], [tasks[r // group] for r in flat],
@@ -451,8 +399,8 @@ class GRPOModule(VideoModule):
         trainer = attached_trainer(self)
         show = trainer is not None and trainer.progress_bar_callback is not None and trainer.is_global_zero
         windows = self.clip_windows(self.spec.num_frames)[1]
-        terms = self.hparams.inner_epochs * self.step_plan.count("sde") * windows * -(-videos // (
-            self.hparams.micro_batch_size or videos))
+        terms = self.optimization.inner_epochs * self.step_plan.count("sde") * windows * -(-videos // (
+            self.optimization.micro_batch_size or videos))
         with tqdm(total=videos + terms, desc=f"step {self.global_step + 1}: rollout", leave=False, disable=not show,
                   unit="it", dynamic_ncols=True) as bar:
             yield bar
@@ -463,15 +411,15 @@ class GRPOModule(VideoModule):
         advances by one per policy-loss term."""
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         n = adv.shape[0]
-        size = self.hparams.micro_batch_size or n
+        size = self.optimization.micro_batch_size or n
         chunks = [slice(i, min(i + size, n)) for i in range(0, n, size)]
         terms = max(len(rollout.steps) * len(chunks), 1)
         kl, clip, ratios, losses = [], [], [], []
-        for _ in range(self.hparams.inner_epochs):
+        for _ in range(self.optimization.inner_epochs):
             total = 0.0
             for step in rollout.steps:
                 for rows in chunks:
-                    part = step.slice(rows).to(self.device)  # a no-op unless `offload_rollouts`
+                    part = step.slice(rows).to(self.device)  # a no-op unless `sampling.offload`
                     loss, stat = self.policy_loss(part, embeds[rows], adv[rows])
                     # every backward runs, finite or not, so all ranks take part in the same collectives
                     self.manual_backward(loss / terms)
@@ -490,8 +438,8 @@ class GRPOModule(VideoModule):
             if self.skip_nonfinite_update(optimizer):
                 continue
             self.log_optimizer_state(optimizer)
-            if self.hparams.max_grad_norm:
-                self.clip_gradients(optimizer, gradient_clip_val=self.hparams.max_grad_norm,
+            if self.optimization.max_grad_norm:
+                self.clip_gradients(optimizer, gradient_clip_val=self.optimization.max_grad_norm,
                                     gradient_clip_algorithm="norm")
             optimizer.step()
             optimizer.zero_grad()

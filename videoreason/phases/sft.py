@@ -20,12 +20,17 @@ from videoreason.models.codec import Codec
 from videoreason.models.export import make_hparams_portable
 from videoreason.models.lora import LoraSpec
 from videoreason.models.text import TextEmbedder
+from videoreason.phases.settings import FlowMatchingLoss, Optimization, settings_of
 from videoreason.phases.video_module import VideoModule, check_codec_fits
 
 __all__ = ["SFTModule", "check_codec_fits"]
 
 CHANGE_THRESHOLD = 0.05
 """A latent cell counts as changed when some channel moves more than this from the first frame (normalised units)."""
+
+
+DEFAULT_OPTIMIZATION = Optimization()
+DEFAULT_LOSS = FlowMatchingLoss()
 
 
 def random_windows(video: torch.Tensor, length: int, generators: list[torch.Generator]) -> torch.Tensor:
@@ -53,26 +58,14 @@ class SFTModule(VideoModule):
         lora: LoRA adapter spec; ``None`` fine-tunes every transformer weight.
         base_dtype: Dtype of the frozen base weights under ``lora`` (``float32``, ``bfloat16``, ``float16``); ``auto``
             is bfloat16 on CUDA with LoRA, else float32. The adapter trains in float32.
-        learning_rate: Peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: Linear warm-up steps, then constant.
-        optimizer: ``adamw`` (torch), ``adamw8bit`` (bitsandbytes: 8-bit moments, a quarter of AdamW's optimizer
-            memory) or ``paged_adamw8bit`` (the same with its state in CUDA unified memory, paged out to the host
-            under memory pressure; plain ``adamw8bit`` on CPU).
-        sigma_sampling: Training sigma distribution, ``uniform`` or ``logit_normal``.
-        shift: Sigma shift applied to training sigmas.
-        change_weight: Extra loss weight on the latent cells that differ from the first frame, i.e. where the
-            solution is drawn (weight ``1 + change_weight`` there, 1 elsewhere, normalised). A maze path covers a
-            few percent of a video, so the plain MSE is dominated by copying the board. 0 turns it off.
+        loss: Training noise levels and loss weights (`FlowMatchingLoss`).
+        optimization: Learning rate, weight decay, warm-up and optimizer (`Optimization`).
         gradient_checkpointing: Recompute transformer blocks in the backward pass to save memory.
         quantize_base: Store the frozen base weights of the transformer blocks in int8 (bitsandbytes LLM.int8,
             ``videoreason.models.quantize``) under the LoRA adapter: about half the transformer's memory of bf16.
             Needs ``lora``.
-        frame_noise: ``shared``: one noise level per video (the usual); ``rising``: one per latent frame, drawn
-            independently and sorted so that later frames are noisier (diffusion forcing with a causal order): the
-            model learns to denoise a frame from cleaner frames before it, the step a chain-of-frames video takes.
         frame_lag: Sampling (validation, ``eval``): each latent frame starts denoising this many steps after the
-            one before (``staggered_sigmas``; 0: all frames together). Use with ``frame_noise: rising``.
+            one before (``staggered_sigmas``; 0: all frames together). Use with ``loss.frame_noise: rising``.
         clip_frames: Train on windows of this many consecutive frames (a random window per sample; its first frame is
             the condition) and generate videos window by window, each conditioned on the last frame of the one
             before (``VideoModule.generate``). ``2`` learns one step of a video whose every frame follows from the
@@ -94,14 +87,8 @@ class SFTModule(VideoModule):
         text_embedder: TextEmbedder | None = None,
         lora: LoraSpec | None = None,
         base_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto",
-        learning_rate: float = 1e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
-        optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit"] = "adamw",
-        sigma_sampling: Literal["uniform", "logit_normal"] = "logit_normal",
-        shift: float = 3.0,
-        change_weight: float = 0.0,
-        frame_noise: Literal["shared", "rising"] = "shared",
+        loss: FlowMatchingLoss = DEFAULT_LOSS,
+        optimization: Optimization = DEFAULT_OPTIMIZATION,
         frame_lag: int = 0,
         clip_frames: int | None = None,
         gradient_checkpointing: bool = False,
@@ -112,15 +99,12 @@ class SFTModule(VideoModule):
         seed: int = 0,
         max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=warmup_steps,
-                         optimizer=optimizer, quantize_base=quantize_base, clip_frames=clip_frames,
+        super().__init__(optimization=optimization, quantize_base=quantize_base, clip_frames=clip_frames,
                          val_steps=val_steps, val_shift=val_shift, num_sample_videos=num_sample_videos, seed=seed,
                          max_nonfinite_steps=max_nonfinite_steps, frame_lag=frame_lag)
-        if change_weight < 0:
-            raise ValueError(f"`change_weight` must be >= 0, got {change_weight}")
-        if frame_noise not in ("shared", "rising"):
-            raise ValueError(f"`frame_noise` must be 'shared' or 'rising', got {frame_noise!r}")
+        self.loss = settings_of(loss, FlowMatchingLoss)
         self.save_hyperparameters(ignore=["codec", "text_embedder"])
+        self.hparams.update(optimization=self.optimization, loss=self.loss)  # every field, recorded
         make_hparams_portable(self)
         self._build_backbone(transformer, codec, text_embedder, lora, gradient_checkpointing, quantize_base,
                              pretrained=pretrained, base_dtype=base_dtype, default_transformer="tiny")
@@ -156,10 +140,10 @@ class SFTModule(VideoModule):
                              encoder_hidden_states=embeds, return_dict=False)[0]
         target = velocity_target(x0, noise)
         error = (v[:, :, 1:].float() - target[:, :, 1:]).square()
-        if not self.hparams.get("change_weight"):
+        if not self.loss.change_weight:
             return error.mean()
         changed = (x0[:, :, 1:] - x0[:, :, :1]).abs().amax(dim=1, keepdim=True) > CHANGE_THRESHOLD
-        weight = 1.0 + self.hparams.change_weight * changed.float()  # [B, 1, f - 1, h, w]
+        weight = 1.0 + self.loss.change_weight * changed.float()  # [B, 1, f - 1, h, w]
         return (error * weight).mean() / weight.mean()
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -169,9 +153,9 @@ class SFTModule(VideoModule):
         if self.clip_frames:
             video = random_windows(video, self.clip_frames, generators)
         latent_shape = self.codec.latent_shape(*video.shape[2:])
-        per_frame = self.hparams.get("frame_noise", "shared") == "rising"
+        per_frame = self.loss.frame_noise == "rising"
         draws = latent_shape[1] - 1 if per_frame else 1  # latent frames 1.. (frame 0 is the condition)
-        sigma = torch.stack([sample_training_sigmas(draws, mode=self.hparams.sigma_sampling, shift=self.hparams.shift,
+        sigma = torch.stack([sample_training_sigmas(draws, mode=self.loss.sigma_sampling, shift=self.loss.shift,
                                                     generator=g) for g in generators])  # [B, draws]
         # rising: sorted, so later frames are noisier; column 0 (the condition frame) is never used
         sigma = torch.cat([torch.zeros(len(sigma), 1), sigma.sort(dim=1).values], dim=1) if per_frame else sigma[:, 0]

@@ -6,7 +6,7 @@ training step on top; this is the only level of inheritance.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -24,6 +24,7 @@ from videoreason.models.lora import LoraSpec, add_lora
 from videoreason.models.recorded import absolute, recorded_config
 from videoreason.models.text import HashTextEmbedder, TextEmbedder, UMT5Embedder
 from videoreason.models.transformer import NAMED_CONFIGS, build_transformer, cast_keep_fp32
+from videoreason.phases.settings import Optimization, group_flat_keys, settings_of
 from videoreason.rewards.scoring import verdicts_for
 from videoreason.tasks.render import RenderSpec
 from videoreason.tasks.verdict import Verdict
@@ -60,9 +61,6 @@ def resolve_base_dtype(base_dtype: str, lora: LoraSpec | None) -> torch.dtype:
     return BASE_DTYPES[base_dtype]
 
 
-OPTIMIZERS = ("adamw", "adamw8bit", "paged_adamw8bit")
-
-
 class NonFiniteTrainingError(RuntimeError):
     """Too many optimizer steps in a row had non-finite gradients; a checkpoint of the last finite weights was kept."""
 
@@ -88,10 +86,7 @@ class VideoModule(L.LightningModule):
     def __init__(
         self,
         *,
-        learning_rate: float,
-        weight_decay: float,
-        warmup_steps: int,
-        optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit"],
+        optimization: Optimization,
         quantize_base: bool,
         clip_frames: int | None,
         val_steps: int,
@@ -103,22 +98,16 @@ class VideoModule(L.LightningModule):
     ) -> None:
         """The arguments both phases share, checked here once (see the phases for their meaning)."""
         super().__init__()
-        for name, value, low in (("warmup_steps", warmup_steps, 0), ("val_steps", val_steps, 1),
-                                 ("num_sample_videos", num_sample_videos, 0), ("frame_lag", frame_lag, 0),
-                                 ("max_nonfinite_steps", max_nonfinite_steps, 1)):
+        for name, value, low in (("val_steps", val_steps, 1), ("num_sample_videos", num_sample_videos, 0),
+                                 ("frame_lag", frame_lag, 0), ("max_nonfinite_steps", max_nonfinite_steps, 1)):
             if value < low:
                 raise ValueError(f"`{name}` must be >= {low}, got {value}")
-        for name, value in (("learning_rate", learning_rate), ("val_shift", val_shift)):
-            if not value > 0:
-                raise ValueError(f"`{name}` must be > 0, got {value}")
-        if weight_decay < 0:
-            raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay}")
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"`optimizer` must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
+        if not val_shift > 0:
+            raise ValueError(f"`val_shift` must be > 0, got {val_shift}")
         if clip_frames is not None and clip_frames < 2:
             raise ValueError(f"`clip_frames` must be >= 2 (a condition frame and a frame to learn), got {clip_frames}")
-        self.learning_rate, self.weight_decay = float(learning_rate), float(weight_decay)
-        self.warmup_steps, self.optimizer_name, self.quantize_base = warmup_steps, optimizer, quantize_base
+        self.optimization = settings_of(optimization, Optimization)
+        self.quantize_base = quantize_base
         self.clip_frames, self.frame_lag = clip_frames, frame_lag
         self.val_steps, self.val_shift, self.num_sample_videos = val_steps, float(val_shift), num_sample_videos
         self.seed, self.max_nonfinite_steps = seed, max_nonfinite_steps
@@ -127,6 +116,12 @@ class VideoModule(L.LightningModule):
         self.rollouts: list[Tile] = []  # the latest training step's first rollouts with their rewards (RL phases)
         self.nonfinite_steps = 0  # updates dropped for non-finite gradients, in all and in a row
         self.nonfinite_in_a_row = 0
+
+    @classmethod
+    def upgrade_init_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+        """The init arguments of a module saved before its settings were grouped, with each flat key in its group
+        (``beta`` -> ``loss.beta``); current ones come back unchanged. ``load_module`` calls it."""
+        return group_flat_keys(cls, init_args)
 
     def _build_backbone(
         self,
@@ -345,11 +340,11 @@ class VideoModule(L.LightningModule):
         params = [p for p in self.transformer.parameters() if p.requires_grad]
         if not params:
             raise ValueError("no trainable transformer parameters")
-        kwargs = dict(lr=self.learning_rate, weight_decay=self.weight_decay)
-        if self.optimizer_name in ("adamw8bit", "paged_adamw8bit"):
+        kwargs = dict(lr=self.optimization.learning_rate, weight_decay=self.optimization.weight_decay)
+        if self.optimization.optimizer in ("adamw8bit", "paged_adamw8bit"):
             import bitsandbytes as bnb  # imported here: it prints warnings on import
 
-            paged = self.optimizer_name == "paged_adamw8bit"
+            paged = self.optimization.optimizer == "paged_adamw8bit"
             return (bnb.optim.PagedAdamW8bit if paged else bnb.optim.AdamW8bit)(params, **kwargs)
         return torch.optim.AdamW(params, **kwargs)
 
@@ -379,7 +374,7 @@ class VideoModule(L.LightningModule):
                 raise NonFiniteTrainingError(
                     f"{self.nonfinite_in_a_row} optimizer steps in a row had non-finite gradients (limit "
                     f"`model.max_nonfinite_steps` = {limit}; {self.nonfinite_steps} in all); the last finite weights "
-                    f"are in {path}. Lower `model.learning_rate` or check the data.")
+                    f"are in {path}. Lower `model.optimization.learning_rate` or check the data.")
         return True
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -411,7 +406,7 @@ class VideoModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self._optimizer()
-        warmup = self.warmup_steps
+        warmup = self.optimization.warmup_steps
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
