@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -24,6 +25,18 @@ class CurvePoint:
     cpu_hours: float
     success: Estimate
     f1: float
+
+
+def validation_size(data: dict[str, Any]) -> int:
+    """Puzzles a run validates on, from its data module's ``init_args``: ``num_val_puzzles`` of its validation split
+    (``test`` when a default ``val`` split is empty, as the data module does), or fewer if the split is smaller."""
+    from videoreason.data.dataset import read_rows
+
+    split = data.get("val_split") or "val"
+    rows = read_rows(data["root"], split=split)
+    if not rows and split == "val":
+        rows = read_rows(data["root"], split="test")
+    return min(int(data.get("num_val_puzzles", 8)), len(rows))
 
 
 def read_curve(run_dir: str | Path, task: str, cores: int = 2) -> list[CurvePoint]:
@@ -48,7 +61,7 @@ def read_curve(run_dir: str | Path, task: str, cores: int = 2) -> list[CurvePoin
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder: no config.yaml")
     data = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["init_args"]
-    batch, n_val = int(data.get("batch_size", 2)), int(data.get("num_val_puzzles", 8))
+    batch, n_val = int(data.get("batch_size", 2)), validation_size(data)
     client = MlflowClient(local_tracking_uri(run_dir))
     run_id = find_run(client, run_dir)
     if run_id is None and (run_dir / "mlflow.db").is_file():  # logged before the project store: the folder's own
