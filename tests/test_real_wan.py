@@ -99,10 +99,10 @@ def test_shipped_wan_config_chain(model, frames, tmp_path, tiny_wan_dir, tiny_wa
     # ... and is what diffusers builds from the stock folder plus load_lora_weights(export)
     from videoreason.data.dataset import read_rows
     from videoreason.diffusion.noise import seeded_noise
-    from videoreason.eval.evaluate import _load_first_frame
+    from videoreason.eval.evaluate import load_first_frame
 
     row = read_rows(runs["data"], split="test")[0]
-    image = _load_first_frame(runs["data"], row)[None]  # [1, 3, H, W] in [-1, 1]
+    image = load_first_frame(runs["data"], row)[None]  # [1, 3, H, W] in [-1, 1]
     noise = seeded_noise([0], module.codec.latent_shape(9, 64, 64), torch.device("cpu"))
     decoded = []
     module.codec.decode = lambda latents, decode=module.codec.decode: decoded.append(latents) or decode(latents)

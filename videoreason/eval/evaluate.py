@@ -68,7 +68,8 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _load_first_frame(root: Path, row: dict[str, str]) -> torch.Tensor:
+def load_first_frame(root: Path, row: dict[str, str]) -> torch.Tensor:
+    """A dataset row's first frame (its ``input_image``) as ``[3, H, W]`` in [-1, 1]."""
     from PIL import Image
 
     path = root / row["input_image"]
@@ -115,7 +116,7 @@ def generate_videos(
     bar = tqdm(total=len(rows), desc="generate", unit="video")
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        first = torch.stack([_load_first_frame(root, r) for r in chunk]).to(device)
+        first = torch.stack([load_first_frame(root, r) for r in chunk]).to(device)
         if tuple(first.shape[2:]) != (spec.height, spec.width):
             raise ValueError(f"first frames are {tuple(first.shape[2:])}, the dataset spec says "
                              f"{(spec.height, spec.width)}")
