@@ -10,9 +10,9 @@ Lightning ``Trainer``) for these step plans, set by the package's step-plan call
 
 Targets: >= 40% less latency per iteration for ESF K=N/2 than all steps, >= 60% with the fast tail.
 
-It also measures the reward overlap: rollouts go in chunks of ``rollout_batch_size`` and each decoded chunk is
+It also measures the reward overlap: rollouts go in chunks of ``sampling.batch_size`` and each decoded chunk is
 verified on a thread pool (``VerdictPool``) while the next chunk denoises. ESF + tail runs once chunked
-(``--rollout-batch-size``, default one puzzle's group) and once unchunked (``rollout_batch_size=0``: verification
+(``--rollout-batch-size``, default one puzzle's group) and once unchunked (``sampling.batch_size=0``: verification
 only starts after the whole rollout); the verification of one iteration's videos alone is timed serially
 (``verdicts_for``, one thread) on the rollout's own videos, outside the iteration's timing.
 
@@ -110,14 +110,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def case_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Name -> label, SDE steps trained, tail steps (0: none), rollout_batch_size."""
+    """Name -> label, SDE steps trained, tail steps (0: none), rollout chunk (``sampling.batch_size``)."""
     n, k = args.num_steps, args.num_sde_steps
     return {
         "all": {"label": "all steps (Flow-GRPO)", "sde": n - 1, "tail": 0, "rbs": args.chunk},
         "esf": {"label": f"Early-Step Focus K={k}", "sde": k, "tail": 0, "rbs": args.chunk},
         "esf_tail": {"label": f"ESF K={k} + dpmpp_2m tail k={args.tail_steps}", "sde": k,
                      "tail": args.tail_steps, "rbs": args.chunk},
-        "esf_tail_unchunked": {"label": f"ESF K={k} + tail, rollout_batch_size=0", "sde": k,
+        "esf_tail_unchunked": {"label": f"ESF K={k} + tail, sampling.batch_size=0", "sde": k,
                                "tail": args.tail_steps, "rbs": 0},
     }
 
@@ -223,7 +223,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None
     if pair:
         print("\nReward overlap (ESF + tail): verification of each rollout chunk runs on the VerdictPool while the "
               "next chunk denoises; reward s = wait for the verdicts + scoring + advantages after the rollout.\n")
-        print("| rollout_batch_size | rollout s | reward s | rollout + reward s | s/iter (median) | verify alone s |")
+        print("| sampling.batch_size | rollout s | reward s | rollout + reward s | s/iter (median) | verify alone s |")
         print("|---|---|---|---|---|---|")
         for name in pair:
             r = results[name]

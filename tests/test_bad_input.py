@@ -230,3 +230,36 @@ def test_a_sample_whose_scoring_raises_scores_zero_and_the_error_is_named(tmp_pa
     rows = {r["id"]: r for r in map(json.loads, (tmp_path / "v" / "samples.jsonl").read_text().splitlines())}
     assert rows[row["id"]]["status"] == "error" and rows[row["id"]]["success"] == 0
     assert sum(r["success"] for r in rows.values()) == 15
+
+
+def test_every_old_key_of_a_config_is_named_at_once(tmp_path, maze_dataset, capsys, varying_reward):
+    config = grpo_config(tmp_path / "run", maze_dataset, varying_reward)
+    init = config["model"]["init_args"]
+    init.update(beta=0.5, group_size=4)
+    init["sampling"]["rollout_batch_size"] = init["sampling"].pop("batch_size")
+    err = run_fit(config, tmp_path, capsys)
+    for old, new in (("beta", "loss.beta"), ("group_size", "sampling.group_size"),
+                     ("sampling.rollout_batch_size", "sampling.batch_size")):
+        assert f"`model.init_args.{old}` is now `model.init_args.{new}`" in err
+
+
+def test_a_checkpoint_saved_with_flat_keys_resumes_with_its_settings(tmp_path, maze_dataset):
+    import torch
+
+    run = tmp_path / "run"
+    config = sft_config(run, maze_dataset)
+    config["model"]["init_args"]["optimization"] = {"learning_rate": 1e-3}
+    assert fit(config, tmp_path) == 0
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    hparams = saved["hyper_parameters"]
+    for group in ("loss", "optimization"):  # the layout checkpoints had before the grouping
+        hparams.update(hparams.pop(group))
+    hparams["learning_rate"] = 2e-3  # the checkpoint's own value wins over the config's, as LightningCLI does
+    old = tmp_path / "old.ckpt"
+    torch.save(saved, old)
+    config["trainer"]["max_steps"] = 2
+    assert fit(config, tmp_path, "--ckpt_path", str(old), "--overwrite", "true") == 0
+    resumed = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == 2
+    assert resumed["hyper_parameters"]["optimization"]["learning_rate"] == 2e-3
+    assert resumed["hyper_parameters"]["loss"]["change_weight"] == hparams["change_weight"]

@@ -94,26 +94,63 @@ class PlainArgumentParser(LightningArgumentParser):
         super().error(message + moved_key_hints(message), ex)
 
 
-REFUSED_KEY = re.compile(r"class_path '([\w.]+)':\s*Option '(\w+)' is not accepted")
+REFUSED_CLASS = re.compile(r"class_path '([\w.]+)'")
+REFUSED_KEYS = (re.compile(r"Option '(\w+)' is not accepted"),
+                re.compile(r"Group '(\w+)' does not accept option '(\w+)'"),
+                re.compile(r"unrecognized arguments: --(\w+)\.(\w+)="))
+GIVEN_INIT_ARGS = re.compile(r"Given value: .*?'init_args': \{(.*)")
+KEY_OR_BRACKET = re.compile(r"'(\w+)':|[{}()\[\]]")
+
+
+def given_keys(message: str) -> list[str]:
+    """The keys of the ``init_args`` a jsonargparse error prints (``beta``; a group's as ``sampling.batch_size``),
+    read by bracket depth: its values may be reprs that are not Python literals (a parsed ``Namespace``)."""
+    keys: list[str] = []
+    for text in GIVEN_INIT_ARGS.findall(message):
+        depth, last_key, group = 1, None, None
+        for match in KEY_OR_BRACKET.finditer(text):
+            token = match.group(0)
+            if match.group(1):
+                last_key = match.group(1)
+                if depth == 1:
+                    keys.append(last_key)
+                elif depth == 2 and group:
+                    keys.append(f"{group}.{last_key}")
+            elif token in "{([":
+                depth += 1
+                if depth == 2:  # a group is a mapping right after a top-level key
+                    group = last_key if token == "{" else None
+                last_key = None
+            else:
+                depth -= 1
+                if depth == 0:
+                    break
+    return keys
+
+
+def refused_keys(message: str) -> list[str]:
+    """The module keys a jsonargparse error ``message`` names or shows (``beta``, ``sampling.rollout_batch_size``):
+    those it refused, and every key of the ``init_args`` it prints, since it stops at the first refusal."""
+    keys = [".".join(m) if isinstance(m, tuple) else m for pattern in REFUSED_KEYS for m in pattern.findall(message)]
+    return list(dict.fromkeys(keys + given_keys(message)))
 
 
 def moved_key_hints(message: str) -> str:
-    """``"\n  `model.init_args.beta` is now `model.init_args.loss.beta`"`` for each flat phase key that a parser
-    ``message`` refuses (configs written before the phases grouped their settings); empty if none."""
+    """``"\n  `model.init_args.beta` is now `model.init_args.loss.beta`"`` for each key of a module's old layout
+    (configs written before the phases grouped their settings) that a parser ``message`` refuses or shows."""
     import importlib
 
     from videoreason.phases.settings import flat_key_hint
 
     hints = []
-    for path, key in REFUSED_KEY.findall(message):
+    for path in dict.fromkeys(REFUSED_CLASS.findall(message)):
         module_name, _, name = path.rpartition(".")
         try:
             module_class = getattr(importlib.import_module(module_name), name)
         except (ImportError, AttributeError, ValueError):
             continue
-        hint = flat_key_hint(module_class, key) if isinstance(module_class, type) else None
-        if hint:
-            hints.append(hint)
+        if isinstance(module_class, type):
+            hints += [h for key in refused_keys(message) if (h := flat_key_hint(module_class, key))]
     return "".join(f"\n  {hint}" for hint in dict.fromkeys(hints))
 
 
@@ -175,6 +212,7 @@ class VideoReasonCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        group_saved_flat_keys(config.model)
         if "weights_only" in config and config.weights_only is None:
             config.weights_only = True  # resume without unpickling arbitrary objects
         trainer = config.trainer
@@ -189,6 +227,28 @@ class VideoReasonCLI(LightningCLI):
             logger = prepared_logger_config(root, resume=resumes(config.get("ckpt_path"), root))
             trainer.logger = Namespace(class_path=logger["class_path"], init_args=Namespace(**logger["init_args"]))
             self.save_config_kwargs["default_logger"] = True
+
+
+def group_saved_flat_keys(model: Any) -> None:
+    """Move flat settings that ``--ckpt_path FILE`` brought in into their groups. LightningCLI reads a checkpoint's
+    hyperparameters into the module's config, and those it has no option for (the flat keys of a checkpoint saved
+    before the phases grouped their settings, ``learning_rate``) it keeps in ``dict_kwargs``; each goes to its group
+    (``optimization.learning_rate``), over the config's value, as the checkpoint's hyperparameters do."""
+    import importlib
+
+    from videoreason.phases.settings import flat_keys
+
+    kwargs = model.get("dict_kwargs") if isinstance(model, Namespace) else None
+    if not kwargs:
+        return
+    module_name, _, name = str(model.class_path).rpartition(".")
+    moves = flat_keys(getattr(importlib.import_module(module_name), name))
+    for key in [k for k in kwargs if k in moves]:
+        group, field = moves[key]
+        settings = model.init_args.get(group)
+        if settings is None:
+            settings = model.init_args[group] = Namespace()
+        settings[field] = kwargs.pop(key)
 
 
 def resumes(ckpt_path: str | None, root: Path) -> bool:

@@ -48,9 +48,11 @@ def test_flat_init_args_are_grouped_and_grouped_ones_kept():
     assert grouped == {"lora": {"rank": 4}, "loss": {"beta": 0.5}, "optimization": {"learning_rate": 3e-4},
                        "sampling": {"group_size": 8, "batch_size": 2, "tail": {"steps": 2}}}
     assert GRPOModule.upgrade_init_args(grouped) == grouped
-    # a flat key joins a group given beside it
+    # a flat key joins a group given beside it; the same setting given twice must agree
     assert group_flat_keys(GRPOModule, {"loss": {"clip_range": 1e-4}, "beta": 1.0}) == {
         "loss": {"clip_range": 1e-4, "beta": 1.0}}
+    with pytest.raises(ValueError, match=r"`group_size` \(5\) and `sampling.group_size` \(3\) are both given"):
+        group_flat_keys(GRPOModule, {"sampling": {"group_size": 3}, "group_size": 5})
 
 
 @pytest.mark.parametrize(("make", "message"), [

@@ -135,7 +135,7 @@ def staggered_sigmas(sigmas: torch.Tensor, num_frames: int, lag: int) -> torch.T
     ``[n + 1]`` but starts ``(k - 1) * lag`` steps after frame 1, so every frame is denoised while the frames before
     it are already cleaner: with ``lag = n`` one frame at a time (each from a finished predecessor), with ``lag = 0``
     all together (row ``i`` is then ``sigmas[i]`` on every frame but 0). A model trained with rising per-frame
-    noise (``SFTModule(frame_noise="rising")``) has seen such states.
+    noise (``SFTModule(loss=FlowMatchingLoss(frame_noise="rising"))``) has seen such states.
     """
     sigmas = torch.as_tensor(sigmas, dtype=torch.float32).cpu()
     if sigmas.ndim != 1 or len(sigmas) < 2:

@@ -5,7 +5,7 @@
 ``sampling``, ``loss`` and ``optimization`` (`Sampling`, `PolicyLoss`, `PolicyOptimization`). Each group checks its
 own values and names the key it refuses. Configs and exports written before the grouping used flat keys
 (``model.init_args.beta``): `group_flat_keys` moves those of a saved module into their groups, and
-`flat_key_hint` turns the CLI's "unexpected key" into the key's new name.
+`flat_key_hint` turns the CLI's "unexpected key" into the key's new name (`new_key`).
 """
 
 from __future__ import annotations
@@ -189,20 +189,27 @@ def settings_of(value: Any, kind: type) -> Any:
 
 
 def flat_keys(module_class: type) -> dict[str, tuple[str, str]]:
-    """The flat keys a module class took before its settings were grouped: ``{old key: (group, field)}``."""
+    """The flat keys a module class took before its settings were grouped: ``{old key: (group, field)}`` (a field
+    named like one of the class's own arguments is no flat key: that name is the argument)."""
+    parameters = inspect.signature(module_class.__init__).parameters
     keys: dict[str, tuple[str, str]] = {}
-    for name, parameter in inspect.signature(module_class.__init__).parameters.items():
+    for name, parameter in parameters.items():
         if type(parameter.default) not in SETTINGS:
             continue
         for field in dataclasses.fields(parameter.default):
             old = next((o for (g, o), new in RENAMED.items() if g == name and new == field.name), field.name)
-            keys[old] = (name, field.name)
+            if old not in parameters:
+                keys[old] = (name, field.name)
     return keys
 
 
 def group_flat_keys(module_class: type, init_args: dict[str, Any]) -> dict[str, Any]:
-    """``init_args`` of a module saved before the grouping, with each flat key moved into its group (an init
-    argument of the same name, e.g. SFT's ``lora``, is left alone). Grouped ``init_args`` come back unchanged."""
+    """``init_args`` of a module saved before the grouping, with each flat key moved into its group; grouped
+    ``init_args`` come back unchanged.
+
+    Raises:
+        ValueError: A flat key and its grouped form are both given, with different values.
+    """
     moves = flat_keys(module_class)
     grouped = {k: v for k, v in init_args.items() if k not in moves}
     for key, value in init_args.items():
@@ -210,13 +217,26 @@ def group_flat_keys(module_class: type, init_args: dict[str, Any]) -> dict[str, 
             group, field = moves[key]
             current = grouped.get(group)
             current = dataclasses.asdict(current) if dataclasses.is_dataclass(current) else dict(current or {})
+            if field in current and current[field] != value:
+                raise ValueError(f"`{key}` ({value!r}) and `{group}.{field}` ({current[field]!r}) are both given: "
+                                 f"`{key}` is the old name of `{group}.{field}`, keep one")
             grouped[group] = {**current, field: value}
     return grouped
 
 
-def flat_key_hint(module_class: type, key: str, prefix: str = "model.init_args") -> str | None:
-    """``"`beta` is now `model.init_args.loss.beta`"`` for a flat key of ``module_class`` that moved into a group."""
+def new_key(module_class: type, key: str) -> str | None:
+    """Where a key of the old layout went: ``beta`` -> ``loss.beta``, ``sampling.rollout_batch_size`` ->
+    ``sampling.batch_size`` (a flat name kept inside its group); ``None`` for a key that did not move."""
+    group, _, name = key.rpartition(".")
+    if group:
+        renamed = RENAMED.get((group, name))
+        return f"{group}.{renamed}" if renamed else None
     moved = flat_keys(module_class).get(key)
-    if moved is None:
-        return None
-    return f"`{prefix}.{key}` is now `{prefix}.{moved[0]}.{moved[1]}`"
+    return f"{moved[0]}.{moved[1]}" if moved else None
+
+
+def flat_key_hint(module_class: type, key: str, prefix: str = "model.init_args") -> str | None:
+    """``"`model.init_args.beta` is now `model.init_args.loss.beta`"`` for a key of ``module_class``'s old layout
+    (`new_key`); ``None`` for a key that did not move."""
+    new = new_key(module_class, key)
+    return f"`{prefix}.{key}` is now `{prefix}.{new}`" if new else None
