@@ -70,6 +70,12 @@ def to_uint8(video: torch.Tensor) -> torch.Tensor:
 # files
 
 
+SWS_THREADS = 1
+"""Threads of libswscale's pixel-format conversion. Its default (0: one per core) keeps a slice-thread pool that a
+forked DataLoader or pool worker can deadlock in (a worker was seen waiting forever in
+``avpriv_slicethread_execute``); at these frame sizes one thread is as fast."""
+
+
 def encode_mp4(frames: np.ndarray, fps: int, crf: int = 12) -> bytes:
     """H.264 (yuv420p, playable everywhere) bytes of uint8 frames ``[F, H, W, 3]`` with even sides."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -83,8 +89,9 @@ def encode_mp4(frames: np.ndarray, fps: int, crf: int = 12) -> bytes:
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "animation"}
         stream.thread_count = 1
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        for frame in frames:  # converted here, single-threaded (SWS_THREADS)
+            rgb = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            container.mux(stream.encode(rgb.reformat(format="yuv420p", threads=SWS_THREADS)))
         container.mux(stream.encode())
     return buffer.getvalue()
 
@@ -103,7 +110,7 @@ def decode_video(source: str | Path | bytes, max_frames: int | None = None) -> n
             stream.thread_count = 1
             frames = []
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
+                frames.append(frame.to_ndarray(format="rgb24", threads=SWS_THREADS))
                 if max_frames is not None and len(frames) >= max_frames:
                     break
     except (av.error.FFmpegError, IndexError, OSError) as err:
