@@ -29,14 +29,18 @@ class CurvePoint:
 
 def validation_size(data: dict[str, Any]) -> int:
     """Puzzles a run validates on, from its data module's ``init_args``: ``num_val_puzzles`` of its validation split
-    (``test`` when a default ``val`` split is empty, as the data module does), or fewer if the split is smaller."""
-    from videoreason.data.dataset import read_rows
+    (``test`` when a default ``val`` split is empty, as the data module does), or fewer if the split is smaller.
+    A dataset that is gone (moved since the run) cannot say: then ``num_val_puzzles``."""
+    from videoreason.data.dataset import metadata_path, read_rows
 
-    split = data.get("val_split") or "val"
-    rows = read_rows(data["root"], split=split)
+    wanted = int(data.get("num_val_puzzles", 8))
+    root, split = data.get("root"), data.get("val_split") or "val"
+    if not root or not metadata_path(root).is_file():
+        return wanted
+    rows = read_rows(root, split=split)
     if not rows and split == "val":
-        rows = read_rows(data["root"], split="test")
-    return min(int(data.get("num_val_puzzles", 8)), len(rows))
+        rows = read_rows(root, split="test")
+    return min(wanted, len(rows))
 
 
 def read_curve(run_dir: str | Path, task: str, cores: int = 2) -> list[CurvePoint]:
