@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from videoreason.eval.curves import validation_size
+from videoreason.eval.curves import logged_run, save_figure, validation_size
 from videoreason.stats import Estimate, proportion_interval
 
 REFERENCE = "all_steps"
@@ -251,11 +251,7 @@ def plot(curves: dict[str, list[Point]], start: Estimate, target: float, out: st
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 # ---------------------------------------------------------------- runs: arguments, state, metrics
@@ -306,14 +302,7 @@ def run_state(run_dir: Path, steps: int, max_steps: int) -> str:
 
 def metric_history(run_dir: Path, keys: Sequence[str]) -> dict[str, dict[int, float]]:
     """``{key: {step: value}}`` of the latest MLflow run of ``run_dir`` (`latest_per_step`)."""
-    from mlflow.tracking import MlflowClient
-
-    from videoreason.tracking import find_run, local_tracking_uri
-
-    client = MlflowClient(local_tracking_uri(run_dir))
-    run_id = find_run(client, run_dir)
-    if run_id is None:
-        raise FileNotFoundError(f"no MLflow run of {run_dir} in {local_tracking_uri(run_dir)}")
+    client, run_id = logged_run(run_dir)
     return {key: latest_per_step((m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key))
             for key in keys}
 
@@ -344,7 +333,7 @@ def read_run(run_dir: Path, task: str, planned_steps: int) -> RunResult:
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     model, data = config["model"]["init_args"], config["data"]["init_args"]
     per_step = int(data.get("batch_size", 1)) * int(model["sampling"]["group_size"])
-    n_val = validation_size(config["data"]["init_args"])
+    n_val = validation_size(data)
     history = metric_history(run_dir, [f"val/{task}/success", *TIMES])
     seconds = step_seconds([history[key] for key in TIMES])
     points = build_curve(history[f"val/{task}/success"], seconds, per_step, n_val)

@@ -46,6 +46,7 @@ from videoreason.callbacks.samples import LogSampleVideos
 from videoreason.callbacks.step_plans import StepPlan
 from videoreason.compat import cli_section
 from videoreason.help_format import PlainHelp
+from videoreason.imports import import_path
 from videoreason.parallel import launch_rank, rank_zero_init
 from videoreason.tracking import describe_run, log_artifact, prepared_logger_config
 
@@ -138,16 +139,13 @@ def refused_keys(message: str) -> list[str]:
 def moved_key_hints(message: str) -> str:
     """``"\n  `model.init_args.beta` is now `model.init_args.loss.beta`"`` for each key of a module's old layout
     (configs written before the phases grouped their settings) that a parser ``message`` refuses or shows."""
-    import importlib
-
     from videoreason.phases.settings import flat_key_hint
 
     hints = []
     for path in dict.fromkeys(REFUSED_CLASS.findall(message)):
-        module_name, _, name = path.rpartition(".")
         try:
-            module_class = getattr(importlib.import_module(module_name), name)
-        except (ImportError, AttributeError, ValueError):
+            module_class = import_path(path)
+        except ImportError:
             continue
         if isinstance(module_class, type):
             hints += [h for key in refused_keys(message) if (h := flat_key_hint(module_class, key))]
@@ -234,15 +232,12 @@ def group_saved_flat_keys(model: Any) -> None:
     hyperparameters into the module's config, and those it has no option for (the flat keys of a checkpoint saved
     before the phases grouped their settings, ``learning_rate``) it keeps in ``dict_kwargs``; each goes to its group
     (``optimization.learning_rate``), over the config's value, as the checkpoint's hyperparameters do."""
-    import importlib
-
     from videoreason.phases.settings import flat_keys
 
     kwargs = model.get("dict_kwargs") if isinstance(model, Namespace) else None
     if not kwargs:
         return
-    module_name, _, name = str(model.class_path).rpartition(".")
-    moves = flat_keys(getattr(importlib.import_module(module_name), name))
+    moves = flat_keys(import_path(model.class_path))
     for key in [k for k in kwargs if k in moves]:
         group, field = moves[key]
         settings = model.init_args.get(group)

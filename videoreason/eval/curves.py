@@ -43,29 +43,19 @@ def validation_size(data: dict[str, Any]) -> int:
     return min(wanted, len(rows))
 
 
-def read_curve(run_dir: str | Path, task: str, cores: int = 2) -> list[CurvePoint]:
-    """The validations of ``run_dir``'s latest MLflow run, in % (empty if it validated never).
-
-    The run is found in the run folder's store (``videoreason.tracking``: the project's ``runs/mlflow.db``, or one in
-    the folder itself, as runs logged before the project store have).
-
-    Args:
-        run_dir: A ``fit`` run folder (with its ``config.yaml``).
-        task: The task whose ``val/<task>/...`` metrics to read.
-        cores: CPU cores the run used: CPU-hours are ``cores x`` the wall time since the run started.
+def logged_run(run_dir: str | Path) -> tuple[Any, str]:
+    """``(MlflowClient, run id)`` of ``run_dir``'s latest MLflow run: in the run folder's store
+    (``videoreason.tracking``: the project's ``runs/mlflow.db``), or in one in the folder itself, as runs logged before
+    the project store have.
 
     Raises:
-        FileNotFoundError: The folder has no ``config.yaml``, or no MLflow run of it is found.
+        FileNotFoundError: No MLflow run of the folder is found.
     """
     from mlflow.tracking import MlflowClient
 
     from videoreason.tracking import find_run, local_tracking_uri
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run folder: no config.yaml")
-    data = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["init_args"]
-    batch, n_val = int(data.get("batch_size", 2)), validation_size(data)
     client = MlflowClient(local_tracking_uri(run_dir))
     run_id = find_run(client, run_dir)
     if run_id is None and (run_dir / "mlflow.db").is_file():  # logged before the project store: the folder's own
@@ -75,6 +65,39 @@ def read_curve(run_dir: str | Path, task: str, cores: int = 2) -> list[CurvePoin
         run_id = runs[0].info.run_id if runs else None
     if run_id is None:
         raise FileNotFoundError(f"no MLflow run of {run_dir} in {local_tracking_uri(run_dir)}")
+    return client, run_id
+
+
+def save_figure(fig: Any, out: str | Path, dpi: int = 120) -> Path:
+    """Write a matplotlib figure to ``out`` (its folder made) and close it; returns the path."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
+def read_curve(run_dir: str | Path, task: str, cores: int = 2) -> list[CurvePoint]:
+    """The validations of ``run_dir``'s latest MLflow run, in % (empty if it validated never).
+
+    The run is the folder's latest (`logged_run`).
+
+    Args:
+        run_dir: A ``fit`` run folder (with its ``config.yaml``).
+        task: The task whose ``val/<task>/...`` metrics to read.
+        cores: CPU cores the run used: CPU-hours are ``cores x`` the wall time since the run started.
+
+    Raises:
+        FileNotFoundError: The folder has no ``config.yaml``, or no MLflow run of it is found.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder: no config.yaml")
+    data = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["init_args"]
+    batch, n_val = int(data.get("batch_size", 2)), validation_size(data)
+    client, run_id = logged_run(run_dir)
     if n_val < 1:
         return []
     run = client.get_run(run_id)
@@ -124,8 +147,4 @@ def plot_curves(sft: dict[str, list[CurvePoint]], grpo: dict[str, list[CurvePoin
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

@@ -32,6 +32,7 @@ import yaml
 
 from videoreason.atomic import replace_folder
 from videoreason.compat import CLI_PRIVATE_KEYS, forget_given_hyperparameters
+from videoreason.imports import import_path
 from videoreason.parallel import builds_skeleton
 from videoreason.resources import PretrainedModel
 
@@ -91,18 +92,16 @@ def instantiate_module(config: dict[str, Any], where: str = "module config",
         ValueError: The config is malformed or the class is not a LightningModule (``where`` names the source).
     """
     import contextvars
-    import importlib
     import inspect
 
     from lightning.pytorch.cli import instantiate_module as lightning_instantiate
 
     if not isinstance(config, dict) or "class_path" not in config:
         raise ValueError(f"{where} must be a mapping with a `class_path`, got {type(config).__name__}")
-    module_name, _, name = str(config["class_path"]).rpartition(".")
     try:
-        module_class = getattr(importlib.import_module(module_name), name)
+        module_class = import_path(config["class_path"])
         accepted = inspect.signature(module_class).parameters
-    except (ImportError, AttributeError, ValueError, TypeError) as err:
+    except (ImportError, ValueError, TypeError) as err:
         raise ValueError(f"cannot build the module of {where}: {err}") from err
     init_args = dict(config.get("init_args") or {})
     if hasattr(module_class, "upgrade_init_args"):  # a module saved by an older version (flat keys) still loads

@@ -11,13 +11,13 @@ own values and names the key it refuses. Configs and exports written before the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from videoreason.diffusion.solvers import TailSpec
-
-OPTIMIZERS = ("adamw", "adamw8bit", "paged_adamw8bit")
 
 
 def _at_least(group: str, **values: tuple[float, float]) -> None:
@@ -32,9 +32,20 @@ def _positive(group: str, **values: float) -> None:
             raise ValueError(f"`{group}.{name}` must be > 0, got {value!r}")
 
 
-def _one_of(group: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"`{group}.{name}` must be one of {list(choices)}, got {value!r}")
+@functools.cache
+def _choices(kind: type) -> dict[str, tuple[Any, ...]]:
+    """The allowed values of each ``Literal``-typed field of a settings class (its type annotation says them)."""
+    hints = typing.get_type_hints(kind)
+    return {f.name: typing.get_args(hints[f.name]) for f in dataclasses.fields(kind)
+            if typing.get_origin(hints[f.name]) is Literal}
+
+
+def _check_choices(group: str, settings: Any) -> None:
+    """Every ``Literal`` field of ``settings`` holds one of its values (jsonargparse checks the CLI, this Python)."""
+    for name, choices in _choices(type(settings)).items():
+        value = getattr(settings, name)
+        if value not in choices:
+            raise ValueError(f"`{group}.{name}` must be one of {list(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,7 @@ class Optimization:
     def __post_init__(self) -> None:
         _positive("optimization", learning_rate=self.learning_rate)
         _at_least("optimization", weight_decay=(self.weight_decay, 0), warmup_steps=(self.warmup_steps, 0))
-        _one_of("optimization", "optimizer", self.optimizer, OPTIMIZERS)
+        _check_choices("optimization", self)
 
 
 @dataclass(frozen=True)
@@ -101,10 +112,9 @@ class FlowMatchingLoss:
     frame_noise: Literal["shared", "rising"] = "shared"
 
     def __post_init__(self) -> None:
-        _one_of("loss", "sigma_sampling", self.sigma_sampling, ("uniform", "logit_normal"))
+        _check_choices("loss", self)
         _positive("loss", shift=self.shift)
         _at_least("loss", change_weight=(self.change_weight, 0))
-        _one_of("loss", "frame_noise", self.frame_noise, ("shared", "rising"))
 
 
 @dataclass(frozen=True)
@@ -141,7 +151,7 @@ class Sampling:
         _at_least("sampling", group_size=(self.group_size, 2), num_steps=(self.num_steps, 2),
                   batch_size=(self.batch_size, 0), reward_workers=(self.reward_workers, 1))
         _positive("sampling", shift=self.shift, noise_level=self.noise_level)
-        _one_of("sampling", "sde_variant", self.sde_variant, ("flow_grpo", "cps"))
+        _check_choices("sampling", self)
 
 
 @dataclass(frozen=True)
@@ -170,7 +180,7 @@ class PolicyLoss:
         if self.adv_clip is not None:
             _positive("loss", adv_clip=self.adv_clip)
         _at_least("loss", beta=(self.beta, 0))
-        _one_of("loss", "scale_rewards", self.scale_rewards, ("group", "batch", "none"))
+        _check_choices("loss", self)
 
 
 SETTINGS = (Optimization, PolicyOptimization, FlowMatchingLoss, Sampling, PolicyLoss)

@@ -14,7 +14,6 @@ a `WeightedSum` beside `SuccessReward` (weight 0 if it should not count) and GRP
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from videoreason.imports import import_path
 from videoreason.rewards.base import Reward
 from videoreason.rewards.groups import RolloutGroups
 
@@ -30,10 +30,9 @@ from videoreason.rewards.groups import RolloutGroups
 def resolve_scorer(scorer: str | Callable, scorer_args: dict[str, Any] | None = None) -> Callable:
     """The scorer callable: ``scorer`` itself, or what its import path names (a class built with ``scorer_args``)."""
     if isinstance(scorer, str):
-        module_name, _, attr = scorer.rpartition(".")
         try:
-            scorer = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError, ValueError) as err:
+            scorer = import_path(scorer)
+        except ImportError as err:
             raise ValueError(f"`scorer` {scorer!r} is not an importable function or class: {err}") from err
     if isinstance(scorer, type):  # YAML parsers may hand over the class an import path names
         scorer = scorer(**(scorer_args or {}))

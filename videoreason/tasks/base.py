@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from videoreason.imports import import_path
 from videoreason.tasks.records import JsonRecord
 from videoreason.tasks.render import (
     DEFAULT_PALETTE,
@@ -240,10 +241,9 @@ def resolve_task(name: str) -> Task:
     users bring their own domains without registering them anywhere.
     """
     if "." in name:
-        module_name, _, cls_name = name.rpartition(".")
         try:
-            cls = getattr(importlib.import_module(module_name), cls_name)
-        except (ImportError, AttributeError) as err:
+            cls = import_path(name)
+        except ImportError as err:
             raise ValueError(f"cannot import task class {name!r}: {err}") from err
         if not (isinstance(cls, type) and issubclass(cls, Task)):
             raise ValueError(f"{name!r} is not a videoreason Task subclass")
