@@ -11,7 +11,7 @@ import pytest
 
 import videoreason.recipe as recipe_module
 from videoreason.recipe import RECIPES, Recipe, recipe, run, variants
-from videoreason.resources import PretrainedModel
+from videoreason.resources import PretrainedModel, config_root
 from videoreason.tasks.base import resolve_task
 
 
@@ -37,10 +37,19 @@ def test_recipe_frames_give_every_board_cell_one_token(task):
     assert data.render == ["--height", str(data.size), "--width", str(data.size), "--frames", str(data.frames)]
 
 
-def test_the_maze3d_recipe_frame_is_the_smallest_its_oblique_view_reads():
-    data, task = RECIPES["maze3d"], resolve_task("maze3d")  # projected blocks: no token grid to align with
+def test_the_maze3d_recipe_frame_is_the_smallest_its_oblique_view_reads_and_a_token_is_a_block():
+    import yaml
+
+    from videoreason.imports import import_path
+
+    data, task = RECIPES["maze3d"], resolve_task("maze3d")  # projected blocks: the codec reads them one by one
+    config = yaml.safe_load((config_root() / "maze3d" / data.sft_config).read_text())["model"]["init_args"]["codec"]
+    codec = import_path(config["class_path"])(**config["init_args"])
     for level in (data.difficulty, *(name for name, _ in data.ood)):
         assert task.frame_size(level, 0, 0) == (data.size, data.size)
+        board = task.initial_state(task.generate(np.random.default_rng(0), level))
+        _, _, h, w = codec.latent_shape(data.frames, data.size, data.size)
+        assert (h // 2, w // 2) == board.shape  # Wan patch 2: one token per block of the stacked floors
 
 
 def _commands(tmp_path, monkeypatch, **kwargs) -> list[list[str]]:

@@ -123,7 +123,7 @@ RECIPES = {
                             ood=(("easy", 48),)),  # 6x6 fields, 25% traps, up to 16 moves (17 frames)
     "maze_agent": TaskRecipe(size=56, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                              grpo_config="grpo_tiny_steps.yaml"),
-    # two floors of 2x2-cell mazes in the oblique view (lossless PixelCodec: its blocks do not line up with tokens);
+    # two floors of 2x2-cell mazes in the oblique view (`ObliqueCodec`: one token per projected block);
     # out of distribution: VR-Bench's family at the same size (several ladders, loops, ends anywhere)
     "maze3d": TaskRecipe(size=64, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                          grpo_config="grpo_tiny_steps.yaml", ood=(("vr-tiny", 64),)),

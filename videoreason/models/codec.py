@@ -13,6 +13,8 @@ Latents are float32 ``[B, C, f, h, w]`` with ``f = (F - 1) // temporal_factor + 
 - ``PixelCodec(patch)``: lossless space-to-depth, frames kept 1:1.
 - ``PaletteCodec(colours, patch)``: each pixel block as a one-hot over a few flat colours (the tiny task renders),
   frames kept 1:1. The tiny CPU recipes' codec: a token is a handful of classes, not 192 pixel values.
+- ``ObliqueCodec(floors, size, height, width)`` (`videoreason.models.oblique_codec`): Maze3D's oblique view as
+  one latent block per projected board block, frames kept 1:1.
 - ``WanVAECodec(path_or_tiny)``: diffusers ``AutoencoderKLWan`` with the Wan pipelines' latents_mean/std
   normalisation; 4x temporal compression (frames 4k+1), 8x (Wan2.1 VAE) or 16x (Wan2.2 VAE) spatial.
 """
@@ -49,8 +51,9 @@ class Codec(RecordsConfig, torch.nn.Module, abc.ABC):
 
     @property
     @abc.abstractmethod
-    def spatial_factor(self) -> int:
-        """Pixels per latent cell along height and width."""
+    def spatial_factor(self) -> int | None:
+        """Pixels per latent cell along height and width; ``None`` for a codec whose latents are not a downsampled
+        frame (``ObliqueCodec``: a board's block grid), which overrides ``check_shape`` and ``latent_shape``."""
 
     def check_shape(self, num_frames: int, height: int, width: int) -> None:
         """Raise ``ValueError`` naming the argument if a video of this shape cannot be encoded.
@@ -162,6 +165,26 @@ class PixelCodec(PatchCodec):
 Colour = str | tuple[int, int, int]
 
 
+def palette_tensor(colours: list[Colour]) -> torch.Tensor:
+    """``colours`` (render palette names, ``"background"``, or ``[r, g, b]`` in 0..255) as float ``[K, 3]`` in
+    [-1, 1]; at least 2, all distinct, else a ``ValueError`` naming the entry."""
+    from videoreason.tasks.render import BACKGROUND, DEFAULT_PALETTE
+
+    named = {**DEFAULT_PALETTE, "background": BACKGROUND}
+    rgb = []
+    for colour in colours:
+        if isinstance(colour, str):
+            if colour not in named:
+                raise ValueError(f"`colours` has unknown colour name {colour!r}; names: {sorted(named)}")
+            colour = named[colour]
+        if len(colour) != 3 or not all(0 <= int(c) <= 255 for c in colour):
+            raise ValueError(f"`colours` entries must be palette names or [r, g, b] in 0..255, got {colour!r}")
+        rgb.append([int(c) for c in colour])
+    if len(rgb) < 2 or len({tuple(c) for c in rgb}) != len(rgb):
+        raise ValueError(f"`colours` must hold at least 2 distinct colours, got {list(colours)}")
+    return torch.tensor(rgb, dtype=torch.float32) / 127.5 - 1.0
+
+
 class PaletteCodec(PatchCodec):
     """Videos painted in a few flat colours (the tiny task renders) as one-hot vectors over those colours.
 
@@ -183,23 +206,9 @@ class PaletteCodec(PatchCodec):
 
     def __init__(self, colours: list[Colour], patch: int = 4) -> None:
         super().__init__(patch)
-        from videoreason.tasks.render import BACKGROUND, DEFAULT_PALETTE
-
-        named = {**DEFAULT_PALETTE, "background": BACKGROUND}
-        rgb = []
-        for colour in colours:
-            if isinstance(colour, str):
-                if colour not in named:
-                    raise ValueError(f"`colours` has unknown colour name {colour!r}; names: {sorted(named)}")
-                colour = named[colour]
-            if len(colour) != 3 or not all(0 <= int(c) <= 255 for c in colour):
-                raise ValueError(f"`colours` entries must be palette names or [r, g, b] in 0..255, got {colour!r}")
-            rgb.append([int(c) for c in colour])
-        if len(rgb) < 2 or len({tuple(c) for c in rgb}) != len(rgb):
-            raise ValueError(f"`colours` must hold at least 2 distinct colours, got {list(colours)}")
         self.init_args = {"colours": [c if isinstance(c, str) else [int(v) for v in c] for c in colours],
                           "patch": self.patch}
-        self.register_buffer("palette", torch.tensor(rgb, dtype=torch.float32) / 127.5 - 1.0)  # [K, 3]
+        self.register_buffer("palette", palette_tensor(colours))  # [K, 3]
 
     @property
     def latent_channels(self) -> int:
