@@ -16,7 +16,8 @@ Split = Literal["train", "val", "test"]
 
 def generate(task: str, num: int, out: Path, difficulty: str = "easy", split: Split = "train", seed: int = 0,
              spec: Literal["tiny", "wan"] = "tiny", height: int | None = None, width: int | None = None,
-             frames: int | None = None, fps: int | None = None, workers: int | None = None) -> None:
+             frames: int | None = None, fps: int | None = None, cell: int | None = None,
+             workers: int | None = None) -> None:
     """Render planner solutions of one task into a dataset folder.
 
     Args:
@@ -35,12 +36,15 @@ def generate(task: str, num: int, out: Path, difficulty: str = "easy", split: Sp
             level's longest solution needs, at least the preset's, 4k + 1 for wan). Too few is refused before
             anything is written.
         fps: Frames per second (default: the folder's, else the preset's).
+        cell: Largest cell side in pixels (default: the folder's, else as large as the frame allows). Boards of
+            several levels generated into one folder at one frame size and ``--cell`` are drawn alike, the smaller
+            ones centred with background around them: one dataset of mixed board sizes.
         workers: Processes (default: all cores).
     """
     from videoreason.data.generate import generate_dataset, planned_spec
     from videoreason.tasks.render import RenderSpec
 
-    given = {"height": height, "width": width, "num_frames": frames, "fps": fps}
+    given = {"height": height, "width": width, "num_frames": frames, "fps": fps, "cell": cell}
     plan = planned_spec(task, difficulty, getattr(RenderSpec, spec)(), out, four_k_plus_1=spec == "wan",
                         **{k: v for k, v in given.items() if v is not None})
     root = generate_dataset(task, out, num, split=split, seed=seed, difficulty=difficulty, spec=plan,

@@ -198,3 +198,32 @@ def test_test_boards_are_no_rotation_or_reflection_of_training_boards(tmp_path):
     assert len(test) == 40
     # each test board's 8 images against ~150 training boards: a plain board hash lets ~1 in 6 through
     assert not any(image.tobytes() in train for board in test for image in dihedral_images(board))
+
+
+def test_a_cell_size_puts_several_board_sizes_in_one_dataset_drawn_alike(tmp_path, capsys):
+    out = tmp_path / "mixed"
+    for level, extra in (("tiny-fill", ["--height", "72", "--width", "72", "--frames", "17", "--cell", "8"]),
+                         ("easy-fill", [])):  # the second run takes the folder's spec
+        assert main(["data", "generate", "--task", "maze", "--difficulty", level, "--num", "3", "--split", "test",
+                     "--out", str(out), "--workers", "1", *extra]) == 0
+    spec = load_spec(out)
+    assert (spec.height, spec.width, spec.num_frames, spec.cell) == (72, 72, 17, 8)
+    rows = read_rows(out)
+    assert sorted({r["difficulty"] for r in rows}) == ["easy-fill", "tiny-fill"]
+    for row in rows:
+        frame = decode_video(out / row["video"], max_frames=1)[0].astype(int)
+        sample, task = load_sample(out, row), Maze()
+        side = 8 * len(task.initial_state(sample.puzzle))  # 8 pixels a block, whatever the board's size
+        border = (72 - side) // 2
+        assert side == (56 if row["difficulty"] == "tiny-fill" else 72)
+        if border:  # the smaller board sits centred on the background
+            assert np.abs(frame[:border] - 16).max() < 24 and np.abs(frame[:, -border:] - 16).max() < 24
+        assert np.abs(frame[border + 4, border + 4] - np.array([52, 64, 104])).max() < 24  # its corner wall block
+    report = verify_dataset(out, workers=1, progress=False)
+    assert summarize(report)[-1]["success"] == 100.0  # every ground truth verifies at both sizes
+    capsys.readouterr()
+    assert main(["data", "generate", "--task", "maze", "--num", "1", "--out", str(tmp_path / "c"), "--cell", "3"]) == 2
+    assert "`cell` must be at least 5 pixels" in capsys.readouterr().err and not (tmp_path / "c").exists()
+    with pytest.raises(ValueError, match=r"`spec.cell` must be a positive integer or None, got 0"):
+        RenderSpec(cell=0)
+    assert RenderSpec.from_dict({k: v for k, v in RenderSpec().to_dict().items() if k != "cell"}).cell is None

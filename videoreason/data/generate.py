@@ -37,7 +37,7 @@ from videoreason.data.card import write_card
 from videoreason.data.dataset import COLUMNS, SPLITS, load_sample, metadata_path, read_rows
 from videoreason.data.verify import write_preview
 from videoreason.media import decode_video, encode_mp4, encode_png
-from videoreason.tasks.base import Task, resolve_task
+from videoreason.tasks.base import MIN_CELL_PIXELS, Task, resolve_task
 from videoreason.tasks.grid import dihedral_images
 from videoreason.tasks.records import JsonRecord
 from videoreason.tasks.render import RenderSpec
@@ -183,10 +183,14 @@ def _forbidden_hashes(root: Path, task: Task, split: str) -> frozenset[str]:
 
 def planned_spec(task: str, difficulty: str, preset: RenderSpec, out: str | Path, four_k_plus_1: bool = False,
                  **given: int) -> RenderSpec:
-    """The spec of a ``data generate`` run: the ``given`` values (``height``, ``width``, ``num_frames``, ``fps``);
-    the others from the folder's ``spec.json`` when it has one (frames only if they fit the level), else from
-    ``preset`` made to fit the level: frames for its longest solution (``Task.max_frames``, 4k + 1 when
-    ``four_k_plus_1``, for Wan's VAE) and pixels for its largest board (``Task.frame_size``)."""
+    """The spec of a ``data generate`` run: the ``given`` values (``height``, ``width``, ``num_frames``, ``fps``,
+    ``cell``); the others from the folder's ``spec.json`` when it has one (frames only if they fit the level), else
+    from ``preset`` made to fit the level: frames for its longest solution (``Task.max_frames``, 4k + 1 when
+    ``four_k_plus_1``, for Wan's VAE) and pixels for its largest board (``Task.frame_size``). A ``cell`` below
+    ``MIN_CELL_PIXELS`` is refused (such cells do not survive H.264)."""
+    if (given.get("cell") or MIN_CELL_PIXELS) < MIN_CELL_PIXELS:
+        raise ValueError(f"`cell` must be at least {MIN_CELL_PIXELS} pixels (smaller cells do not survive H.264), "
+                         f"got {given['cell']}")
     task_obj = resolve_task(task)
     needed = task_obj.max_frames(difficulty) or 0
     spec_path = Path(out) / "spec.json"

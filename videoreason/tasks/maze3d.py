@@ -321,7 +321,8 @@ class ObliqueView:
         self.floors, self.side, self.spec = floors, side, spec
         width_units = side * (1 + SHEAR * DEPTH)  # in block widths
         height_units = DEPTH * (floors * side + (floors - 1) * GAP)
-        self.block = min((spec.width - 2 * spec.margin) / width_units, (spec.height - 2 * spec.margin) / height_units)
+        self.block = min((spec.width - 2 * spec.margin) / width_units, (spec.height - 2 * spec.margin) / height_units,
+                         spec.cell or np.inf)  # a block's width
         self.row = DEPTH * self.block
         self.left = (spec.width - width_units * self.block) / 2
         self.top = (spec.height - height_units * self.block) / 2

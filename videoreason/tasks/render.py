@@ -73,6 +73,9 @@ class RenderSpec:
         num_frames: frames per video; Wan models want ``4k + 1``.
         fps: frames per second of the written mp4.
         margin: pixels kept free around the board, which is centred and square-celled.
+        cell: the largest cell side in pixels, or ``None`` for cells as large as the frame allows. With it a board
+            smaller than the frame sits centred at this cell size with background around it, so one dataset (one
+            spec) can hold boards of several sizes drawn alike (``data generate --cell 8``).
         grid_line: width of the dark line between cells, as a fraction of the cell side.
         sample_fraction: side of the patch the parser averages in each cell's middle, as a fraction of the cell.
         palette: RGB colour of each class name.
@@ -83,6 +86,7 @@ class RenderSpec:
     num_frames: int = 9
     fps: int = 4
     margin: int = 0
+    cell: int | None = None
     grid_line: float = 0.06
     sample_fraction: float = 0.4
     palette: dict[str, tuple[int, int, int]] = field(default_factory=lambda: dict(DEFAULT_PALETTE))
@@ -98,6 +102,8 @@ class RenderSpec:
             raise ValueError(f"`spec.fps` must be a positive integer, got {self.fps!r}")
         if not 0 <= self.margin < min(self.height, self.width) // 2:
             raise ValueError(f"`spec.margin` must leave room for the board, got {self.margin!r}")
+        if self.cell is not None and (isinstance(self.cell, bool) or not isinstance(self.cell, int) or self.cell < 1):
+            raise ValueError(f"`spec.cell` must be a positive integer or None, got {self.cell!r}")
         if not 0 <= self.grid_line < 0.3:
             raise ValueError(f"`spec.grid_line` must be in [0, 0.3), got {self.grid_line!r}")
         if not 0 < self.sample_fraction <= 0.6:
@@ -150,7 +156,7 @@ class CellGeometry:
 
 def cell_geometry(shape: tuple[int, int], spec: RenderSpec) -> CellGeometry:
     """The frame-relative geometry of a ``rows x cols`` board rendered with ``spec`` (`render_states`' layout)."""
-    ys, xs, cell = _board_edges(shape, spec.height, spec.width, spec.margin)
+    ys, xs, cell = _board_edges(shape, spec)
     top, left = np.meshgrid(ys[:-1] / spec.height, xs[:-1] / spec.width, indexing="ij")  # [R, C] each
     h, w = cell / spec.height, cell / spec.width
     centres = np.stack([left + w / 2, top + h / 2], axis=-1)  # [R, C, 2]
@@ -158,10 +164,11 @@ def cell_geometry(shape: tuple[int, int], spec: RenderSpec) -> CellGeometry:
     return CellGeometry(centres=centres, boxes=boxes)
 
 
-def _board_edges(shape: tuple[int, int], height: float, width: float, margin: float):
-    """Float pixel edges (ys [R+1], xs [C+1]) of a centred board of square cells."""
+def _board_edges(shape: tuple[int, int], spec: RenderSpec):
+    """Float pixel edges (ys [R+1], xs [C+1]) and cell side of a centred board of square cells."""
     rows, cols = shape
-    cell = min((height - 2 * margin) / rows, (width - 2 * margin) / cols)
+    height, width, margin = spec.height, spec.width, spec.margin
+    cell = min((height - 2 * margin) / rows, (width - 2 * margin) / cols, spec.cell or np.inf)
     y0 = (height - rows * cell) / 2
     x0 = (width - cols * cell) / 2
     return y0 + cell * np.arange(rows + 1), x0 + cell * np.arange(cols + 1), cell
@@ -180,7 +187,7 @@ def render_states(
     if states.min() < 0 or states.max() >= len(colors):
         raise ValueError(f"state labels must be in [0, {len(colors)}), got [{states.min()}, {states.max()}]")
     _, rows, cols = states.shape
-    ys, xs, cell = _board_edges((rows, cols), spec.height, spec.width, spec.margin)
+    ys, xs, cell = _board_edges((rows, cols), spec)
     py = np.arange(spec.height) + 0.5  # pixel centres
     px = np.arange(spec.width) + 0.5
     row_of = np.searchsorted(ys, py, side="right") - 1  # [H]
@@ -271,7 +278,7 @@ def classify_cells(
     _, height, width, _ = frames.shape
     rows, cols = shape
     sy, sx = height / spec.height, width / spec.width
-    ys, xs, cell = _board_edges(shape, spec.height, spec.width, spec.margin)
+    ys, xs, cell = _board_edges(shape, spec)
     cy = ((ys[:-1] + ys[1:]) / 2) * sy  # [R] centres in the actual frame
     cx = ((xs[:-1] + xs[1:]) / 2) * sx  # [C]
     half_y = spec.sample_fraction * cell * sy / 2
