@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from videoreason.data.datamodule import PuzzleVideoDataModule, TaskMixingSampler, collate_puzzles
+from videoreason.data.datamodule import PuzzleVideoDataModule, TaskMixingSampler, collate_puzzles, select_val_rows
 from videoreason.data.dataset import read_rows
 from videoreason.data.generate import generate_dataset
 from videoreason.tasks.base import resolve_task
@@ -308,3 +308,13 @@ def test_loader_workers_leave_sigterm_to_the_main_process(root):
     data = PuzzleVideoDataModule(str(root), batch_size=2, num_workers=1, num_val_puzzles=0)
     data.setup("fit")
     assert data.train_dataloader().worker_init_fn is seed_worker
+
+
+def test_validation_takes_every_level_of_a_mixed_size_dataset_in_turn():
+    rows = [{"task": "maze", "difficulty": level, "id": f"maze_val_{level}_{i:06d}"}
+            for level in ("tiny-fill", "easy-fill") for i in range(4)]
+    picked = [r["id"] for r in select_val_rows(rows, 4)]
+    assert picked == ["maze_val_easy-fill_000000", "maze_val_tiny-fill_000000",
+                      "maze_val_easy-fill_000001", "maze_val_tiny-fill_000001"]
+    one_level = [r for r in rows if r["difficulty"] == "tiny-fill"]
+    assert [r["id"] for r in select_val_rows(one_level, 3)] == [f"maze_val_tiny-fill_{i:06d}" for i in range(3)]

@@ -258,10 +258,11 @@ class ResumableLoader(DataLoader):
 
 
 def select_val_rows(rows: Sequence[dict[str, str]], num: int) -> list[dict[str, str]]:
-    """A fixed subset of ``num`` rows: tasks in name order, rows by id, interleaved round-robin across tasks."""
-    by_task: dict[str, list[dict[str, str]]] = {}
-    for row in sorted(rows, key=lambda r: (r["task"], r["id"])):
-        by_task.setdefault(row["task"], []).append(row)
+    """A fixed subset of ``num`` rows: each task's levels (a dataset of mixed board sizes) as groups in name order,
+    rows by id, interleaved round-robin across the groups."""
+    by_task: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for row in sorted(rows, key=lambda r: (r["task"], r.get("difficulty", ""), r["id"])):
+        by_task.setdefault((row["task"], row.get("difficulty", "")), []).append(row)
     out: list[dict[str, str]] = []
     depth = 0
     while len(out) < num and any(depth < len(group) for group in by_task.values()):
