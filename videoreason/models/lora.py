@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videoreason.atomic import respect_umask
+from videoreason.checks import is_integer
 
 if TYPE_CHECKING:
     import torch
@@ -65,7 +66,7 @@ class LoraSpec:
         if isinstance(self.target_modules, str) or not isinstance(self.target_modules, Sequence):
             raise ValueError(f"LoraSpec `target_modules` must be a list of module names, got {self.target_modules!r}")
         object.__setattr__(self, "target_modules", tuple(str(t) for t in self.target_modules))
-        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+        if not is_integer(self.rank) or self.rank < 1:
             raise ValueError(f"LoraSpec `rank` must be an integer >= 1, got {self.rank!r}")
         if not float(self.alpha) > 0:
             raise ValueError(f"LoraSpec `alpha` must be > 0, got {self.alpha!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from videoreason.checks import is_integer
 from videoreason.models.codec import Codec, Colour, palette_tensor
 
 
@@ -41,7 +42,7 @@ class ObliqueCodec(Codec):
         from videoreason.tasks.render import BACKGROUND, RenderSpec
 
         for key, value, low in (("floors", floors, 1), ("size", size, 1), ("cells", cells, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if not is_integer(value) or value < low:
                 raise ValueError(f"`{key}` must be an integer >= {low}, got {value!r}")
         colours = list(Maze3D.classes) if colours is None else list(colours)
         spec = RenderSpec(height=height, width=width, margin=margin, grid_line=grid_line)  # checks the four

@@ -53,6 +53,7 @@ from dataclasses import astuple, dataclass
 
 import numpy as np
 
+from videoreason.checks import is_integer
 from videoreason.tasks.base import DifficultyT, PuzzleT, SolutionT, Task, hold_solved
 from videoreason.tasks.grid import Cell
 from videoreason.tasks.render import CellGeometry
@@ -77,7 +78,7 @@ class TrajectorySettings:
     tolerance: float = 0.01
 
     def __post_init__(self) -> None:
-        if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 2:
+        if not is_integer(self.points) or self.points < 2:
             raise ValueError(f"trajectory `points` must be an integer >= 2, got {self.points!r}")
         if not 0 < self.tolerance < 1:
             raise ValueError(f"trajectory `tolerance` must be in (0, 1) (a fraction of the frame), "

@@ -50,6 +50,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from videoreason.checks import is_integer
 from videoreason.tasks.base import Task, hold_solved
 from videoreason.tasks.flowfree_solver import (
     backbite,
@@ -83,7 +84,7 @@ class FlowFreePuzzle(JsonRecord):
     video: str = "grow"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.size, int) or isinstance(self.size, bool) or not MIN_SIZE <= self.size <= MAX_SIZE:
+        if not is_integer(self.size) or not MIN_SIZE <= self.size <= MAX_SIZE:
             raise ValueError(f"`size` must be an integer in [{MIN_SIZE}, {MAX_SIZE}], got {self.size!r}")
         if not isinstance(self.endpoints, (tuple, list)) or not 1 <= len(self.endpoints) <= MAX_COLOURS:
             raise ValueError(f"`endpoints` must list 1 to {MAX_COLOURS} pairs, got {self.endpoints!r}")

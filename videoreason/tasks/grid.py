@@ -8,6 +8,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from videoreason.checks import is_integer
+
 Cell = tuple[int, int]
 DIRECTIONS: dict[str, Cell] = {"U": (-1, 0), "D": (1, 0), "L": (0, -1), "R": (0, 1)}
 
@@ -15,7 +17,7 @@ DIRECTIONS: dict[str, Cell] = {"U": (-1, 0), "D": (1, 0), "L": (0, -1), "R": (0,
 def checked_cell(value: object, shape: tuple[int, int], what: str) -> Cell:
     """Validate a JSON ``[row, col]`` pair inside a board of ``shape``; errors name ``what``."""
     if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in value)):
+            or not all(is_integer(x) for x in value)):
         raise ValueError(f"{what} must be a [row, col] pair of integers, got {value!r}")
     r, c = int(value[0]), int(value[1])
     if not (0 <= r < shape[0] and 0 <= c < shape[1]):

@@ -28,6 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from videoreason.checks import is_integer
 from videoreason.tasks.agent import (
     COMPONENTS,
     NO_TRAJECTORY,
@@ -74,7 +75,7 @@ class NavigationPuzzle(JsonRecord):
         for name in ("start", "goal"):
             if self.grid[getattr(self, name)] == WALL:
                 raise ValueError(f"`{name}` {getattr(self, name)} is a wall")
-        if isinstance(self.view, bool) or not isinstance(self.view, int) or not 1 <= self.view <= 6:
+        if not is_integer(self.view) or not 1 <= self.view <= 6:
             raise ValueError(f"`view` must be an integer in [1, 6], got {self.view!r}")
 
     @property

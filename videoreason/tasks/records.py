@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from videoreason.checks import is_integer
 
 
 class JsonRecord:
@@ -49,7 +49,7 @@ class PathSolution(JsonRecord):
             raise ValueError(f"`path` must be a non-empty list of [row, col] cells, got {self.path!r}")
         for cell in self.path:
             if (not isinstance(cell, (tuple, list)) or len(cell) != 2 or not all(
-                    isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 0 for x in cell)):
+                    is_integer(x) and x >= 0 for x in cell)):
                 raise ValueError(f"`path` cells must be [row, col] pairs of non-negative integers, got {cell!r}")
         object.__setattr__(self, "path", tuple((int(r), int(c)) for r, c in self.path))
 

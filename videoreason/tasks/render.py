@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from videoreason.checks import is_integer
+
 #: Fixed palette: well-separated RGB colours (min pairwise distance > 90), none near black or mid-grey.
 DEFAULT_PALETTE: dict[str, tuple[int, int, int]] = {
     "floor": (236, 236, 228),
@@ -102,7 +104,7 @@ class RenderSpec:
             raise ValueError(f"`spec.fps` must be a positive integer, got {self.fps!r}")
         if not 0 <= self.margin < min(self.height, self.width) // 2:
             raise ValueError(f"`spec.margin` must leave room for the board, got {self.margin!r}")
-        if self.cell is not None and (isinstance(self.cell, bool) or not isinstance(self.cell, int) or self.cell < 1):
+        if self.cell is not None and (not is_integer(self.cell) or self.cell < 1):
             raise ValueError(f"`spec.cell` must be a positive integer or None, got {self.cell!r}")
         if not 0 <= self.grid_line < 0.3:
             raise ValueError(f"`spec.grid_line` must be in [0, 0.3), got {self.grid_line!r}")

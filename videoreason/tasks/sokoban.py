@@ -52,6 +52,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from videoreason.checks import is_integer
 from videoreason.tasks.base import Task
 from videoreason.tasks.grid import Cell, bfs_distances, checked_cell, dihedral, shape_keeping_dihedral
 from videoreason.tasks.records import JsonRecord
@@ -103,7 +104,7 @@ class SokobanPuzzle(JsonRecord):
     def __post_init__(self) -> None:
         for key in ("height", "width"):
             value = getattr(self, key)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not (
+            if not is_integer(value) or not (
                     MIN_SIZE <= value <= MAX_SIZE):
                 raise ValueError(f"`{key}` must be an integer in [{MIN_SIZE}, {MAX_SIZE}], got {value!r}")
             object.__setattr__(self, key, int(value))
