@@ -8,6 +8,8 @@ For each model (a packaged name, an export folder or a ``.ckpt``), on the first 
 - **rollout**: ``GRPOModule.rollout`` started from the model (its LoRA merged, a fresh zero GRPO adapter on top),
   ``G`` rollouts per puzzle with Early-Step Focus (``K`` SDE steps storing latents and log-probs), videos decoded:
   what a GRPO step spends before its reward and update.
+- with ``--compile``, **eval, compiled** and the rollout with ``torch.compile`` of the transformer
+  (``nn.Module.compile``, inductor): the lever of compiling; its one-off compile time is the warm-up, reported apart.
 
 Each timing is the median of ``--repeats`` after one warm-up, the forms interleaved so that load drifts hit all alike.
 
@@ -34,10 +36,15 @@ from videoreason.models.export import load_module
 from videoreason.models.lora import merge_lora
 
 
-def median_seconds(runs: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
-    """Median wall time of each callable over ``repeats`` interleaved calls after one warm-up; also the last
-    outputs."""
-    outputs = {name: fn() for name, fn in runs.items()}  # warm-up
+def median_seconds(runs: dict[str, Callable[[], Any]], repeats: int, warmups: dict[str, float] | None = None
+                   ) -> tuple[dict[str, float], dict[str, Any]]:
+    """Median wall time of each callable over ``repeats`` interleaved calls after one warm-up (its seconds go to
+    ``warmups`` when given); also the last outputs."""
+    outputs, warmups = {}, {} if warmups is None else warmups
+    for name, fn in runs.items():
+        start = time.perf_counter()
+        outputs[name] = fn()
+        warmups[name] = time.perf_counter() - start
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
@@ -55,8 +62,17 @@ def batch_of(data: Path, count: int) -> tuple[torch.Tensor, list[str], list[str]
     return torch.stack([load_first_frame(data, r) for r in rows]), [r["prompt"] for r in rows], [r["id"] for r in rows]
 
 
-def generation_rows(model: str, data: Path, batch: int, steps: int, repeats: int) -> list[dict[str, Any]]:
-    """The eval form (merged) and, for a model with a LoRA adapter, the unmerged form, with their agreement."""
+def compiled(module: Any) -> Any:
+    """A copy of ``module`` whose transformer runs through ``torch.compile``."""
+    module = copy.deepcopy(module)
+    module.transformer.compile()
+    return module
+
+
+def generation_rows(model: str, data: Path, batch: int, steps: int, repeats: int, compile_: bool = False
+                    ) -> list[dict[str, Any]]:
+    """The eval form (merged) and, for a model with a LoRA adapter, the unmerged form, with their agreement (and
+    the merged form compiled)."""
     first, prompts, _ = batch_of(data, batch)
     frames = load_spec(data).num_frames
     adapted = load_module(model, base_dtype="float32").eval()
@@ -65,21 +81,25 @@ def generation_rows(model: str, data: Path, batch: int, steps: int, repeats: int
         merged = copy.deepcopy(adapted)
         merge_lora(merged.transformer)
         forms = {"eval": merged, "adapter": adapted}
+    if compile_:
+        forms["eval, compiled"] = compiled(forms["eval"])
     runs = {name: (lambda m=m: m.generate(first, prompts, frames, steps=steps)) for name, m in forms.items()}
+    warmups: dict[str, float] = {}
     with torch.no_grad():
-        seconds, videos = median_seconds(runs, repeats)
+        seconds, videos = median_seconds(runs, repeats, warmups)
     rows = []
     for name in forms:
         diff = (videos[name].int() - videos["eval"].int()).abs().max().item()
         rows.append({"model": model, "form": name, "videos": batch, "steps": steps, "seconds": seconds[name],
                      "videos_per_s": batch / seconds[name], "ratio": seconds[name] / seconds["eval"],
-                     "max_diff": diff})
+                     "max_diff": diff, "warmup": warmups[name]})
     return rows
 
 
-def rollout_row(model: str, data: Path, puzzles: int, group: int, steps: int, sde_steps: int, repeats: int
-                ) -> dict[str, Any]:
-    """GRPO rollouts from ``model``: ``puzzles x group`` videos with ``sde_steps`` of ``steps`` stochastic."""
+def rollout_rows(model: str, data: Path, puzzles: int, group: int, steps: int, sde_steps: int, repeats: int,
+                 compile_: bool = False) -> list[dict[str, Any]]:
+    """GRPO rollouts from ``model``: ``puzzles x group`` videos with ``sde_steps`` of ``steps`` stochastic (and the
+    same with the transformer compiled)."""
     from videoreason.phases.grpo import GRPOModule
     from videoreason.phases.settings import Sampling
 
@@ -88,23 +108,26 @@ def rollout_row(model: str, data: Path, puzzles: int, group: int, steps: int, sd
                                                            batch_size=puzzles * group))
     module.spec = load_spec(data)
     module.step_plan = early_plan(steps, sde_steps)
-    run = {"rollout": lambda: module.rollout(first, prompts, module._generators(ids))}
-    seconds, _ = median_seconds(run, repeats)
+    modules = {"rollout": module, **({"rollout, compiled": compiled(module)} if compile_ else {})}
+    runs = {name: (lambda m=m: m.rollout(first, prompts, m._generators(ids))) for name, m in modules.items()}
+    warmups: dict[str, float] = {}
+    seconds, _ = median_seconds(runs, repeats, warmups)
     videos = puzzles * group
-    return {"model": model, "form": f"rollout (G={group}, ESF K={sde_steps})", "videos": videos, "steps": steps,
-            "seconds": seconds["rollout"], "videos_per_s": videos / seconds["rollout"], "ratio": None,
-            "max_diff": None}
+    return [{"model": model, "form": f"{name} (G={group}, ESF K={sde_steps})", "videos": videos, "steps": steps,
+             "seconds": seconds[name], "videos_per_s": videos / seconds[name],
+             "ratio": seconds[name] / seconds["rollout"] if name != "rollout" else None, "max_diff": None,
+             "warmup": warmups[name]} for name in modules]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of the measured rows."""
-    lines = ["| model | form | videos x steps | s | videos/s | time vs eval | max diff vs eval (uint8) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| model | form | videos x steps | s | videos/s | time vs eval (rollout) | max diff vs eval (uint8) "
+             "| first call s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
         diff = "-" if r["max_diff"] is None else str(r["max_diff"])
         lines.append(f"| {r['model']} | {r['form']} | {r['videos']} x {r['steps']} | {r['seconds']:.2f} | "
-                     f"{r['videos_per_s']:.2f} | {ratio} | {diff} |")
+                     f"{r['videos_per_s']:.2f} | {ratio} | {diff} | {r['warmup']:.1f} |")
     return "\n".join(lines)
 
 
@@ -119,17 +142,19 @@ def main() -> None:
     parser.add_argument("--sde-steps", type=int, default=3, help="Early-Step Focus K")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    parser.add_argument("--compile", action="store_true", help="also time the transformer under torch.compile")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rows = []
     for model in args.models:
-        rows += generation_rows(model, args.data, args.batch, args.steps, args.repeats)
-        rows.append(rollout_row(model, args.data, args.puzzles, args.group, args.steps, args.sde_steps,
-                                args.repeats))
+        rows += generation_rows(model, args.data, args.batch, args.steps, args.repeats, args.compile)
+        rows += rollout_rows(model, args.data, args.puzzles, args.group, args.steps, args.sde_steps, args.repeats,
+                             args.compile)
     print(f"{torch.get_num_threads()} threads, {args.data} ({load_spec(args.data).num_frames} frames), median of "
-          f"{args.repeats}; 'time vs eval': the form's time over the merged model's (what `videoreason eval` runs)")
+          f"{args.repeats}; 'time vs eval': the form's time over the merged model's (what `videoreason eval` runs), "
+          "a compiled rollout's over the eager rollout's; 'first call': the warm-up (compiling, for compiled forms)")
     print(table(rows))
 
 
