@@ -69,13 +69,13 @@ def compiled(module: Any) -> Any:
     return module
 
 
-def generation_rows(model: str, data: Path, batch: int, steps: int, repeats: int, compile_: bool = False
-                    ) -> list[dict[str, Any]]:
+def generation_rows(model: str, data: Path, batch: int, steps: int, repeats: int, compile_: bool = False,
+                    device: str = "cpu") -> list[dict[str, Any]]:
     """The eval form (merged) and, for a model with a LoRA adapter, the unmerged form, with their agreement (and
     the merged form compiled)."""
     first, prompts, _ = batch_of(data, batch)
-    frames = load_spec(data).num_frames
-    adapted = load_module(model, base_dtype="float32").eval()
+    first, frames = first.to(device), load_spec(data).num_frames
+    adapted = load_module(model, base_dtype="float32").eval().to(device)
     forms = {"eval": adapted}
     if getattr(adapted.transformer, "peft_config", None):
         merged = copy.deepcopy(adapted)
@@ -97,15 +97,16 @@ def generation_rows(model: str, data: Path, batch: int, steps: int, repeats: int
 
 
 def rollout_rows(model: str, data: Path, puzzles: int, group: int, steps: int, sde_steps: int, repeats: int,
-                 compile_: bool = False) -> list[dict[str, Any]]:
+                 compile_: bool = False, device: str = "cpu") -> list[dict[str, Any]]:
     """GRPO rollouts from ``model``: ``puzzles x group`` videos with ``sde_steps`` of ``steps`` stochastic (and the
     same with the transformer compiled)."""
     from videoreason.phases.grpo import GRPOModule
     from videoreason.phases.settings import Sampling
 
     first, prompts, ids = batch_of(data, puzzles)
+    first = first.to(device)
     module = GRPOModule(init_from=model, sampling=Sampling(group_size=group, num_steps=steps,
-                                                           batch_size=puzzles * group))
+                                                           batch_size=puzzles * group)).to(device)
     module.spec = load_spec(data)
     module.step_plan = early_plan(steps, sde_steps)
     modules = {"rollout": module, **({"rollout, compiled": compiled(module)} if compile_ else {})}
@@ -143,18 +144,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     parser.add_argument("--compile", action="store_true", help="also time the transformer under torch.compile")
+    parser.add_argument("--device", default="cpu", help="torch device of the models (cpu, cuda)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rows = []
     for model in args.models:
-        rows += generation_rows(model, args.data, args.batch, args.steps, args.repeats, args.compile)
+        rows += generation_rows(model, args.data, args.batch, args.steps, args.repeats, args.compile, args.device)
         rows += rollout_rows(model, args.data, args.puzzles, args.group, args.steps, args.sde_steps, args.repeats,
-                             args.compile)
-    print(f"{torch.get_num_threads()} threads, {args.data} ({load_spec(args.data).num_frames} frames), median of "
-          f"{args.repeats}; 'time vs eval': the form's time over the merged model's (what `videoreason eval` runs), "
-          "a compiled rollout's over the eager rollout's; 'first call': the warm-up (compiling, for compiled forms)")
+                             args.compile, args.device)
+    print(f"{args.device}, {torch.get_num_threads()} threads, {args.data} ({load_spec(args.data).num_frames} frames), "
+          f"median of {args.repeats}; 'time vs eval': the form's time over the merged model's (what `videoreason eval` "
+          "runs), a compiled rollout's over the eager rollout's; 'first call': the warm-up (compiling, for "
+          "compiled forms)")
     print(table(rows))
 
 

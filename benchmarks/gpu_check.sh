@@ -3,7 +3,8 @@
 # two published Wan shapes at 480x832x33 with the shipped memory savers (bf16 base and autocast, gradient
 # checkpointing, 8-bit AdamW, LoRA rank 32): step time and peak memory of SFT and GRPO (Early-Step Focus and all
 # steps); then benchmarks/time_to_target.py on the tiny maze recipe (all steps against Early-Step Focus, with and
-# without the fast tail), so its wall-time ratios are measured on a GPU too. Every table goes to $OUT (default
+# without the fast tail), so its wall-time ratios are measured on a GPU too; last, eval and rollout throughput of the
+# packaged TrapField model, eager and under torch.compile. Every table goes to $OUT (default
 # runs/gpu). Rehearse on the CPU with small shapes and few steps:
 #   DEVICE=cpu MODELS=tiny SHAPE="--frames 9 --height 64 --width 64" TTT_STEPS=2 TTT_VAL=4 benchmarks/gpu_check.sh
 set -uo pipefail
@@ -36,3 +37,7 @@ timeout 300 $PY benchmarks/time_to_target.py --config configs/maze/grpo_tiny_fil
     --data "$data" --out "$OUT/time_to_target" --steps "$TTT_STEPS" --every $((TTT_STEPS / 2)) \
     --variants all_steps esf_k3 esf_k3_tail --trainer.accelerator "$accelerator" \
     --data.init_args.num_val_puzzles "$TTT_VAL" 2>&1 | tail -20 | tee "$OUT/time_to_target.txt"
+$PY -m videoreason.cli data generate --task trapfield --difficulty tiny --height 40 --width 40 --frames 9 --seed 0 \
+    --split val --num 8 --out "$OUT/trapfield_data" > /dev/null 2>&1
+timeout 240 $PY benchmarks/generation_throughput.py --data "$OUT/trapfield_data" --models trapfield_plateau --compile \
+    --device "$DEVICE" 2>&1 | tail -8 | tee "$OUT/generation_throughput.txt"
