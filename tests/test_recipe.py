@@ -29,12 +29,17 @@ def test_variants_point_at_the_ablation_configs():
     assert "AllSteps" in names["all_steps"][1]
 
 
-@pytest.mark.parametrize("task", sorted(set(RECIPES) - {"maze3d"}))
-def test_recipe_frames_give_every_board_cell_one_token(task):
-    data, solver = RECIPES[task], resolve_task(task)
-    board = solver.initial_state(solver.generate(np.random.default_rng(0), data.difficulty))
-    assert data.size == 8 * board.shape[0] == 8 * board.shape[1]  # PixelCodec patch 4 x Wan patch 2 = 8 px
-    assert data.render == ["--height", str(data.size), "--width", str(data.size), "--frames", str(data.frames)]
+@pytest.mark.parametrize("name", sorted(set(RECIPES) - {"maze3d"}))
+def test_recipe_frames_give_every_board_cell_one_token(name):
+    data = RECIPES[name]
+    solver = resolve_task(data.task or name)
+    boards = [solver.initial_state(solver.generate(np.random.default_rng(0), level))
+              for level in (data.difficulty, *data.levels)]
+    assert all(b.shape[0] == b.shape[1] for b in boards)
+    assert data.size == 8 * max(b.shape[0] for b in boards)  # PixelCodec patch 4 x Wan patch 2 = 8 px a block
+    assert data.cell == (8 if data.levels else None)  # smaller boards of a mixed dataset at 8 px a block too
+    cell = [] if data.cell is None else ["--cell", str(data.cell)]
+    assert data.render == ["--height", str(data.size), "--width", str(data.size), "--frames", str(data.frames), *cell]
 
 
 def test_the_maze3d_recipe_frame_is_the_smallest_its_oblique_view_reads_and_a_token_is_a_block():
@@ -91,12 +96,39 @@ def test_every_recipe_command_parses_with_the_generated_cli(tmp_path, monkeypatc
             command_parser(words, COMMANDS[words]).parse_args(command[len(words):])
 
 
-@pytest.mark.parametrize("task", sorted(RECIPES))
-def test_recipe_configs_exist_and_match_the_level(task):
-    data = RECIPES[task]
-    assert data.difficulty in resolve_task(task).levels
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_recipe_configs_exist_and_match_the_level(name):
+    data = RECIPES[name]
+    task = data.task or name
+    assert {data.difficulty, *data.levels, *(level for level, _ in data.ood)} <= set(resolve_task(task).levels)
     for config in (data.sft_config, data.grpo_config):
         assert (recipe_module.CONFIGS / task / config).is_file()
+
+
+def test_the_mixed_size_maze_recipe_writes_both_levels_into_one_dataset(tmp_path, monkeypatch):
+    commands = []
+    monkeypatch.setattr(recipe_module, "run",
+                        lambda command, log, name="", journal=None: commands.append(command) or 1.0)
+    monkeypatch.setattr(Recipe, "report", lambda self: {})
+    monkeypatch.setattr(Recipe, "fit_to_plateau", lambda self: tmp_path / "sft" / "plateau_model")
+    (tmp_path / "data").mkdir()  # what the (skipped) data commands would make
+    runner = Recipe("maze_mixed", tmp_path, ["sft_more"], seed=0, reuse=False,
+                    overrides={"sft": [], "grpo": []}, ood=True, plateau=True)
+    assert (runner.name, runner.task) == ("maze_mixed", "maze")
+    monkeypatch.setattr(Recipe, "fit_sft_more", lambda self, sft: None)
+    runner.run_all()
+    data = [c for c in commands if c[:2] == ["data", "generate"]]
+    assert [(_arg(c, "--difficulty"), _arg(c, "--split")) for c in data] == [
+        (level, split) for level in ("tiny-fill", "easy-fill") for split in ("test", "val", "train")
+    ] + [("medium-fill", "test")]
+    assert {_arg(c, "--out") for c in data[:6]} == {str(tmp_path / "data")}  # one folder, one spec
+    assert all(_arg(c, "--cell") == "8" and _arg(c, "--height") == "72" for c in data[:6])
+    assert _arg(data[6], "--height") == "88" and "--cell" not in data[6]
+    grpo = next(c for c in commands if c[0] == "fit")
+    assert _arg(grpo, "--config").endswith("configs/maze/grpo_tiny_fill_mixed.yaml")
+    assert sorted(p.name for p in (tmp_path / "data").glob(".done_*")) == sorted(
+        f".done_{split}_{num}_{level}" for level in ("tiny-fill", "easy-fill")
+        for split, num in (("test", 200), ("val", 64), ("train", 4000)))
 
 
 def test_from_scratch_trains_the_packaged_model_with_its_steps(tmp_path, monkeypatch):

@@ -77,13 +77,17 @@ PLATEAU_CHOICE = "plateau_model.json"  # in OUT/sft: the plateau model's step an
 
 @dataclass(frozen=True)
 class TaskRecipe:
-    """A task's tiny recipe: its dataset (``size`` pixels square, ``frames`` frames, the ``difficulty`` level), its
-    SFT and GRPO configs under ``configs/<task>/``, and the packaged SFT model (``videoreason.resources``) that the
-    GRPO phases start from unless the recipe runs ``--from_scratch``."""
+    """A task's tiny recipe: its dataset (``size`` pixels square, ``frames`` frames, the ``difficulty`` level and
+    any further ``levels`` in the same folder, drawn at ``cell`` pixels a cell), its SFT and GRPO configs under
+    ``configs/<task>/``, and the packaged SFT model (``videoreason.resources``) that the GRPO phases start from
+    unless the recipe runs ``--from_scratch``. ``task`` names the task when the recipe's own name is not one."""
 
     size: int
     frames: int = 5
     difficulty: str = "tiny"
+    levels: tuple[str, ...] = ()  # more levels trained and tested beside ``difficulty`` (mixed board sizes)
+    cell: int | None = None  # `data generate --cell`: one cell size for boards of several sizes
+    task: str | None = None
     num_train: int = 2000
     num_val: int = 16
     num_test: int = 200
@@ -97,8 +101,9 @@ class TaskRecipe:
 
     @property
     def render(self) -> list[str]:
-        """The `data generate` flags of the frame size and count."""
-        return ["--height", str(self.size), "--width", str(self.size), "--frames", str(self.frames)]
+        """The `data generate` flags of the frame size and count (and cell size)."""
+        cell = [] if self.cell is None else ["--cell", str(self.cell)]
+        return ["--height", str(self.size), "--width", str(self.size), "--frames", str(self.frames), *cell]
 
 
 # One board block or cell = 8 pixels = one transformer token (codec patch 4 x Wan patch 2): 7x7 maze blocks, 4x4
@@ -127,6 +132,11 @@ RECIPES = {
     # out of distribution: VR-Bench's family at the same size (several ladders, loops, ends anywhere)
     "maze3d": TaskRecipe(size=64, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                          grpo_config="grpo_tiny_steps.yaml", ood=(("vr-tiny", 64),)),
+    # the maze on two board sizes at once (3x3 and 4x4 cells, 8 pixels a block in 72x72 frames, 17 frames), for a
+    # size it never saw: 5x5 cells (88x88)
+    "maze_mixed": TaskRecipe(task="maze", size=72, frames=17, difficulty="tiny-fill", levels=("easy-fill",), cell=8,
+                             num_train=4000, num_val=32, sft_config="sft_tiny_fill_mixed.yaml",
+                             grpo_config="grpo_tiny_fill_mixed.yaml", ood=(("medium-fill", 88),)),
     # a 7x7 road network (8 pixels a cell), a route through 3+ junctions in at most 8 moves
     "pathfinder": TaskRecipe(size=56, frames=9, num_train=4000, num_val=32, sft_config="sft_tiny_steps.yaml",
                              grpo_config="grpo_tiny_steps.yaml", ood=(("easy", 72),)),  # 9x9, 4+ junctions, 16 moves
@@ -218,6 +228,7 @@ class Recipe:
         if task not in RECIPES:
             raise ValueError(f"unknown task {task!r}; recipes exist for {sorted(RECIPES)}")
         self.recipe = RECIPES[task]
+        self.name, task = task, self.recipe.task or task  # the recipe, and the task it trains
         for config in (self.recipe.sft_config, self.recipe.grpo_config):
             if not (CONFIGS / task / config).is_file():
                 raise FileNotFoundError(f"missing recipe config {CONFIGS / task / config}")
@@ -230,7 +241,7 @@ class Recipe:
         self.overrides = overrides
         self.ood = self.recipe.ood if ood else ()
         if ood and not self.ood:
-            raise ValueError(f"the {task} recipe has no out-of-distribution splits; `--ood true` serves "
+            raise ValueError(f"the {self.name} recipe has no out-of-distribution splits; `--ood true` serves "
                              f"{sorted(t for t, r in RECIPES.items() if r.ood)}")
         times = out / TIMES_FILE
         self.times: dict[str, float] = json.loads(times.read_text()) if reuse and times.is_file() else {}
@@ -322,11 +333,13 @@ class Recipe:
         data, root = self.recipe, self.out / "data"
         # the test puzzles first: later splits skip their boards (and every rotation and reflection of them)
         num_train = data.num_train if self.start is None else data.num_train_grpo
-        for split, num in (("test", data.num_test), ("val", self.num_val), ("train", num_train)):
-            self.phase(f"data_{split}", done := root / f".done_{split}_{num}", [
-                "data", "generate", "--task", self.task, "--difficulty", data.difficulty, "--num", str(num),
-                "--split", split, "--seed", str(self.data_seed), "--out", str(root), *data.render])
-            done.touch()
+        for level in (data.difficulty, *data.levels):  # one folder: the levels' boards drawn alike
+            suffix = f"_{level}" if data.levels else ""
+            for split, num in (("test", data.num_test), ("val", self.num_val), ("train", num_train)):
+                self.phase(f"data_{split}{suffix}", done := root / f".done_{split}_{num}{suffix}", [
+                    "data", "generate", "--task", self.task, "--difficulty", level, "--num", str(num),
+                    "--split", split, "--seed", str(self.data_seed), "--out", str(root), *data.render])
+                done.touch()
         for level, size in self.ood:  # frames: what the level needs (`data generate` picks them)
             folder = self.out / f"ood_{level}"
             self.phase(f"data_ood_{level}", done := folder / f".done_test_{data.num_ood}", [
@@ -395,7 +408,7 @@ class Recipe:
         gains = {(m, base): paired_difference([scores[m][i]["success"] for i in ids],
                                               [scores[base][i]["success"] for i in ids], seed=self.seed).scaled(100)
                  for m, base in self.comparisons}
-        result = {"task": self.task, "n": len(ids), "seed": self.seed, "times_s": self.times,
+        result = {"recipe": self.name, "task": self.task, "n": len(ids), "seed": self.seed, "times_s": self.times,
                   "metrics": {m: {k: vars(e) for k, e in row.items()} for m, row in table.items()},
                   "sr_gain": {m if base == "sft" else f"{m}-{base}": vars(e) for (m, base), e in gains.items()}}
         if (self.out / "sft" / PLATEAU_CHOICE).is_file():
@@ -426,7 +439,7 @@ class Recipe:
         rows = {m: {k: bootstrap_mean([scores[m][i][k] for i in ids], seed=self.seed).scaled(100) for k in HEADLINE}
                 for m in models}
         head = ["model", *(LABELS[k] for k in HEADLINE)]
-        lines = [f"{self.task} out of distribution, {split.removeprefix('ood_')}: {len(ids)} puzzles held out by "
+        lines = [f"{self.name} out of distribution, {split.removeprefix('ood_')}: {len(ids)} puzzles held out by "
                  "construction (larger or longer than any trained on), mean [95% bootstrap CI] in %", "",
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                  *(f"| {m} | " + " | ".join(str(row[k]) for k in HEADLINE) + " |" for m, row in rows.items())]
@@ -447,7 +460,7 @@ class Recipe:
     def markdown(self, table: dict[str, dict[str, Estimate]], gains: dict[tuple[str, str], Estimate], n: int,
                  plateau: dict | None = None) -> str:
         head = ["model", *(LABELS[k] for k in HEADLINE), "train wall time"]
-        lines = [f"{self.task}: {n} held-out test puzzles, mean [95% bootstrap CI] in %, seed {self.seed}", "",
+        lines = [f"{self.name}: {n} held-out test puzzles, mean [95% bootstrap CI] in %, seed {self.seed}", "",
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for m, row in table.items():
             wall = self.times.get(m)
