@@ -78,3 +78,14 @@ def test_its_config_rebuilds_the_same_codec():
     video, _ = solved_video(Maze3D(), np.random.default_rng(1), "tiny")
     x = torch.from_numpy(video)[None]
     assert torch.equal(rebuilt.encode(x), codec.encode(x)) and rebuilt.config() == config
+
+
+def test_it_follows_the_render_spec_cell_size():
+    task, rng = Maze3D(), np.random.default_rng(5)
+    spec = RenderSpec(height=96, width=96, num_frames=9, cell=8)  # blocks capped at 8 px, the board centred
+    puzzle = task.generate(rng, "tiny")
+    video = torch.from_numpy(task.render(puzzle, task.states(puzzle, task.solve(puzzle)), spec))[None]
+    codec = ObliqueCodec(floors=2, size=2, height=96, width=96, cell=8)
+    assert torch.equal(to_uint8(codec.decode(codec.encode(video))), video)
+    unaware = ObliqueCodec(floors=2, size=2, height=96, width=96)  # reads the blocks where a full frame has them
+    assert not torch.equal(to_uint8(unaware.decode(unaware.encode(video))), video)

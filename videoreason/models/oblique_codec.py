@@ -33,10 +33,11 @@ class ObliqueCodec(Codec):
         cells: Latent cells per block side.
         margin: The render spec's ``margin`` the videos were drawn with.
         grid_line: The render spec's ``grid_line`` the videos were drawn with.
+        cell: The render spec's ``cell`` (largest block width) the videos were drawn with.
     """
 
     def __init__(self, floors: int, size: int, height: int, width: int, colours: list[Colour] | None = None,
-                 cells: int = 2, margin: int = 0, grid_line: float = 0.06) -> None:
+                 cells: int = 2, margin: int = 0, grid_line: float = 0.06, cell: int | None = None) -> None:
         super().__init__()
         from videoreason.tasks.maze3d import Maze3D, ObliqueView
         from videoreason.tasks.render import BACKGROUND, RenderSpec
@@ -45,10 +46,10 @@ class ObliqueCodec(Codec):
             if not is_integer(value) or value < low:
                 raise ValueError(f"`{key}` must be an integer >= {low}, got {value!r}")
         colours = list(Maze3D.classes) if colours is None else list(colours)
-        spec = RenderSpec(height=height, width=width, margin=margin, grid_line=grid_line)  # checks the four
+        spec = RenderSpec(height=height, width=width, margin=margin, grid_line=grid_line, cell=cell)  # checks them
         self.floors, self.side, self.cells, self.height, self.width = floors, 2 * size + 1, cells, height, width
         self.init_args = {"floors": floors, "size": size, "height": height, "width": width, "colours": colours,
-                          "cells": cells, "margin": margin, "grid_line": grid_line}
+                          "cells": cells, "margin": margin, "grid_line": grid_line, "cell": cell}
         self.register_buffer("palette", palette_tensor(colours))  # [K, 3] in [-1, 1]
         self.register_buffer("background", torch.tensor(BACKGROUND, dtype=torch.float32) / 127.5 - 1.0)
         where = torch.from_numpy(ObliqueView(floors, self.side, spec).pixel_blocks())  # [H, W], -1 off the board
