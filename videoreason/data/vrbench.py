@@ -12,8 +12,8 @@ beside it): a ``UnifiedState`` with ``game_type``, ``grid.data`` (row-major inte
 VR-Bench's reference is kept for exact match: its videos walk the first shortest path of a breadth-first search
 that tries up, down, left, right in that order (``generation/path_finder.py``), stored as the puzzle's
 ``reference``. Sokoban keeps our push-optimal planner's solution (VR-Bench's has as few pushes; its walks between
-pushes may differ). ``pathfinder`` (Bezier roads in pixels) and ``maze3d`` (a matplotlib scene) have no grid and
-are reported as skipped. Each record keeps the level's source file (``source``).
+pushes may differ). ``pathfinder`` (Bezier roads in pixels) and ``maze3d`` (a voxel structure in the state's
+metadata, not floors of block mazes) are not converted and are reported as skipped. Each record keeps the level's source file (``source``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ FIELD_CHARS = {0: ".", 1: "x", 2: "S", 3: "G"}  # trapfield and maze codes (a ma
 SOKOBAN_CODES = {0: "floor", 1: "wall", 2: "box", 3: "target", 4: "box_on_target", 5: "player",
                  6: "player_on_target"}
 NO_GRID = {"pathfinder": "its roads are Bezier curves in pixels, not a grid",
-           "maze3d": "its scene is a 3-D render without a grid"}
+           "maze3d": "its level is a voxel structure (cubes, ladders and the path in the state's metadata: walks of "
+                     "2 cubes, ladders of 3), not floors of block mazes; not converted"}
 PIXELS_PER_CELL = 8
 
 
