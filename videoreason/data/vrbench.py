@@ -13,7 +13,8 @@ VR-Bench's reference is kept for exact match: its videos walk the first shortest
 that tries up, down, left, right in that order (``generation/path_finder.py``), stored as the puzzle's
 ``reference``. Sokoban keeps our push-optimal planner's solution (VR-Bench's has as few pushes; its walks between
 pushes may differ). ``pathfinder`` (Bezier roads in pixels) and ``maze3d`` (a voxel structure in the state's
-metadata, not floors of block mazes) are not converted and are reported as skipped. Each record keeps the level's source file (``source``).
+metadata, not floors of block mazes) are not converted and are reported as skipped. Each record keeps the level's
+source file (``source``).
 """
 
 from __future__ import annotations
