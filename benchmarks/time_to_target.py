@@ -82,6 +82,8 @@ VARIANTS: dict[str, Variant] = {
     "sliding_window": Variant(("SlidingWindow", {"size": 3, "advance_every": 5})),  # MixGRPO
     "random_subset": Variant(("RandomSubset", {"num_sde_steps": 3})),  # DanceGRPO
     "inner_epochs2": Variant(esf(3), ("--model.init_args.optimization.inner_epochs", "2"), inner_epochs=2),
+    # the configs' 1e-3 x 3: does ESF (the loss averaged over 3 SDE steps, not 9) learn faster with a larger step?
+    "esf_k3_lr3e-3": Variant(esf(3), ("--model.init_args.optimization.learning_rate", "3.0e-3")),
 }
 
 
