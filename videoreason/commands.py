@@ -56,8 +56,8 @@ def import_levels(source: Path, out: Path, split: Split = "test", frames: int | 
                   ) -> None:
     """Read the grid levels of a VR-Bench output folder (``<skin>/<difficulty>/states/*.json``) into a new dataset:
     trap fields and mazes (walls as traps) as ``trapfield`` with VR-Bench's own reference walk, Sokoban rooms as
-    ``sokoban``; every sample is solved, rendered and verified like a generated one. Levels without a grid
-    (pathfinder, maze3d) are listed as skipped.
+    ``sokoban``, 3-D mazes (their cubes, ladders and path) as ``maze3d``; every sample is solved, rendered and
+    verified like a generated one. PathFinder levels (no grid) are listed as skipped.
 
     Args:
         source: VR-Bench output folder.

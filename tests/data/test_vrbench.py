@@ -100,3 +100,73 @@ def test_bad_levels_and_folders_are_named(vrbench, tmp_path):
     import_vrbench(vrbench, out, progress=False)
     with pytest.raises(ValueError, match="already holds a dataset"):
         import_vrbench(vrbench, out, progress=False)
+
+
+def vr_walk(start: tuple[int, int, int], moves: str) -> tuple[list[dict], set[tuple[int, int, int]]]:
+    """Path segments and cubes as VR-Bench's ``generate_valid_path`` makes them: ``x`` / ``y`` walk 2 cubes down
+    that axis (the cube between them added), ``z`` climbs a ladder of 3."""
+    segments, cubes, pos = [], {start}, start
+    for move in moves:
+        delta = {"x": (-2, 0, 0), "y": (0, -2, 0), "z": (0, 0, 3)}[move]
+        end = tuple(p + d for p, d in zip(pos, delta, strict=True))
+        if move != "z":
+            cubes.add(tuple(p + d // 2 for p, d in zip(pos, delta, strict=True)))
+        segments.append({"start": list(pos), "end": list(end), "type": "ladder" if move == "z" else "walk"})
+        cubes.add(end)
+        pos = end
+    return segments, cubes
+
+
+def write_maze3d(root: Path, name: str, grid_size: tuple[int, int, int], main: str, branches: dict) -> Path:
+    """A 3-D maze level as VR-Bench saves it (no grid: its cubes, ends, ladders and path in ``metadata``)."""
+    start = (grid_size[0] - 1, grid_size[1] - 1, 0)  # VR-Bench's start corner
+    path, cubes = vr_walk(start, main)
+    segments = list(path)
+    for at, moves in branches.items():
+        side, more = vr_walk(at, moves)
+        segments += side
+        cubes |= more
+    ladders = [{"base_pos": s["start"], "direction": "+x", "height": 3} for s in segments if s["type"] == "ladder"]
+    return write_state(root, "maze3d", "easy", name, None, (0, 0), (0, 0), grid_size=list(grid_size),
+                       cubes=sorted(list(c) for c in cubes), start_pos=list(start), goal_pos=path[-1]["end"],
+                       ladders=ladders, path=path)
+
+
+def test_vr_bench_3d_mazes_import_as_maze3d_with_its_path_as_ours(tmp_path):
+    from videoreason.tasks.maze3d import Maze3D
+
+    src = tmp_path / "vrbench"
+    # 6x6x5 (VR-Bench's easy): along y, up a ladder, along x twice; a dead-end branch at the start
+    level = write_maze3d(src, "easy_0000", (6, 6, 5), "yzxx", {(5, 5, 0): "x"})
+    # a goal on top of a ladder (an end on a ladder cell) and a branch that climbs
+    write_maze3d(src, "easy_0001", (8, 8, 7), "xzyz", {(5, 7, 0): "y"})
+    out = tmp_path / "ds"
+    root, skipped = import_vrbench(src, out, progress=False)
+    assert skipped == {} and len(read_rows(out)) == 2
+    assert all(r["success"] == 1.0 and r["exact_match"] == 1.0 for r in verify_dataset(out, workers=1, progress=False))
+    puzzle = read_level(level).puzzle
+    # block (row, col) = (y, x); the dead-end branch at the start runs along x on the ground floor
+    assert puzzle.floors == (("#######", "#######", "#######", "#####H#", "#####.#", "###...#", "#######"),
+                             ("#######", "#######", "#######", "#....H#", "#######", "#######", "#######"))
+    assert (puzzle.start, puzzle.goal) == ((5, 5), (10, 1))  # floor 1 starts at stacked row 7
+    # the walk VR-Bench's video takes, cell by cell (y, up the ladder, x, x), is our planner's solution
+    assert Maze3D().solve(puzzle).path == ((5, 5), (3, 5), (10, 5), (10, 3), (10, 1))
+    climbed = read_level(src / "maze3d" / "skin_1" / "easy" / "states" / "easy_0001.json").puzzle
+    assert climbed.floors[2][climbed.goal[0] - 2 * climbed.side][climbed.goal[1]] == "H"  # the goal is on a ladder
+
+
+def test_vr_bench_3d_mazes_our_floors_cannot_hold_are_refused_by_name(tmp_path):
+    src = tmp_path / "vrbench"
+    stacked = write_maze3d(src, "easy_0002", (6, 6, 11), "zzz", {})  # ladders at one x, y: 0-3, 3-6, 6-9
+    state = json.loads(stacked.read_text())
+    state["metadata"]["ladders"] = [lad for lad in state["metadata"]["ladders"] if lad["base_pos"][2] != 3]
+    stacked.write_text(json.dumps(state))  # only 0-3 and 6-9 now: our H cells would join 3-6 as well
+    with pytest.raises(ValueError, match=r"easy_0002.json: ladders above one another at x, y = \(5, 5\) would also "
+                                         r"join heights 3 and 6"):
+        read_level(stacked)
+    odd = write_maze3d(src, "easy_0003", (6, 6, 5), "y", {})
+    state = json.loads(odd.read_text())
+    state["metadata"]["cubes"].append([5, 5, 2])
+    odd.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match=r"cube heights \[2\] are not multiples of 3"):
+        read_level(odd)

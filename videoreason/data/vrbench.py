@@ -7,14 +7,17 @@ beside it): a ``UnifiedState`` with ``game_type``, ``grid.data`` (row-major inte
 - ``trapfield`` (0 floor, 1 trap, 2 player, 3 goal) -> `TrapField`;
 - ``maze`` (0 floor, 1 wall, 2 player, 3 goal) -> `TrapField` with the walls as traps: VR-Bench's maze agent steps
   one block at a time and never onto a wall, TrapField's rule exactly (our ``maze_agent`` steps cell to cell);
-- ``sokoban`` (0 floor, 1 wall, 2 box, 3 target, 4 box on target, 5 player, 6 player on target) -> `Sokoban`.
+- ``sokoban`` (0 floor, 1 wall, 2 box, 3 target, 4 box on target, 5 player, 6 player on target) -> `Sokoban`;
+- ``maze3d`` (no grid; ``metadata`` holds ``grid_size``, the ``cubes`` of its paths, ``start_pos`` / ``goal_pos``
+  and the ``ladders``, all ``x, y, z``) -> `Maze3D`: walks are 2 cubes along x or y, ladders climb 3 at one
+  ``x, y``, so height ``3f`` is floor ``f`` and the cubes are the open blocks of floors of block mazes (``_maze3d``).
+  Its paths branch without loops, so the one walk from start to goal is both VR-Bench's and our planner's.
 
 VR-Bench's reference is kept for exact match: its videos walk the first shortest path of a breadth-first search
 that tries up, down, left, right in that order (``generation/path_finder.py``), stored as the puzzle's
 ``reference``. Sokoban keeps our push-optimal planner's solution (VR-Bench's has as few pushes; its walks between
-pushes may differ). ``pathfinder`` (Bezier roads in pixels) and ``maze3d`` (a voxel structure in the state's
-metadata, not floors of block mazes) are not converted and are reported as skipped. Each record keeps the level's
-source file (``source``).
+pushes may differ). ``pathfinder`` levels (Bezier roads in pixels, no grid) are reported as skipped. Each record
+keeps the level's source file (``source``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from videoreason.data.verify import write_preview
 from videoreason.tasks.agent import distances
 from videoreason.tasks.base import MIN_CELL_PIXELS, resolve_task
 from videoreason.tasks.grid import Cell
+from videoreason.tasks.maze3d import Maze3DPuzzle, oblique_frame
 from videoreason.tasks.records import JsonRecord
 from videoreason.tasks.render import RenderSpec
 from videoreason.tasks.sokoban import SokobanPuzzle
@@ -43,10 +47,9 @@ VR_BENCH_ORDER = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right: VR
 FIELD_CHARS = {0: ".", 1: "x", 2: "S", 3: "G"}  # trapfield and maze codes (a maze's walls become traps)
 SOKOBAN_CODES = {0: "floor", 1: "wall", 2: "box", 3: "target", 4: "box_on_target", 5: "player",
                  6: "player_on_target"}
-NO_GRID = {"pathfinder": "its roads are Bezier curves in pixels, not a grid",
-           "maze3d": "its level is a voxel structure (cubes, ladders and the path in the state's metadata: walks of "
-                     "2 cubes, ladders of 3), not floors of block mazes; not converted"}
+NO_GRID = {"pathfinder": "its roads are Bezier curves in pixels, not a grid"}
 PIXELS_PER_CELL = 8
+LADDER = 3  # VR-Bench's 3-D maze: a walk is 2 cubes along x or y, a ladder climbs 3 cubes
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,10 @@ def read_level(path: Path) -> Level:
         game = state["game_type"]
         if game in NO_GRID:
             raise ValueError(f"{game} levels cannot be imported: {NO_GRID[game]}")
-        grid = [[int(v) for v in row] for row in state["grid"]["data"]]
         difficulty = f"vrbench-{path.parent.parent.name}"
+        if game in ("maze3d", "3d_maze"):
+            return Level(path, "maze3d", difficulty, _maze3d(state["metadata"]))
+        grid = [[int(v) for v in row] for row in state["grid"]["data"]]
         if game in ("trapfield", "maze"):
             return Level(path, "trapfield", difficulty, _field(grid, state["entities"]))
         if game == "sokoban":
@@ -131,10 +136,55 @@ def _sokoban(grid: list[list[int]]) -> SokobanPuzzle:
                          targets=tuple(cells["target"]), boxes=tuple(cells["box"]), player=cells["player"][0])
 
 
+def _maze3d(meta: dict[str, Any]) -> Maze3DPuzzle:
+    """VR-Bench's 3-D maze (the cubes of its paths, ``x, y, z``; walks of 2 cubes along x or y at one height,
+    ladders climbing 3 at one ``x, y``) as floors of block mazes: height ``3f`` is floor ``f``, block ``(y, x)``
+    (shifted by one when the start's coordinates are even, so that cells sit at odd blocks), a cube an open block,
+    a ladder ``H`` on the two floors it joins. Refused when a ladder is not 3 high or ladders on one ``x, y``
+    would join floors VR-Bench does not (``H`` joins every pair of consecutive floors that shows it)."""
+    cubes = {tuple(int(v) for v in cube) for cube in meta["cubes"]}
+    start, goal = (tuple(int(v) for v in meta[key]) for key in ("start_pos", "goal_pos"))
+    shift = (1 - start[0] % 2, 1 - start[1] % 2)  # cells at odd blocks
+    blocks = {(x + shift[0], y + shift[1], z) for x, y, z in cubes | {start, goal}}
+    if any(z % LADDER for *_, z in blocks):
+        raise ValueError(f"cube heights {sorted({z for *_, z in blocks if z % LADDER})} are not multiples of "
+                         f"{LADDER} (VR-Bench's ladder height)")
+    if any(x % 2 == 0 and y % 2 == 0 for x, y, _ in blocks):
+        raise ValueError("a cube sits between four cells (VR-Bench's walks never put one there)")
+    floors = max(z for *_, z in blocks) // LADDER + 1
+    size = max(max(x, y) for x, y, _ in blocks) // 2 + 1
+    side = 2 * size + 1
+    rows = [[["." if (c, r, f * LADDER) in blocks else "#" for c in range(side)] for r in range(side)]
+            for f in range(max(floors, 2))]
+    joined = set()
+    for ladder in meta.get("ladders", []):
+        x, y, z = (int(v) for v in ladder["base_pos"])
+        if int(ladder["height"]) != LADDER or z % LADDER:
+            raise ValueError(f"the ladder at {(x, y, z)} climbs {ladder['height']}, not {LADDER} from a floor")
+        x, y, floor = x + shift[0], y + shift[1], z // LADDER
+        joined.add((x, y, floor))
+        for f in (floor, floor + 1):
+            rows[f][y][x] = "H"
+    for x, y, f in {(x, y, f) for f in range(len(rows) - 1) for y in range(side) for x in range(side)
+                    if rows[f][y][x] == rows[f + 1][y][x] == "H"} - joined:
+        raise ValueError(f"ladders above one another at x, y = {(x - shift[0], y - shift[1])} would also join "
+                         f"heights {LADDER * f} and {LADDER * (f + 1)}, which VR-Bench does not")
+    ends = [(z // LADDER * side + y + shift[1], x + shift[0]) for x, y, z in (start, goal)]
+    return Maze3DPuzzle(floors=tuple(tuple("".join(row) for row in floor) for floor in rows), start=ends[0],
+                        goal=ends[1])
+
+
 def _grid_pos(entity: dict[str, Any]) -> Cell:
     """An entity's ``grid_pos`` as ``(row, col)`` (VR-Bench writes ``row`` / ``col``; ``x`` / ``y`` also read)."""
     pos = entity["grid_pos"]
     return (int(pos["row"]), int(pos["col"])) if "row" in pos else (int(pos["y"]), int(pos["x"]))
+
+
+def frame_side(level: Level, cell_pixels: float) -> int:
+    """The square frame side that draws ``level``'s cells (Maze3D: block rows) ``cell_pixels`` high."""
+    if isinstance(level.puzzle, Maze3DPuzzle):
+        return max(oblique_frame(len(level.puzzle.floors), level.puzzle.side // 2, cell_pixels))
+    return int(cell_pixels * max(resolve_task(level.task).grid_shape(level.puzzle)))
 
 
 def find_levels(source: str | Path) -> list[Path]:
@@ -183,11 +233,11 @@ def import_vrbench(source: str | Path, out: str | Path, split: str = "test", fra
     frames = frames or lengths[longest]
     if frames < lengths[longest]:
         raise ValueError(f"`frames` {frames} is too few: {longest} needs {lengths[longest]}")
-    side = max(max(resolve_task(lv.task).grid_shape(lv.puzzle)) for lv in levels)
-    size = size or PIXELS_PER_CELL * side
-    if size < MIN_CELL_PIXELS * side:
-        raise ValueError(f"`size` {size} is too small: the largest board has {side} cells a side, "
-                         f"{MIN_CELL_PIXELS} pixels each at least")
+    size = size or max(frame_side(lv, PIXELS_PER_CELL) for lv in levels)
+    smallest = max(levels, key=lambda lv: frame_side(lv, MIN_CELL_PIXELS))
+    if size < frame_side(smallest, MIN_CELL_PIXELS):
+        raise ValueError(f"`size` {size} is too small: {smallest.source} needs {frame_side(smallest, MIN_CELL_PIXELS)}"
+                         f" pixels for cells of {MIN_CELL_PIXELS} pixels at least")
     spec = RenderSpec(height=size, width=size, num_frames=frames, fps=fps)
     before = _Snapshot.of(root)
     try:

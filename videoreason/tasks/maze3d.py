@@ -196,10 +196,8 @@ class Maze3D(AgentTask[Maze3DPuzzle, Maze3DSolution, Maze3DDifficulty]):
     def frame_size(self, difficulty: str | Maze3DDifficulty, height: int, width: int) -> tuple[int, int]:
         """Rows of blocks at least ``MIN_CELL_PIXELS`` high in the oblique view (``ObliqueView``)."""
         level = self.difficulty(difficulty)
-        side = 2 * level.size + 1
-        block = MIN_CELL_PIXELS / DEPTH  # block width whose rows are MIN_CELL_PIXELS high
-        return (max(height, round_up(DEPTH * (level.floors * side + (level.floors - 1) * GAP) * block, 16)),
-                max(width, round_up(side * (1 + SHEAR * DEPTH) * block, 16)))
+        needed = oblique_frame(level.floors, level.size, MIN_CELL_PIXELS)
+        return max(height, needed[0]), max(width, needed[1])
 
     def max_frames(self, difficulty: str | Maze3DDifficulty) -> int:
         return self.difficulty(difficulty).max_moves + 1  # one move per frame
@@ -310,6 +308,14 @@ def _draw_wide(rng: np.random.Generator, level: Maze3DDifficulty) -> Maze3DPuzzl
     start_cell = (2 * (start // n) + 1, 2 * (start % n) + 1)
     goal_cell = (floor * side + 2 * r + 1, 2 * c + 1)
     return _as_puzzle(floors, start_cell, goal_cell)
+
+
+def oblique_frame(floors: int, size: int, row_pixels: float) -> tuple[int, int]:
+    """The smallest frame ``(height, width)`` (multiples of 16) whose oblique view of ``floors`` floors of
+    ``size x size`` cells draws block rows ``row_pixels`` high."""
+    side, block = 2 * size + 1, row_pixels / DEPTH  # the block width whose rows are row_pixels high
+    return (round_up(DEPTH * (floors * side + (floors - 1) * GAP) * block, 16),
+            round_up(side * (1 + SHEAR * DEPTH) * block, 16))
 
 
 class ObliqueView:
