@@ -36,22 +36,19 @@ from videoreason.models.export import load_module
 from videoreason.models.lora import merge_lora
 
 
-def median_seconds(runs: dict[str, Callable[[], Any]], repeats: int, warmups: dict[str, float] | None = None
-                   ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Median wall time of each callable over ``repeats`` interleaved calls after one warm-up (its seconds go to
-    ``warmups`` when given); also the last outputs."""
-    outputs, warmups = {}, {} if warmups is None else warmups
-    for name, fn in runs.items():
-        start = time.perf_counter()
-        outputs[name] = fn()
-        warmups[name] = time.perf_counter() - start
+def median_seconds(runs: dict[str, Callable[[], Any]], repeats: int
+                   ) -> tuple[dict[str, float], dict[str, Any], dict[str, float]]:
+    """Median wall time of each callable over ``repeats`` interleaved calls after one warm-up; also the last
+    outputs and the warm-up's seconds (compiling, for a compiled form)."""
+    outputs: dict[str, Any] = {}
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
+    for _ in range(repeats + 1):  # the first round is the warm-up
         for name, fn in runs.items():
             start = time.perf_counter()
             outputs[name] = fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}, outputs
+    return ({name: statistics.median(t[1:]) for name, t in times.items()}, outputs,
+            {name: t[0] for name, t in times.items()})
 
 
 def batch_of(data: Path, count: int) -> tuple[torch.Tensor, list[str], list[str]]:
@@ -84,9 +81,8 @@ def generation_rows(model: str, data: Path, batch: int, steps: int, repeats: int
     if compile_:
         forms["eval, compiled"] = compiled(forms["eval"])
     runs = {name: (lambda m=m: m.generate(first, prompts, frames, steps=steps)) for name, m in forms.items()}
-    warmups: dict[str, float] = {}
     with torch.no_grad():
-        seconds, videos = median_seconds(runs, repeats, warmups)
+        seconds, videos, warmups = median_seconds(runs, repeats)
     rows = []
     for name in forms:
         diff = (videos[name].int() - videos["eval"].int()).abs().max().item()
@@ -111,8 +107,7 @@ def rollout_rows(model: str, data: Path, puzzles: int, group: int, steps: int, s
     module.step_plan = early_plan(steps, sde_steps)
     modules = {"rollout": module, **({"rollout, compiled": compiled(module)} if compile_ else {})}
     runs = {name: (lambda m=m: m.rollout(first, prompts, m._generators(ids))) for name, m in modules.items()}
-    warmups: dict[str, float] = {}
-    seconds, _ = median_seconds(runs, repeats, warmups)
+    seconds, _, warmups = median_seconds(runs, repeats)
     videos = puzzles * group
     return [{"model": model, "form": f"{name} (G={group}, ESF K={sde_steps})", "videos": videos, "steps": steps,
              "seconds": seconds[name], "videos_per_s": videos / seconds[name],

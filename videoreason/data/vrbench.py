@@ -234,10 +234,11 @@ def import_vrbench(source: str | Path, out: str | Path, split: str = "test", fra
     if frames < lengths[longest]:
         raise ValueError(f"`frames` {frames} is too few: {longest} needs {lengths[longest]}")
     size = size or max(frame_side(lv, PIXELS_PER_CELL) for lv in levels)
-    smallest = max(levels, key=lambda lv: frame_side(lv, MIN_CELL_PIXELS))
-    if size < frame_side(smallest, MIN_CELL_PIXELS):
-        raise ValueError(f"`size` {size} is too small: {smallest.source} needs {frame_side(smallest, MIN_CELL_PIXELS)}"
-                         f" pixels for cells of {MIN_CELL_PIXELS} pixels at least")
+    least = {lv.source: frame_side(lv, MIN_CELL_PIXELS) for lv in levels}  # each level's smallest frame
+    largest = max(least, key=least.get)
+    if size < least[largest]:
+        raise ValueError(f"`size` {size} is too small: {largest} needs {least[largest]} pixels for cells of "
+                         f"{MIN_CELL_PIXELS} pixels at least")
     spec = RenderSpec(height=size, width=size, num_frames=frames, fps=fps)
     before = _Snapshot.of(root)
     try:
